@@ -1,0 +1,115 @@
+// The MESH_BOOTSTRAP payload: what a bootstrap child learns from its
+// environment about its role, its identity and its parent (architecture §2).
+//
+// Wire form: base64 (standard alphabet, padded) of a binary record
+//
+//   magic "MESH" | version (1 byte) | field* | end marker (tag 0)
+//   field = tag (1 byte) | length (u32, big endian) | value (length bytes)
+//
+// Fields appear at most once, in increasing tag order; unknown tags are
+// rejected, so a record is either understood completely or refused. Integers
+// are big endian; a string inside a structured field is a u32 length followed
+// by its bytes, an optional one is a presence byte (0 or 1) before it. The
+// encoding is canonical: decode(x) succeeds only if encode(decode(x)) == x.
+// Strings longer than 4 GiB cannot be encoded (no environment holds them).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <caf/expected.hpp>
+
+#include "mesh/bootstrap.hpp"
+#include "mesh/config.hpp"
+
+namespace mesh::bootstrap {
+
+/// The environment variable that carries the payload.
+constexpr const char* payload_env = "MESH_BOOTSTRAP";
+
+/// The record version this binary writes and reads.
+constexpr uint8_t payload_version = 1;
+
+/// What the child runs: a host (host agent for its own procs) or one proc.
+enum class role : uint8_t { host = 1, proc = 2 };
+
+/// Tags of the record's fields (part of the wire format: never renumber).
+/// Tags role_tag..config_tag are required, bind_tag and proc_command_tag
+/// optional.
+enum field_tag : uint8_t {
+  end_marker = 0,
+  role_tag,         ///< 1 byte: 1 host, 2 proc.
+  name_tag,         ///< The bytes of the name.
+  mesh_id_tag,      ///< The bytes of the mesh id.
+  host_mesh_id_tag, ///< The bytes of the host mesh id.
+  rank_tag,         ///< u64.
+  parent_host_tag,  ///< The bytes of the host name or address.
+  parent_port_tag,  ///< u16.
+  token_tag,        ///< The bytes of the token.
+  config_tag,       ///< (key string, value string)*.
+  bind_tag, ///< 4 optional strings: cpunodebind membind physcpubind cpus.
+  proc_command_tag, ///< program, optional arg0, u32 n + n args, u32 m + m
+                    ///< (name, value) in name order.
+};
+
+struct payload {
+  role child_role = role::proc;
+  /// Proc name (or host name for a host child); non-empty.
+  std::string name;
+  /// Proc mesh id (proc) or host mesh id (host), string form; non-empty.
+  std::string mesh_id;
+  /// Owning host mesh id string; may be empty.
+  std::string host_mesh_id;
+  /// Create rank in the combined extent (proc) / host rank (host).
+  uint64_t rank = 0;
+  /// Where the parent's host agent listens; non-empty.
+  std::string parent_host;
+  /// Port of the parent's host agent; non-zero.
+  uint16_t parent_port = 0;
+  /// One-time token proving the child to its parent; non-empty.
+  std::string token;
+  /// Installed as the child's client_override layer.
+  config_snapshot config;
+  /// What the parent applied (informational for the child).
+  std::optional<proc_bind> bind;
+  /// Host role only: the default command for the host's procs.
+  std::optional<bootstrap_command> proc_command;
+
+  friend bool operator==(const payload& x, const payload& y);
+  friend bool operator!=(const payload& x, const payload& y) {
+    return !(x == y);
+  }
+};
+
+/// The value of MESH_BOOTSTRAP for `p`: base64 of encode_record(p).
+std::string encode(const payload& p);
+
+/// Parses the value of MESH_BOOTSTRAP. Fails with ec::bad_payload and a
+/// message that says exactly what is wrong and where (a position in the
+/// text for base64 errors, a byte offset in the record otherwise); never
+/// throws.
+caf::expected<payload> decode(std::string_view text);
+
+/// The binary record of `p` (before base64). Deterministic.
+std::string encode_record(const payload& p);
+
+/// Parses a binary record; the inverse of encode_record. Fails with
+/// ec::bad_payload naming the field and byte offset of the problem.
+caf::expected<payload> decode_record(std::string_view bytes);
+
+/// Standard base64 with padding.
+std::string base64_encode(std::string_view bytes);
+
+/// Strict inverse of base64_encode: rejects characters outside the alphabet,
+/// misplaced or missing padding and non-zero unused bits (ec::bad_payload,
+/// "not base64: ..." with the offending position).
+caf::expected<std::string> base64_decode(std::string_view text);
+
+/// 128 random bits from the kernel as 32 lowercase hex characters. Aborts if
+/// the kernel offers no randomness: a guessable token would let anyone on
+/// the host pose as a child.
+std::string make_token();
+
+} // namespace mesh::bootstrap

@@ -1,0 +1,390 @@
+// The actors of libmesh and their messages (architecture §4).
+//
+// A CAF actor can drive a mesh by these messages alone: send `spawn_procs` to
+// a host agent and receive one state per proc as the reply. The blocking API
+// of mesh/mesh.hpp is built on them.
+//
+// Every message type is registered in one CAF type-ID block, `mesh`, that
+// starts at caf::first_custom_type_id. Users who send their own types between
+// procs start their block at `caf::id_block::mesh::end`:
+//
+//   CAF_BEGIN_TYPE_ID_BLOCK(my_app, caf::id_block::mesh::end)
+//     CAF_ADD_TYPE_ID(my_app, (my_app::sample))
+//   CAF_END_TYPE_ID_BLOCK(my_app)
+//   ... cfg.add_message_types<caf::id_block::my_app>();
+#pragma once
+
+#include "mesh/bootstrap.hpp"
+#include "mesh/config.hpp"
+#include "mesh/status.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/atom.hpp>
+#include <caf/message.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/timespan.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace mesh {
+
+// --- atoms -------------------------------------------------------------------
+
+/// --- host agent: the mesh protocol ---
+using spawn_procs_atom = caf::atom_constant<caf::atom("spawnprocs")>;
+using proc_state_atom = caf::atom_constant<caf::atom("procstate")>;
+using wait_status_atom = caf::atom_constant<caf::atom("waitstatus")>;
+using stop_procs_atom = caf::atom_constant<caf::atom("stopprocs")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using shutdown_host_atom = caf::atom_constant<caf::atom("shutdownh")>;
+using set_config_atom = caf::atom_constant<caf::atom("setconfig")>;
+using subscribe_events_atom = caf::atom_constant<caf::atom("subevents")>;
+using list_procs_atom = caf::atom_constant<caf::atom("listprocs")>;
+using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
+/// --- bootstrap handshake: child -> host agent ---
+using register_child_atom = caf::atom_constant<caf::atom("regchild")>;
+/// --- host agent <-> proc manager ---
+using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using signal_atom = caf::atom_constant<caf::atom("signal")>;
+using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
+using proc_output_atom = caf::atom_constant<caf::atom("procoutput")>;
+/// --- timers a host agent sets for itself ---
+using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
+using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
+/// --- proc agent ---
+using stop_proc_atom = caf::atom_constant<caf::atom("stopproc")>;
+using spawn_actor_atom = caf::atom_constant<caf::atom("spawnactor")>;
+using get_config_atom = caf::atom_constant<caf::atom("getconfig")>;
+/// --- mesh controller (client side) ---
+using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
+
+// --- messages ----------------------------------------------------------------
+
+/// One proc for a host to launch.
+struct proc_spec {
+  std::string name;                          ///< proc_name(mesh id, rank).
+  uint64_t rank = 0;                         ///< Rank in the combined extent.
+  std::optional<bootstrap_command> command;  ///< Per-rank override, if any.
+  std::optional<proc_bind> bind;             ///< CPU/NUMA binding, if any.
+};
+
+/// A host's share of a proc mesh (the payload of `spawn_procs`).
+struct spawn_procs_request {
+  std::string proc_mesh_id;                         ///< String form.
+  std::string host_mesh_id;                         ///< Owner, for drain.
+  uint64_t host_rank = 0;                           ///< This host's rank.
+  bool host_children = false; ///< Launch hosts (host_mesh::process), not procs.
+  std::optional<bootstrap_command> default_command; ///< set_bootstrap().
+  config_snapshot config;                           ///< Client's snapshot.
+  std::vector<proc_spec> procs;                     ///< This host's procs.
+};
+
+class proc_agent_tag;
+
+/// The proc agent: in every proc.
+using proc_agent_actor = caf::typed_actor<
+  // Stops every actor of this proc; the proc then exits 0 (clean) or 1.
+  caf::reacts_to<stop_proc_atom, std::string>,
+  // Spawns an actor by its registered type name with these init arguments.
+  caf::replies_to<spawn_actor_atom, std::string, std::string,
+                  caf::message>::with<caf::actor>,
+  // The value of a config key as resolved in this proc.
+  caf::replies_to<get_config_atom, std::string>::with<std::string>>;
+
+/// A proc's state plus the handle of its proc agent (empty until running).
+struct proc_info {
+  proc_state state;
+  proc_agent_actor agent;
+  std::string address; ///< "host:port" where the agent is published, if it is.
+};
+
+/// A bootstrap child proves itself to its parent with this.
+struct child_registration {
+  std::string name;   ///< Its proc (or host) name.
+  std::string token;  ///< The one-time token from its payload.
+  int64_t pid = 0;    ///< Its process id (0 in-process).
+  caf::actor agent;   ///< Its proc agent (or host agent, for a host child).
+  std::string host;   ///< Where it published its agent ("" if it did not).
+  uint16_t port = 0;
+};
+
+/// What a proc manager needs to start one proc.
+struct launch_request {
+  std::string name;           ///< Proc name.
+  uint64_t rank = 0;          ///< Rank in its mesh (for log prefixes).
+  bootstrap_command command;  ///< Resolved command (already bind-wrapped).
+  std::string payload;        ///< Encoded MESH_BOOTSTRAP value.
+  std::string token;          ///< For in-process procs, which register too.
+  config_snapshot config;     ///< For in-process procs.
+};
+
+/// A proc exited (pushed by the proc manager to its host agent, after every
+/// line it wrote).
+struct proc_exit {
+  std::string name;
+  std::optional<int> exit_code; ///< Set if it exited.
+  std::optional<int> signal;    ///< Set if a signal killed it.
+  std::string reason;           ///< Set if it failed to launch.
+};
+
+/// One line a proc wrote (pushed to the host agent, then to subscribers).
+struct proc_output {
+  std::string name;
+  uint64_t rank = 0;
+  bool is_stderr = false;
+  std::string line;
+};
+
+// --- actor interfaces --------------------------------------------------------
+
+/// The host agent: owns the procs of one host (architecture §4).
+using host_agent_actor = caf::typed_actor<
+  // Launches this host's procs of a mesh concurrently; replies once each is
+  // running or has failed, one proc_info per proc in request order.
+  caf::replies_to<spawn_procs_atom,
+                  spawn_procs_request>::with<std::vector<proc_info>>,
+  // States of the named procs of a mesh (all of the mesh if names is empty).
+  caf::replies_to<proc_state_atom, std::string,
+                  std::vector<std::string>>::with<std::vector<proc_info>>,
+  // Replies (rank, state) once the named proc reaches at least the status;
+  // the rank is the one in the request (replies are positioned by it).
+  caf::replies_to<wait_status_atom, std::string, proc_status,
+                  uint64_t>::with<uint64_t, proc_state>,
+  // Stops the named procs of a mesh (all if empty) with the given reason:
+  // polite stop, SIGTERM, SIGKILL; replies when all have exited.
+  caf::replies_to<stop_procs_atom, std::string, std::vector<std::string>,
+                  std::string>::with<shutdown_summary>,
+  // Phase 1 of shutdown: terminates the procs of one host mesh (all if the
+  // id is empty); networking stays up.
+  caf::replies_to<drain_atom, std::string>::with<shutdown_summary>,
+  // Phase 2: terminates what is left, replies, then the host agent quits.
+  caf::replies_to<shutdown_host_atom>::with<shutdown_summary>,
+  // Installs a config snapshot as this host's client_override layer.
+  caf::replies_to<set_config_atom, config_snapshot>::with<caf::ok_atom>,
+  // Pushes proc_event (and proc_output) of a mesh (all if empty) to the actor.
+  caf::reacts_to<subscribe_events_atom, std::string, caf::actor>,
+  // Names of every proc this host knows.
+  caf::replies_to<list_procs_atom>::with<std::vector<std::string>>,
+  // Where the agent is published (host, port): sent once by its creator,
+  // before the agent's handle is given to anyone, so it precedes every
+  // other message.
+  caf::reacts_to<set_endpoint_atom, std::string, uint16_t>,
+  // Bootstrap handshake: a child presents its one-time token.
+  caf::replies_to<register_child_atom, child_registration>::with<caf::ok_atom>,
+  // From the proc manager: a proc exited / wrote a line.
+  caf::reacts_to<proc_exited_atom, proc_exit>,
+  caf::reacts_to<proc_output_atom, proc_output>,
+  // Own timers: a child's handshake deadline; the next step of a stop.
+  caf::reacts_to<ready_timeout_atom, std::string>,
+  caf::reacts_to<escalate_atom, std::string, int32_t>>;
+
+/// A proc manager: launches, signals and reaps procs; pushes proc_exit and
+/// proc_output to its host agent. Two implementations: bootstrap (OS child
+/// processes) and in-process.
+using proc_manager_actor = caf::typed_actor<
+  // Starts a proc; replies with its pid (0 in-process) once it is started.
+  caf::replies_to<launch_atom, launch_request>::with<int64_t>,
+  // Sends a signal to the proc's process group (in-process: SIGTERM asks its
+  // proc agent to stop, SIGKILL kills it).
+  caf::reacts_to<signal_atom, std::string, int32_t>,
+  // From the manager's own watcher: a proc exited / wrote a line; forwarded
+  // to the host agent in the order they happened.
+  caf::reacts_to<proc_exited_atom, proc_exit>,
+  caf::reacts_to<proc_output_atom, proc_output>>;
+
+/// The client-side controller of one proc mesh: receives the proc events its
+/// hosts push and keeps per-rank state.
+using mesh_controller_actor = caf::typed_actor<
+  // Pushed by host agents.
+  caf::reacts_to<proc_event>, caf::reacts_to<proc_output>,
+  // Runs a spawn: one request per host; replies when every rank is running,
+  // at once when one fails, or after proc_spawn_max_idle without progress.
+  caf::replies_to<spawn_procs_atom, std::vector<host_agent_actor>,
+                  std::vector<spawn_procs_request>>::with<caf::ok_atom>,
+  // Own timer for the spawn barrier.
+  caf::reacts_to<spawn_idle_atom, uint64_t>>;
+
+// --- serialization (CAF 0.17 cannot serialize std::optional) ------------------
+
+namespace detail {
+
+/// Lets an optional field travel as (present, value).
+template <class T>
+struct optional_field {
+  std::optional<T>& ref;
+};
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, optional_field<T>& x) {
+  bool present = x.ref.has_value();
+  T value = present ? *x.ref : T{};
+  return f(present, value, caf::meta::load_callback([&]() -> caf::error {
+             if (present)
+               x.ref = std::move(value);
+             else
+               x.ref.reset();
+             return caf::none;
+           }));
+}
+
+template <class T>
+optional_field<T> opt(std::optional<T>& x) {
+  return {x};
+}
+
+/// Lets a possibly empty actor handle travel: CAF 0.17 turns a message that
+/// holds an invalid handle into an empty message on the receiving side.
+template <class Handle>
+struct handle_field {
+  Handle& ref;
+};
+
+template <class Inspector, class Handle>
+typename Inspector::result_type inspect(Inspector& f, handle_field<Handle>& x) {
+  bool present = static_cast<bool>(x.ref);
+  if constexpr (Inspector::reads_state) {
+    if (present)
+      return f(present, x.ref);
+    return f(present);
+  } else {
+    if (auto err = f(present))
+      return err;
+    if (present)
+      return f(x.ref);
+    x.ref = Handle{};
+    return caf::none;
+  }
+}
+
+template <class Handle>
+handle_field<Handle> handle(Handle& x) {
+  return {x};
+}
+
+} // namespace detail
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, bootstrap_command& x) {
+  auto arg0 = detail::opt(x.arg0);
+  return f(caf::meta::type_name("mesh::bootstrap_command"), x.program, arg0,
+           x.args, x.env);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_bind& x) {
+  auto a = detail::opt(x.cpunodebind);
+  auto b = detail::opt(x.membind);
+  auto c = detail::opt(x.physcpubind);
+  auto d = detail::opt(x.cpus);
+  return f(caf::meta::type_name("mesh::proc_bind"), a, b, c, d);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_event& x) {
+  auto code = detail::opt(x.exit_code);
+  auto sig = detail::opt(x.signal);
+  return f(caf::meta::type_name("mesh::proc_event"), x.rank, x.proc_name,
+           x.status, code, sig, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_state& x) {
+  auto code = detail::opt(x.exit_code);
+  auto sig = detail::opt(x.signal);
+  return f(caf::meta::type_name("mesh::proc_state"), x.rank, x.proc_name,
+           x.host, x.pid, x.status, code, sig, x.stderr_tail, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, shutdown_summary& x) {
+  return f(caf::meta::type_name("mesh::shutdown_summary"), x.stopped_politely,
+           x.terminated, x.killed, x.already_gone, x.hosts, x.failures);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_spec& x) {
+  auto cmd = detail::opt(x.command);
+  auto bind = detail::opt(x.bind);
+  return f(caf::meta::type_name("mesh::proc_spec"), x.name, x.rank, cmd, bind);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, spawn_procs_request& x) {
+  auto cmd = detail::opt(x.default_command);
+  return f(caf::meta::type_name("mesh::spawn_procs_request"), x.proc_mesh_id,
+           x.host_mesh_id, x.host_rank, x.host_children, cmd, x.config,
+           x.procs);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_info& x) {
+  auto agent = detail::handle(x.agent);
+  return f(caf::meta::type_name("mesh::proc_info"), x.state, agent,
+           x.address);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, child_registration& x) {
+  auto agent = detail::handle(x.agent);
+  return f(caf::meta::type_name("mesh::child_registration"), x.name, x.token,
+           x.pid, agent, x.host, x.port);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
+  return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
+           x.command, x.payload, x.token, x.config);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_exit& x) {
+  auto code = detail::opt(x.exit_code);
+  auto sig = detail::opt(x.signal);
+  return f(caf::meta::type_name("mesh::proc_exit"), x.name, code, sig,
+           x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_output& x) {
+  return f(caf::meta::type_name("mesh::proc_output"), x.name, x.rank,
+           x.is_stderr, x.line);
+}
+
+} // namespace mesh
+
+// --- the type-ID block ---------------------------------------------------------
+
+CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
+
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_status))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_event))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_state))
+  CAF_ADD_TYPE_ID(mesh, (mesh::shutdown_summary))
+  CAF_ADD_TYPE_ID(mesh, (mesh::bootstrap_command))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_bind))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_spec))
+  CAF_ADD_TYPE_ID(mesh, (mesh::spawn_procs_request))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_info))
+  CAF_ADD_TYPE_ID(mesh, (mesh::child_registration))
+  CAF_ADD_TYPE_ID(mesh, (mesh::launch_request))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_exit))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_output))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_agent_actor))
+  CAF_ADD_TYPE_ID(mesh, (mesh::host_agent_actor))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_manager_actor))
+  CAF_ADD_TYPE_ID(mesh, (mesh::mesh_controller_actor))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<std::string>))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::proc_info>))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::host_agent_actor>))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::spawn_procs_request>))
+  CAF_ADD_TYPE_ID(mesh, (mesh::config_snapshot))
+
+CAF_END_TYPE_ID_BLOCK(mesh)

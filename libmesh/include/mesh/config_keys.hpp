@@ -1,0 +1,36 @@
+// The configuration keys of libmesh (architecture §6). Each key's environment
+// variable is MESH_<NAME> (dots become '_'), its YAML key is its name.
+#pragma once
+
+#include "mesh/config.hpp"
+
+namespace mesh::keys {
+
+/// Spawn barrier: longest time with no progress from any host.
+extern const config_key<duration> proc_spawn_max_idle;
+/// Stop barrier: longest time with no progress while stopping procs.
+extern const config_key<duration> proc_stop_max_idle;
+/// One child's bootstrap handshake; 0 waits forever.
+extern const config_key<duration> host_spawn_ready_timeout;
+/// Attach config-push barrier (HM-3).
+extern const config_key<duration> attach_config_timeout;
+/// Grace between a polite stop, SIGTERM and SIGKILL.
+extern const config_key<duration> terminate_timeout;
+/// Children terminated at once per host.
+extern const config_key<int64_t> terminate_concurrency;
+/// Children die with their parent (PR_SET_PDEATHSIG).
+extern const config_key<bool> bootstrap_enable_pdeathsig;
+/// Stderr lines kept per proc for error reports.
+extern const config_key<int64_t> tail_log_lines;
+/// Child stdout/stderr forwarded to the client, prefixed [host/rank].
+extern const config_key<bool> log_forwarding;
+/// Where host agents and procs listen.
+extern const config_key<std::string> listen_address;
+/// Mutual TLS certificate (PEM). Process-local: never propagated.
+extern const config_key<std::string> tls_certificate;
+/// Mutual TLS private key (PEM). Process-local: never propagated.
+extern const config_key<std::string> tls_key;
+/// Mutual TLS CA bundle (PEM). Process-local: never propagated.
+extern const config_key<std::string> tls_cafile;
+
+} // namespace mesh::keys

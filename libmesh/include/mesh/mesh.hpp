@@ -1,0 +1,13 @@
+// libmesh: meshes of hosts, procs and actors on the C++ Actor Framework.
+// Including this header gives the whole public API.
+#pragma once
+
+#include "mesh/bootstrap.hpp"
+#include "mesh/config.hpp"
+#include "mesh/config_keys.hpp"
+#include "mesh/error.hpp"
+#include "mesh/extent.hpp"
+#include "mesh/id.hpp"
+#include "mesh/mesh_file.hpp"
+#include "mesh/region.hpp"
+#include "mesh/system.hpp"

@@ -1,0 +1,82 @@
+// Proc statuses, states, events and the shutdown summary.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mesh {
+
+/// The life of a proc, lowest to highest. The order is total and meaningful:
+/// "at least running" is satisfied by every status from `running` up, and a
+/// status never goes back down (terminal statuses are sticky).
+enum class proc_status : uint8_t {
+  not_exist,    ///< No such proc (yet).
+  initializing, ///< Launched, handshake not done.
+  running,      ///< Handshake done; its proc agent answers.
+  stopping,     ///< A stop was requested; not exited yet.
+  stopped,      ///< Exited (any exit code) or stopped in-process.
+  failed,       ///< Killed by a signal, failed to launch or to bootstrap.
+  timeout,      ///< Did not become ready in time.
+  unknown,      ///< Its host is gone; nothing can be said.
+};
+
+std::string_view to_string(proc_status s);
+
+/// stopping, stopped, failed or timeout.
+bool is_terminating(proc_status s);
+/// stopped, failed or timeout.
+bool is_terminated(proc_status s);
+/// failed or timeout.
+bool is_failure(proc_status s);
+/// initializing or running.
+bool is_healthy(proc_status s);
+/// `floor` if it is terminating and `s` is not, else `s`: a proc is never
+/// reported healthier than its host (a draining host means at least stopping).
+proc_status clamp_min(proc_status s, proc_status floor);
+
+/// What happened to which rank; pushed to `proc_mesh::on_event` handlers.
+struct proc_event {
+  size_t rank = 0;                ///< Rank in the proc mesh.
+  std::string proc_name;          ///< proc_name(mesh id, rank).
+  proc_status status = proc_status::not_exist;
+  std::optional<int> exit_code;   ///< Set when the process exited.
+  std::optional<int> signal;      ///< Set when a signal killed it.
+  std::string reason;             ///< One sentence for humans.
+};
+
+/// A proc as its host sees it.
+struct proc_state {
+  size_t rank = 0;                ///< Rank in the proc mesh.
+  std::string proc_name;
+  std::string host;               ///< "host:port" of its host agent.
+  int64_t pid = 0;                ///< 0 for in-process procs.
+  proc_status status = proc_status::not_exist;
+  std::optional<int> exit_code;
+  std::optional<int> signal;
+  std::vector<std::string> stderr_tail; ///< Last `tail_log_lines` lines.
+  std::string reason;             ///< Why it stopped or failed, if it did.
+};
+
+/// What a stop or shutdown did, proc by proc.
+struct shutdown_summary {
+  size_t stopped_politely = 0; ///< Exited after the polite stop request.
+  size_t terminated = 0;       ///< Needed SIGTERM.
+  size_t killed = 0;           ///< Needed SIGKILL.
+  size_t already_gone = 0;     ///< Had exited before we asked.
+  size_t hosts = 0;            ///< Hosts that acknowledged.
+  std::vector<std::string> failures; ///< What could not be stopped, and why.
+
+  size_t total() const {
+    return stopped_politely + terminated + killed + already_gone;
+  }
+  /// Adds another summary (e.g. of another host) to this one.
+  shutdown_summary& operator+=(const shutdown_summary& other);
+  /// "8 procs on 2 hosts: 6 stopped politely, 1 SIGTERM, 1 SIGKILL, 0
+  /// already gone".
+  std::string to_string() const;
+};
+
+} // namespace mesh

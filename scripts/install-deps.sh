@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages libmesh needs to build, test and benchmark.
+# Idempotent: prints nothing and touches nothing when all are present.
+set -euo pipefail
+
+packages=(
+  g++ meson ninja-build pkg-config python3
+  libcaf-dev libssl-dev openssl   # CAF 0.17.6 core, io and openssl modules
+  libboost-dev                    # Boost.Process (header-only v1)
+  libyaml-cpp-dev                 # mesh files
+  libspdlog-dev libfmt-dev        # logging and formatting
+  libcli11-dev                    # meshctl / meshd command lines
+  doctest-dev                     # tests
+  iproute2 util-linux numactl     # network namespaces, taskset, numactl
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[[ ${#missing[@]} -eq 0 ]] && exit 0
+
+sudo=()
+[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+echo "installing: ${missing[*]}" >&2
+"${sudo[@]}" apt-get update -qq
+DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq \
+  --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,222 @@
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace mesh::test {
+
+std::string source_path(const std::string& relative) {
+  return std::string{MESH_SOURCE_ROOT} + "/" + relative;
+}
+
+std::string build_path(const std::string& relative) {
+  return std::string{MESH_BUILD_ROOT} + "/" + relative;
+}
+
+namespace {
+
+void drain(int& fd, std::string& into) {
+  char buf[4096];
+  auto n = ::read(fd, buf, sizeof(buf));
+  if (n > 0) {
+    into.append(buf, static_cast<size_t>(n));
+  } else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+    ::close(fd);
+    fd = -1;
+  }
+}
+
+void record_status(int status, run_result& res) {
+  if (WIFEXITED(status))
+    res.exit_code = WEXITSTATUS(status);
+  else if (WIFSIGNALED(status))
+    res.signal = WTERMSIG(status);
+}
+
+} // namespace
+
+run_result run(const std::vector<std::string>& argv,
+               std::chrono::milliseconds timeout,
+               const std::map<std::string, std::string>& env,
+               const std::string& stdin_text) {
+  run_result res;
+  int out[2], err[2], in[2];
+  if (::pipe2(out, O_CLOEXEC) != 0 || ::pipe2(err, O_CLOEXEC) != 0
+      || ::pipe2(in, O_CLOEXEC) != 0)
+    FAIL("pipe2 failed: " << std::strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
+  std::map<std::string, std::string> full_env;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string kv{*e};
+    auto eq = kv.find('=');
+    if (eq != std::string::npos)
+      full_env[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  for (auto& [k, v] : env)
+    full_env[k] = v;
+  std::vector<std::string> env_strings;
+  for (auto& [k, v] : full_env)
+    env_strings.push_back(k + "=" + v);
+  std::vector<char*> envp, args;
+  for (auto& s : env_strings)
+    envp.push_back(s.data());
+  envp.push_back(nullptr);
+  std::vector<std::string> argv_copy = argv;
+  for (auto& s : argv_copy)
+    args.push_back(s.data());
+  args.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawnp(&pid, args[0], &fa, &attr, args.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  ::close(out[1]);
+  ::close(err[1]);
+  ::close(in[0]);
+  if (rc != 0) {
+    ::close(out[0]);
+    ::close(err[0]);
+    ::close(in[1]);
+    res.exit_code = 127;
+    res.err = std::string{"posix_spawnp: "} + std::strerror(rc);
+    return res;
+  }
+  if (!stdin_text.empty())
+    [[maybe_unused]] auto n = ::write(in[1], stdin_text.data(),
+                                      stdin_text.size());
+  ::close(in[1]);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int fds[2] = {out[0], err[0]};
+  while (fds[0] >= 0 || fds[1] >= 0) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) {
+      res.timed_out = true;
+      ::kill(-pid, SIGKILL);
+      break;
+    }
+    pollfd pfd[2];
+    nfds_t n = 0;
+    for (int fd : fds)
+      if (fd >= 0)
+        pfd[n++] = pollfd{fd, POLLIN, 0};
+    ::poll(pfd, n, static_cast<int>(std::min<long>(left.count(), 100)));
+    for (nfds_t i = 0; i < n; ++i) {
+      if (pfd[i].revents == 0)
+        continue;
+      if (pfd[i].fd == fds[0])
+        drain(fds[0], res.out);
+      else
+        drain(fds[1], res.err);
+    }
+  }
+  for (int fd : fds)
+    if (fd >= 0)
+      ::close(fd);
+  int status = 0;
+  while (true) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) {
+      record_status(status, res);
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline + std::chrono::seconds{5}) {
+      ::kill(-pid, SIGKILL);
+    } else if (std::chrono::steady_clock::now() > deadline) {
+      res.timed_out = true;
+      ::kill(-pid, SIGKILL);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{2});
+  }
+  return res;
+}
+
+std::vector<pid_t> child_pids() {
+  std::vector<pid_t> result;
+  auto self = ::getpid();
+  DIR* dir = ::opendir("/proc");
+  if (dir == nullptr)
+    return result;
+  while (auto* ent = ::readdir(dir)) {
+    char* end = nullptr;
+    long pid = std::strtol(ent->d_name, &end, 10);
+    if (end == ent->d_name || *end != '\0')
+      continue;
+    std::ifstream stat{"/proc/" + std::string{ent->d_name} + "/stat"};
+    std::string line;
+    if (!std::getline(stat, line))
+      continue;
+    // Format: pid (comm) state ppid ...; comm may contain spaces or ')'.
+    auto close = line.rfind(')');
+    if (close == std::string::npos)
+      continue;
+    std::istringstream rest{line.substr(close + 2)};
+    char state;
+    long ppid;
+    if (rest >> state >> ppid && ppid == self)
+      result.push_back(static_cast<pid_t>(pid));
+  }
+  ::closedir(dir);
+  return result;
+}
+
+size_t kill_children() {
+  auto pids = child_pids();
+  for (auto pid : pids)
+    ::kill(pid, SIGKILL);
+  for (auto pid : pids)
+    ::waitpid(pid, nullptr, 0);
+  return pids.size();
+}
+
+reaped_fixture::reaped_fixture() {
+  // A leak from an earlier test must not be blamed on this one.
+  kill_children();
+}
+
+reaped_fixture::~reaped_fixture() {
+  // Give processes that are exiting right now a moment to be reaped by their
+  // owner before calling them leaked.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{2};
+  auto left = child_pids();
+  while (!left.empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    left = child_pids();
+  }
+  std::string list;
+  for (auto pid : left) {
+    std::ifstream cmd{"/proc/" + std::to_string(pid) + "/cmdline"};
+    std::string args;
+    std::getline(cmd, args);
+    for (auto& c : args)
+      if (c == '\0')
+        c = ' ';
+    list += " " + std::to_string(pid) + " (" + args + ")";
+  }
+  CHECK_MESSAGE(left.empty(), "processes left behind by this test:" << list);
+  kill_children();
+}
+
+} // namespace mesh::test

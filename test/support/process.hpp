@@ -1,0 +1,51 @@
+// Test helpers for real child processes: run a command with a deadline, and
+// a fixture that fails a test which leaves any process behind.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <sys/types.h>
+#include <vector>
+
+namespace mesh::test {
+
+/// Absolute path of a file in the source tree (MESH_SOURCE_ROOT).
+std::string source_path(const std::string& relative);
+
+/// Absolute path of a built file (MESH_BUILD_ROOT), e.g. "tools/meshctl".
+std::string build_path(const std::string& relative);
+
+struct run_result {
+  std::optional<int> exit_code; ///< Set if the process exited.
+  std::optional<int> signal;    ///< Set if it was killed by a signal.
+  bool timed_out = false;       ///< Killed by run() after the deadline.
+  std::string out;              ///< Everything it wrote to stdout.
+  std::string err;              ///< Everything it wrote to stderr.
+};
+
+/// Runs argv[0] (resolved via PATH) with the current environment plus `env`,
+/// collects its output and reaps it. After `timeout` the process group is
+/// SIGKILLed and `timed_out` is set.
+run_result run(const std::vector<std::string>& argv,
+               std::chrono::milliseconds timeout = std::chrono::seconds{30},
+               const std::map<std::string, std::string>& env = {},
+               const std::string& stdin_text = {});
+
+/// PIDs of our live or unreaped children (with the subreaper set, this
+/// includes orphaned descendants).
+std::vector<pid_t> child_pids();
+
+/// Kills and reaps every child; returns how many there were.
+size_t kill_children();
+
+/// Use with TEST_CASE_FIXTURE for every test that starts processes: on
+/// destruction it checks that no child is left, then cleans up any that is,
+/// so one leak does not cascade into the next test.
+struct reaped_fixture {
+  reaped_fixture();
+  ~reaped_fixture();
+};
+
+} // namespace mesh::test
