@@ -206,7 +206,8 @@ reaped_fixture::~reaped_fixture() {
     left = child_pids();
   }
   std::string list;
-  for (auto pid : left) {
+  for (size_t i = 0; i < left.size() && i < 20; ++i) {
+    auto pid = left[i];
     std::ifstream cmd{"/proc/" + std::to_string(pid) + "/cmdline"};
     std::string args;
     std::getline(cmd, args);
@@ -215,6 +216,8 @@ reaped_fixture::~reaped_fixture() {
         c = ' ';
     list += " " + std::to_string(pid) + " (" + args + ")";
   }
+  if (left.size() > 20)
+    list += " and " + std::to_string(left.size() - 20) + " more";
   CHECK_MESSAGE(left.empty(), "processes left behind by this test:" << list);
   kill_children();
 }

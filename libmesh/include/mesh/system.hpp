@@ -3,6 +3,8 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include <optional>
+
 namespace mesh {
 
 /// Prepares `cfg` for libmesh: loads `caf::io::middleman`, registers libmesh's
@@ -17,5 +19,13 @@ class config : public caf::actor_system_config {
 public:
   config();
 };
+
+/// The child entry point: call it first in main(), after registering your
+/// actor types in `cfg` (and after configure(cfg)). Not a bootstrap child (no
+/// MESH_BOOTSTRAP variable): returns std::nullopt at once. Otherwise runs the
+/// host or proc role this process was launched for to completion and returns
+/// its exit code: 0 clean, 1 an actor failed or the parent was lost, 2 bad
+/// payload (with a one-line message on stderr).
+std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg);
 
 } // namespace mesh

@@ -1,0 +1,243 @@
+#include "actors/mesh_controller.hpp"
+
+#include "mesh/config_keys.hpp"
+#include "mesh/error.hpp"
+
+#include <caf/all.hpp>
+
+#include <fmt/core.h>
+
+#include <cstdio>
+
+namespace mesh {
+
+namespace {
+
+using controller_ptr =
+  mesh_controller_actor::stateful_pointer<mesh_controller_state>;
+
+size_t host_of(const mesh_layout& layout, size_t rank) {
+  return layout.procs_per_host == 0 ? 0 : rank / layout.procs_per_host;
+}
+
+std::string where(const mesh_layout& layout, size_t rank) {
+  auto h = host_of(layout, rank);
+  auto host = h < layout.host_addrs.size() ? layout.host_addrs[h] : "?";
+  return "rank " + std::to_string(rank) + " on host " + host;
+}
+
+std::string command_of(const mesh_layout& layout, size_t rank) {
+  return rank < layout.commands.size() ? layout.commands[rank]
+                                       : "the host's default command";
+}
+
+/// Records a state; statuses never go down.
+void record(controller_ptr self, const proc_info& info) {
+  std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+  auto& procs = self->state.shared->procs;
+  auto r = info.state.rank;
+  if (r >= procs.size())
+    return;
+  auto& cur = procs[r];
+  if (is_terminated(cur.state.status) && !is_terminated(info.state.status))
+    return;
+  auto agent = cur.agent;
+  cur = info;
+  if (!cur.agent)
+    cur.agent = agent;
+}
+
+void arm_idle_timer(controller_ptr self) {
+  ++self->state.generation;
+  self->delayed_send(self, self->state.max_idle, spawn_idle_atom::value,
+                     self->state.generation);
+}
+
+void finish_spawn(controller_ptr self, caf::error err) {
+  if (!self->state.spawning)
+    return;
+  self->state.spawning = false;
+  ++self->state.generation;
+  if (err)
+    self->state.spawn_promise.deliver(std::move(err));
+  else
+    self->state.spawn_promise.deliver(caf::ok_atom::value);
+}
+
+/// Fails the spawn because `rank` failed, with its full stderr tail fetched
+/// from its host.
+void fail_rank(controller_ptr self, size_t rank, proc_state st) {
+  if (!self->state.spawning)
+    return;
+  auto h = host_of(self->state.layout, rank);
+  auto build = [self, rank](const proc_state& s) {
+    auto& layout = self->state.layout;
+    std::string what = s.reason.empty() ? std::string{to_string(s.status)}
+                                        : s.reason;
+    std::string detail = "command " + command_of(layout, rank);
+    if (!s.stderr_tail.empty()) {
+      detail += "; last stderr lines:";
+      for (auto& line : s.stderr_tail)
+        detail += "\n  " + line;
+    }
+    return make_error(s.status == proc_status::timeout ? ec::spawn_timeout
+                                                        : ec::proc_failed,
+                      where(layout, rank) + " (proc " + s.proc_name + ")",
+                      what, detail);
+  };
+  if (h >= self->state.hosts.size()) {
+    finish_spawn(self, build(st));
+    return;
+  }
+  // The stderr tail lives with the host; ask for it before failing.
+  self
+    ->request(self->state.hosts[h], std::chrono::seconds{5},
+              proc_state_atom::value, self->state.layout.proc_mesh_id,
+              std::vector<std::string>{st.proc_name})
+    .then(
+      [self, build, st](const std::vector<proc_info>& infos) {
+        finish_spawn(self, build(infos.empty() ? st : infos.front().state));
+      },
+      [self, build, st](caf::error&) { finish_spawn(self, build(st)); });
+}
+
+/// Ends the spawn when every rank is running and every host replied.
+void check_spawn(controller_ptr self) {
+  if (!self->state.spawning || self->state.hosts_pending > 0)
+    return;
+  std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+  for (auto& p : self->state.shared->procs)
+    if (p.state.status != proc_status::running)
+      return;
+  self->state.spawning = false;
+  ++self->state.generation;
+  self->state.spawn_promise.deliver(caf::ok_atom::value);
+}
+
+void on_state(controller_ptr self, const proc_state& st) {
+  if (!self->state.spawning)
+    return;
+  if (is_terminating(st.status) || st.status == proc_status::unknown)
+    fail_rank(self, st.rank, st);
+  else
+    check_spawn(self);
+}
+
+} // namespace
+
+mesh_controller_actor::behavior_type
+mesh_controller(controller_ptr self,
+                std::shared_ptr<mesh_controller_shared> shared,
+                mesh_layout layout) {
+  self->state.shared = std::move(shared);
+  self->state.layout = std::move(layout);
+  return {
+    [self](proc_event& ev) {
+      proc_info info;
+      {
+        std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+        auto& procs = self->state.shared->procs;
+        if (ev.rank < procs.size())
+          info = procs[ev.rank];
+      }
+      info.state.rank = ev.rank;
+      info.state.proc_name = ev.proc_name;
+      info.state.status = ev.status;
+      info.state.exit_code = ev.exit_code;
+      info.state.signal = ev.signal;
+      info.state.reason = ev.reason;
+      record(self, info);
+      std::vector<std::function<void(const proc_event&)>> handlers;
+      {
+        std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+        handlers = self->state.shared->handlers;
+      }
+      for (auto& f : handlers)
+        f(ev);
+      if (self->state.spawning) {
+        arm_idle_timer(self);
+        on_state(self, info.state);
+      }
+    },
+    [self](const proc_output& out) {
+      auto h = host_of(self->state.layout, out.rank);
+      auto text = fmt::format("[{}/{}] {}\n", h, out.rank, out.line);
+      std::fputs(text.c_str(), out.is_stderr ? stderr : stdout);
+    },
+    [self](spawn_procs_atom, std::vector<host_agent_actor>& hosts,
+           std::vector<spawn_procs_request>& requests)
+      -> caf::result<caf::ok_atom> {
+      auto& st = self->state;
+      st.spawn_promise = self->make_response_promise<caf::ok_atom>();
+      st.spawning = true;
+      st.hosts = hosts;
+      st.hosts_pending = hosts.size();
+      st.max_idle = config_store::global().get(keys::proc_spawn_max_idle);
+      arm_idle_timer(self);
+      for (size_t h = 0; h < hosts.size(); ++h) {
+        auto addr = h < st.layout.host_addrs.size() ? st.layout.host_addrs[h]
+                                                    : std::string{"?"};
+        self
+          ->request(hosts[h], caf::infinite, spawn_procs_atom::value,
+                    std::move(requests[h]))
+          .then(
+            [self](std::vector<proc_info>& infos) {
+              --self->state.hosts_pending;
+              for (auto& info : infos)
+                record(self, info);
+              if (!self->state.spawning)
+                return;
+              arm_idle_timer(self);
+              for (auto& info : infos)
+                if (is_terminating(info.state.status)) {
+                  fail_rank(self, info.state.rank, info.state);
+                  return;
+                }
+              check_spawn(self);
+            },
+            [self, addr](caf::error& err) {
+              --self->state.hosts_pending;
+              finish_spawn(self, make_error(ec::spawn_failed,
+                                            "host " + addr,
+                                            mesh::to_string(err)));
+            });
+      }
+      check_spawn(self);
+      return st.spawn_promise;
+    },
+    [self](spawn_idle_atom, uint64_t generation) {
+      auto& st = self->state;
+      if (!st.spawning || generation != st.generation)
+        return;
+      std::string ranks;
+      std::string hosts;
+      size_t missing = 0;
+      {
+        std::lock_guard<std::mutex> guard{st.shared->mtx};
+        for (size_t r = 0; r < st.shared->procs.size(); ++r) {
+          if (st.shared->procs[r].state.status == proc_status::running)
+            continue;
+          ++missing;
+          ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
+          auto h = host_of(st.layout, r);
+          auto addr = h < st.layout.host_addrs.size()
+                        ? st.layout.host_addrs[h]
+                        : std::string{"?"};
+          if (hosts.find(addr) == std::string::npos)
+            hosts += (hosts.empty() ? "" : ", ") + addr;
+        }
+      }
+      finish_spawn(self,
+                   make_error(ec::spawn_timeout,
+                              "proc mesh " + st.layout.proc_mesh_id,
+                              std::string{missing == 1 ? "rank " : "ranks "}
+                                + ranks + " on host " + hosts
+                                + " did not come up within "
+                                + render_duration(st.max_idle)
+                                + " without progress (command "
+                                + command_of(st.layout, 0) + ")"));
+    },
+  };
+}
+
+} // namespace mesh

@@ -1,0 +1,130 @@
+// The child side of the bootstrap protocol: what a process launched by a
+// host agent (or by host_mesh::process) does with its MESH_BOOTSTRAP payload.
+#include "actors/host_agent.hpp"
+#include "actors/proc_agent.hpp"
+#include "bootstrap/payload.hpp"
+#include "mesh/config_keys.hpp"
+#include "mesh/error.hpp"
+#include "mesh/system.hpp"
+
+#include <caf/all.hpp>
+#include <caf/io/all.hpp>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace mesh {
+
+namespace {
+
+/// How long a child waits for its parent to accept the handshake.
+constexpr auto registration_timeout = std::chrono::seconds{30};
+
+void fail_line(const std::string& what) {
+  std::fprintf(stderr, "libmesh bootstrap: %s\n", what.c_str());
+  std::fflush(stderr);
+}
+
+/// Publishes `agent`, proves the token to the parent and then waits until
+/// either the agent ends (exit code from its exit reason) or the parent is
+/// lost (the agent is killed; exit code 1).
+template <class Handle>
+int serve(caf::actor_system& sys, const bootstrap::payload& p,
+          const host_agent_actor& parent, Handle typed_agent,
+          bool announce_endpoint) {
+  auto listen = config_store::global().get(keys::listen_address);
+  // Published with its typed interface: remote_actor<Handle> checks it.
+  auto port = sys.middleman().publish(typed_agent, 0, listen.c_str(), true);
+  auto agent = caf::actor_cast<caf::actor>(typed_agent);
+  if (!port) {
+    fail_line("cannot publish on " + listen + ": " + sys.render(port.error()));
+    caf::anon_send_exit(agent, caf::exit_reason::kill);
+    return 1;
+  }
+  if (announce_endpoint)
+    caf::anon_send(caf::actor_cast<host_agent_actor>(agent),
+                   set_endpoint_atom::value, listen, *port);
+  int code = 0;
+  {
+    caf::scoped_actor self{sys};
+    self->monitor(agent);
+    self->monitor(parent);
+    child_registration reg{p.name, p.token, static_cast<int64_t>(::getpid()),
+                           agent, listen, *port};
+    bool accepted = false;
+    self->request(parent, registration_timeout, register_child_atom::value, reg)
+      .receive([&](caf::ok_atom) { accepted = true; },
+               [&](caf::error& err) {
+                 fail_line("registration of '" + p.name + "' with "
+                           + p.parent_host + ":"
+                           + std::to_string(p.parent_port)
+                           + " failed: " + sys.render(err));
+               });
+    if (!accepted) {
+      self->send_exit(agent, caf::exit_reason::kill);
+      code = 2;
+    }
+    bool parent_lost = false;
+    bool done = false;
+    self->receive_while([&] { return !done; })(
+      [&](caf::down_msg& msg) {
+        if (msg.source == agent.address()) {
+          done = true;
+          if (code == 0)
+            code = parent_lost || msg.reason ? 1 : 0;
+        } else if (msg.source == parent.address()) {
+          parent_lost = true;
+          self->send_exit(agent, caf::exit_reason::kill);
+        }
+      });
+  }
+  return code;
+}
+
+} // namespace
+
+std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
+  const char* raw = std::getenv(bootstrap::payload_env);
+  if (raw == nullptr)
+    return std::nullopt;
+  auto p = bootstrap::decode(raw);
+  if (!p) {
+    fail_line("bad " + std::string{bootstrap::payload_env}
+              + " payload: " + mesh::to_string(p.error()));
+    return 2;
+  }
+  // What this child launches must not mistake itself for this child.
+  ::unsetenv(bootstrap::payload_env);
+  if (auto err = config_store::global().install_client_override(p->config)) {
+    fail_line("bad configuration in payload: " + mesh::to_string(err));
+    return 2;
+  }
+  // A proc needs one scheduler thread; a host child serves many procs.
+  if (p->child_role == bootstrap::role::proc)
+    cfg.set("scheduler.max-threads", size_t{1});
+  caf::actor_system sys{cfg};
+  auto parent = sys.middleman().remote_actor<host_agent_actor>(p->parent_host,
+                                                               p->parent_port);
+  if (!parent) {
+    fail_line("cannot reach the parent host agent at " + p->parent_host + ":"
+              + std::to_string(p->parent_port) + ": "
+              + sys.render(parent.error()));
+    return 1;
+  }
+  if (p->child_role == bootstrap::role::proc) {
+    auto agent = sys.spawn(proc_agent, p->name);
+    return serve(sys, *p, *parent, agent, false);
+  }
+  host_agent_options opts;
+  opts.bootstrap_children = true;
+  opts.default_command = p->proc_command;
+  if (!opts.default_command)
+    if (auto cmd = bootstrap_command::current())
+      opts.default_command = std::move(*cmd);
+  auto agent = sys.spawn(host_agent, std::move(opts));
+  return serve(sys, *p, *parent, agent, true);
+}
+
+} // namespace mesh

@@ -1,0 +1,131 @@
+// Host meshes: the hosts that run procs (architecture §5; the seed's
+// HostMesh / HostMeshRef).
+#pragma once
+
+#include "mesh/actors.hpp"
+#include "mesh/bootstrap.hpp"
+#include "mesh/extent.hpp"
+#include "mesh/id.hpp"
+#include "mesh/proc_mesh.hpp"
+#include "mesh/region.hpp"
+#include "mesh/status.hpp"
+
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace mesh {
+
+class shutdown_guard;
+struct host_agent_options;
+
+/// A non-owning, cheap-to-copy view of hosts. Operations fail with
+/// ec::not_running once the owner shut the hosts down.
+class host_mesh_ref {
+public:
+  host_mesh_ref();
+
+  /// The host mesh id.
+  const host_mesh_id& id() const;
+  /// The hosts this view covers (a slice of its owner's region).
+  const mesh::region& region() const;
+  /// region().extent().
+  mesh::extent extent() const;
+  /// "host:port" of each host agent, in view-rank order.
+  std::vector<std::string> host_addrs() const;
+  /// The host agent of a host (view rank).
+  host_agent_actor agent(size_t host_rank) const;
+  /// Spawns one proc per rank of extent() ⊕ per_host (labels must not
+  /// overlap); `bind`, if given, has one entry per per_host rank and applies
+  /// to that slot on every host; `per_rank`, if given, chooses the command of
+  /// each proc from its point in the combined extent (it wins over
+  /// set_bootstrap's command, which wins over the host's default). All procs
+  /// start at once; on any failure the procs that did start are stopped.
+  caf::expected<proc_mesh>
+  spawn(std::string name, mesh::extent per_host,
+        std::optional<std::vector<proc_bind>> bind = {},
+        per_rank_bootstrap per_rank = {}) const;
+  /// A view of the hosts whose `label` coordinate is in [begin, end) by step.
+  caf::expected<host_mesh_ref> range(std::string_view label, size_t begin,
+                                     size_t end, size_t step = 1) const;
+  /// "id:addr0,addr1,...@region", e.g. "local-8xHf3k2a:127.0.0.1:4100@hosts=1/1".
+  std::string to_string() const;
+  /// Parses to_string() output and connects to each host agent.
+  static caf::expected<host_mesh_ref> parse(caf::actor_system& sys,
+                                            std::string_view text);
+  /// The actor system this mesh is used from.
+  caf::actor_system& system() const;
+
+protected:
+  friend class host_mesh;
+  struct data;
+  explicit host_mesh_ref(std::shared_ptr<data> d);
+  std::shared_ptr<data> d_;
+};
+
+/// A host mesh that owns its hosts: it must shut them down. Move-only.
+/// Destroying one that is still up shuts it down (prefer calling shutdown()
+/// to see the summary and errors).
+class host_mesh : public host_mesh_ref {
+public:
+  /// One host in this process; procs are child processes running this
+  /// executable (bootstrap_command::current()).
+  static caf::expected<host_mesh> local(caf::actor_system& sys);
+  /// As local(), with the given command for procs.
+  static caf::expected<host_mesh> local_with_bootstrap(caf::actor_system& sys,
+                                                       bootstrap_command cmd);
+  /// One host in this process whose procs live in this process too (same API;
+  /// bootstrap commands and bindings are ignored).
+  static caf::expected<host_mesh> local_in_process(caf::actor_system& sys);
+  /// One child process per rank of `hosts`, each a host that launches its
+  /// procs from `cmd`, which must reach run_bootstrap_child().
+  static caf::expected<host_mesh>
+  process(caf::actor_system& sys, mesh::extent hosts, bootstrap_command cmd);
+  /// Takes ownership of the hosts of a reference.
+  static host_mesh take(host_mesh_ref ref);
+
+  host_mesh(host_mesh&&) noexcept;
+  host_mesh& operator=(host_mesh&&) noexcept;
+  ~host_mesh();
+
+  /// Two-phase shutdown: drain every host concurrently (networking stays up),
+  /// then shut the hosts down. Idempotent (later calls return the first
+  /// summary). Error if something could not be stopped.
+  caf::expected<shutdown_summary> shutdown();
+  /// Stops only this mesh's procs; the hosts stay up.
+  caf::expected<shutdown_summary> stop();
+  /// Wraps this mesh in a guard that shuts it down when destroyed.
+  shutdown_guard into_shutdown_guard() &&;
+  /// The default command for procs of future spawns.
+  void set_bootstrap(bootstrap_command cmd);
+  /// This mesh as a non-owning reference.
+  const host_mesh_ref& as_ref() const;
+
+private:
+  explicit host_mesh(std::shared_ptr<data> d);
+  static caf::expected<host_mesh> start_local(caf::actor_system& sys,
+                                              host_agent_options opts);
+  struct owned;
+  std::unique_ptr<owned> own_;
+};
+
+/// Shuts its host mesh down when destroyed, unless that was already done
+/// (the shutdown is the host mesh's own, run by its destructor).
+class shutdown_guard {
+public:
+  explicit shutdown_guard(host_mesh mesh);
+  shutdown_guard(shutdown_guard&&) noexcept = default;
+  ~shutdown_guard();
+  host_mesh& operator*() { return mesh_; }
+  host_mesh* operator->() { return &mesh_; }
+
+private:
+  host_mesh mesh_;
+};
+
+} // namespace mesh

@@ -1,0 +1,524 @@
+// Integration tests of host and proc lifecycles with real child processes,
+// real BASP connections and real signals.
+#include "bootstrap/payload.hpp"
+#include "mesh/config.hpp"
+#include "mesh/error.hpp"
+#include "mesh/host_mesh.hpp"
+#include "mesh/system.hpp"
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace std::chrono_literals;
+using mesh::extent;
+using mesh::host_mesh;
+using mesh::proc_status;
+
+namespace {
+
+mesh::bootstrap_command child_command() {
+  mesh::bootstrap_command cmd;
+  cmd.program = mesh::test::build_path("test/mesh_child");
+  return cmd;
+}
+
+mesh::bootstrap_command shell(const std::string& script) {
+  mesh::bootstrap_command cmd;
+  cmd.program = "/bin/sh";
+  cmd.args = {"-c", script};
+  return cmd;
+}
+
+/// An actor system per test, plus short stop timeouts so that tests of
+/// SIGTERM/SIGKILL escalation finish quickly.
+struct mesh_fixture : mesh::test::reaped_fixture {
+  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  mesh::config cfg;
+  caf::actor_system sys{cfg};
+};
+
+bool alive(pid_t pid) {
+  return ::kill(pid, 0) == 0;
+}
+
+/// Collects pushed events for a test to wait on.
+struct event_log {
+  std::mutex mtx;
+  std::condition_variable cv;
+  std::vector<mesh::proc_event> events;
+
+  void add(const mesh::proc_event& ev) {
+    std::lock_guard<std::mutex> guard{mtx};
+    events.push_back(ev);
+    cv.notify_all();
+  }
+
+  /// Waits (at most 20 s) for an event matching `pred`.
+  template <class Pred>
+  std::optional<mesh::proc_event> wait_for(Pred pred) {
+    std::unique_lock<std::mutex> guard{mtx};
+    std::optional<mesh::proc_event> found;
+    cv.wait_for(guard, 20s, [&] {
+      for (auto& ev : events)
+        if (pred(ev)) {
+          found = ev;
+          return true;
+        }
+      return false;
+    });
+    return found;
+  }
+};
+
+} // namespace
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "local_with_bootstrap brings up 4 child procs and shuts "
+                  "them down politely") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  CHECK(hosts->extent() == extent{{"hosts", 1}});
+  REQUIRE(hosts->host_addrs().size() == 1);
+  auto pm = hosts->spawn("workers", extent{{"gpus", 4}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  CHECK(pm->size() == 4);
+  CHECK(pm->extent() == extent{{"hosts", 1}, {"gpus", 4}});
+  auto states = pm->states();
+  REQUIRE(states);
+  std::set<int64_t> pids;
+  for (size_t r = 0; r < 4; ++r) {
+    auto& st = (*states)[r];
+    CHECK(st.rank == r);
+    CHECK(st.status == proc_status::running);
+    CHECK(st.proc_name == mesh::proc_name(pm->id(), r));
+    CHECK(st.host == hosts->host_addrs()[0]);
+    CHECK(st.pid > 0);
+    CHECK(alive(static_cast<pid_t>(st.pid)));
+    CHECK(pm->agent(r));
+    pids.insert(st.pid);
+  }
+  CHECK(pids.size() == 4);
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->stopped_politely == 4);
+  CHECK(summary->terminated == 0);
+  CHECK(summary->killed == 0);
+  CHECK(summary->hosts == 1);
+  for (auto pid : pids)
+    CHECK_FALSE(alive(static_cast<pid_t>(pid)));
+}
+
+TEST_CASE_FIXTURE(mesh_fixture, "shutdown is idempotent") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  REQUIRE(hosts->spawn("one", extent{{"procs", 1}}));
+  auto first = hosts->shutdown();
+  REQUIRE(first);
+  auto second = hosts->shutdown();
+  REQUIRE(second);
+  CHECK(second->stopped_politely == first->stopped_politely);
+  CHECK(second->hosts == first->hosts);
+  auto again = hosts->spawn("late", extent{{"procs", 1}});
+  REQUIRE_FALSE(again);
+  CHECK(mesh::is(again.error(), mesh::ec::not_running));
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "local_in_process runs procs in this process with the same "
+                  "API") {
+  auto hosts = host_mesh::local_in_process(sys);
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("inproc", extent{{"procs", 3}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  for (auto& st : *states) {
+    CHECK(st.status == proc_status::running);
+    CHECK(st.pid == 0);
+  }
+  REQUIRE(pm->stop("test"));
+  states = pm->states();
+  REQUIRE(states);
+  for (auto& st : *states)
+    CHECK(st.status == proc_status::stopped);
+  auto summary = hosts->shutdown();
+  REQUIRE(summary);
+  CHECK(summary->failures.empty());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "process() starts one host process per rank, each "
+                  "launching its own procs") {
+  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  CHECK(hosts->host_addrs().size() == 2);
+  CHECK(hosts->host_addrs()[0] != hosts->host_addrs()[1]);
+  auto pm = hosts->spawn("spread", extent{{"gpus", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  REQUIRE(states->size() == 4);
+  for (size_t r = 0; r < 4; ++r) {
+    CHECK((*states)[r].status == proc_status::running);
+    CHECK((*states)[r].host == hosts->host_addrs()[r / 2]);
+  }
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->stopped_politely == 4);
+  CHECK(summary->hosts == 2);
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "spawn rejects overlapping labels and a wrong proc_bind "
+                  "length") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto overlap = hosts->spawn("x", extent{{"hosts", 2}});
+  REQUIRE_FALSE(overlap);
+  CHECK(mesh::is(overlap.error(), mesh::ec::overlapping_label));
+  auto bad_bind = hosts->spawn("x", extent{{"gpus", 2}},
+                               std::vector<mesh::proc_bind>(3));
+  REQUIRE_FALSE(bad_bind);
+  CHECK(mesh::to_string(bad_bind.error()).find("proc_bind has 3 entries")
+        != std::string::npos);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "the per-rank callback sees points of the combined extent "
+                  "and its command wins") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  std::vector<std::string> seen;
+  auto per_rank = [&](const mesh::point& pt)
+    -> caf::expected<mesh::bootstrap_command> {
+    seen.push_back(pt.to_string());
+    auto cmd = child_command();
+    cmd.env["MESH_TAIL_LOG_LINES"] = std::to_string(10 + pt.rank());
+    return cmd;
+  };
+  auto pm = hosts->spawn("ranked", extent{{"gpus", 2}}, std::nullopt,
+                         per_rank);
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  CHECK(seen == std::vector<std::string>{"hosts=0/1,gpus=0/2",
+                                         "hosts=0/1,gpus=1/2"});
+  // Each proc's environment (env layer) carries its own command's value.
+  caf::scoped_actor self{sys};
+  for (size_t r = 0; r < 2; ++r)
+    self->request(pm->agent(r), 5s, mesh::get_config_atom::value,
+                  std::string{"tail_log_lines"})
+      .receive([&](const std::string& v) { CHECK(v == std::to_string(10 + r)); },
+               [&](caf::error& err) { FAIL(mesh::to_string(err)); });
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a failing per-rank callback aborts the spawn before "
+                  "anything starts") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("nope", extent{{"gpus", 2}}, std::nullopt,
+                         [](const mesh::point& pt)
+                           -> caf::expected<mesh::bootstrap_command> {
+                           if (pt.rank() == 1)
+                             return mesh::make_error(mesh::ec::invalid_argument,
+                                                     "no command for rank 1");
+                           return child_command();
+                         });
+  REQUIRE_FALSE(pm);
+  CHECK(mesh::to_string(pm.error()).find("rank 1") != std::string::npos);
+  CHECK(mesh::test::child_pids().empty());
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "client config reaches procs through the spawn snapshot") {
+  mesh::config_override tail{"tail_log_lines", "37"};
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("cfg", extent{{"procs", 1}});
+  REQUIRE(pm);
+  caf::scoped_actor self{sys};
+  self->request(pm->agent(0), 5s, mesh::get_config_atom::value,
+                std::string{"tail_log_lines"})
+    .receive([](const std::string& v) { CHECK(v == "37"); },
+             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "several proc meshes share a host mesh; stop() of one "
+                  "leaves the other running") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto a = hosts->spawn("alpha", extent{{"procs", 2}});
+  auto b = hosts->spawn("beta", extent{{"procs", 2}});
+  REQUIRE(a);
+  REQUIRE(b);
+  CHECK(a->id() != b->id());
+  REQUIRE(a->stop());
+  auto sa = a->states();
+  auto sb = b->states();
+  REQUIRE(sa);
+  REQUIRE(sb);
+  for (auto& st : *sa)
+    CHECK(st.status == proc_status::stopped);
+  for (auto& st : *sb)
+    CHECK(st.status == proc_status::running);
+  auto summary = hosts->shutdown();
+  REQUIRE(summary);
+  CHECK(summary->stopped_politely == 2);
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "host_mesh::stop drains this mesh's procs and keeps the "
+                  "host usable") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  REQUIRE(hosts->spawn("first", extent{{"procs", 2}}));
+  auto stopped = hosts->stop();
+  REQUIRE_MESSAGE(stopped, mesh::to_string(stopped.error()));
+  CHECK(stopped->stopped_politely == 2);
+  CHECK(mesh::test::child_pids().empty());
+  auto again = hosts->spawn("second", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(again, mesh::to_string(again.error()));
+  auto summary = hosts->shutdown();
+  REQUIRE(summary);
+  CHECK(summary->stopped_politely == 1);
+}
+
+TEST_CASE_FIXTURE(mesh_fixture, "range and to_string/parse round trip") {
+  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto text = hosts->to_string();
+  auto parsed = mesh::host_mesh_ref::parse(sys, text);
+  REQUIRE_MESSAGE(parsed, mesh::to_string(parsed.error()));
+  CHECK(parsed->to_string() == text);
+  CHECK(parsed->id() == hosts->id());
+  CHECK(parsed->host_addrs() == hosts->host_addrs());
+  auto second = hosts->range("hosts", 1, 2);
+  REQUIRE(second);
+  CHECK(second->host_addrs()
+        == std::vector<std::string>{hosts->host_addrs()[1]});
+  CHECK(second->region().to_string() == "1+hosts=1/1");
+  auto pm = second->spawn("onsecond", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  CHECK((*states)[0].host == hosts->host_addrs()[1]);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture, "malformed host mesh strings are rejected") {
+  for (auto bad : {"", "noid", "id:127.0.0.1:1", "id:@hosts=1/1",
+                   "id:127.0.0.1:99999@hosts=1/1", "id:a,b@hosts=1/1",
+                   "BAD ID:127.0.0.1:1@hosts=1/1", "id:127.0.0.1:1@garbage"}) {
+    auto ref = mesh::host_mesh_ref::parse(sys, bad);
+    CHECK_MESSAGE(!ref, "accepted: " << bad);
+  }
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a proc killed with SIGKILL is pushed to on_event and "
+                  "shows as failed") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("victims", extent{{"procs", 2}});
+  REQUIRE(pm);
+  event_log log;
+  pm->on_event([&](const mesh::proc_event& ev) { log.add(ev); });
+  auto states = pm->states();
+  REQUIRE(states);
+  ::kill(static_cast<pid_t>((*states)[1].pid), SIGKILL);
+  auto ev = log.wait_for([](auto& e) { return e.status == proc_status::failed; });
+  REQUIRE(ev);
+  CHECK(ev->rank == 1);
+  CHECK(ev->signal == std::optional<int>{SIGKILL});
+  CHECK(ev->reason.find("signal 9") != std::string::npos);
+  states = pm->states();
+  REQUIRE(states);
+  CHECK((*states)[1].status == proc_status::failed);
+  CHECK((*states)[1].signal == std::optional<int>{SIGKILL});
+  CHECK((*states)[0].status == proc_status::running);
+  auto summary = hosts->shutdown();
+  REQUIRE(summary);
+  CHECK(summary->already_gone == 1);
+  CHECK(summary->stopped_politely == 1);
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a missing program fails the spawn with an error naming "
+                  "the path") {
+  mesh::bootstrap_command missing;
+  missing.program = "/nonexistent/libmesh-no-such-program";
+  auto hosts = host_mesh::local_with_bootstrap(sys, missing);
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("ghost", extent{{"procs", 2}});
+  REQUIRE_FALSE(pm);
+  auto text = mesh::to_string(pm.error());
+  CHECK(text.find("/nonexistent/libmesh-no-such-program") != std::string::npos);
+  CHECK(text.find("rank 0") != std::string::npos);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a child that exits 1 before the handshake fails the spawn "
+                  "with its exit code and stderr, without waiting for a "
+                  "timeout") {
+  // Timeouts far beyond the test's own: a timeout cannot be what ends it.
+  mesh::config_override idle{"proc_spawn_max_idle", "10m"};
+  mesh::config_override ready{"host_spawn_ready_timeout", "10m"};
+  auto hosts = host_mesh::local_with_bootstrap(
+    sys, shell("echo first line >&2; echo 'fatal: no GPU' >&2; exit 1"));
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("crashy", extent{{"procs", 1}});
+  REQUIRE_FALSE(pm);
+  CHECK(mesh::is(pm.error(), mesh::ec::proc_failed));
+  auto text = mesh::to_string(pm.error());
+  CHECK(text.find("rank 0 on host " + hosts->host_addrs()[0])
+        != std::string::npos);
+  CHECK(text.find("exited with code 1 before the bootstrap handshake")
+        != std::string::npos);
+  CHECK(text.find("first line") != std::string::npos);
+  CHECK(text.find("fatal: no GPU") != std::string::npos);
+  CHECK(text.find("/bin/sh") != std::string::npos);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a child that hangs before the handshake fails the spawn "
+                  "after proc_spawn_max_idle naming exactly that rank") {
+  mesh::config_override idle{"proc_spawn_max_idle", "2s"};
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("hangs", extent{{"procs", 3}}, std::nullopt,
+                         [](const mesh::point& pt)
+                           -> caf::expected<mesh::bootstrap_command> {
+                           if (pt.rank() == 1)
+                             return shell("exec sleep 60");
+                           return child_command();
+                         });
+  REQUIRE_FALSE(pm);
+  CHECK(mesh::is(pm.error(), mesh::ec::spawn_timeout));
+  auto text = mesh::to_string(pm.error());
+  CHECK_MESSAGE(text.find("rank 1 on host") != std::string::npos, text);
+  CHECK(text.find("ranks") == std::string::npos);
+  // Every proc of the failed spawn, hung or running, is gone.
+  CHECK(mesh::test::child_pids().empty());
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a proc that ignores SIGTERM is SIGKILLed after "
+                  "terminate_timeout and the summary says so") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("stubborn", extent{{"procs", 2}}, std::nullopt,
+                         [](const mesh::point& pt)
+                           -> caf::expected<mesh::bootstrap_command> {
+                           auto cmd = child_command();
+                           if (pt.rank() == 0)
+                             cmd.env["MESH_TEST_IGNORE_TERM"] = "1";
+                           return cmd;
+                         });
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->killed == 1);
+  CHECK(summary->stopped_politely == 1);
+  CHECK(summary->to_string().find("1 SIGKILL") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "procs die with a client killed by SIGKILL") {
+  // The helper client brings up local() with 3 procs and blocks; as a
+  // subreaper this test inherits the orphans and must see them exit.
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  pid_t client = ::fork();
+  REQUIRE(client >= 0);
+  if (client == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    auto path = mesh::test::build_path("test/mesh_child");
+    ::execl(path.c_str(), path.c_str(), "client", "3", nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[256];
+  while (text.find("ready\n") == std::string::npos) {
+    auto n = ::read(out[0], buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    text.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  REQUIRE_MESSAGE(text.find("ready\n") != std::string::npos, text);
+  std::vector<pid_t> procs;
+  for (size_t pos = 0; (pos = text.find("pid ", pos)) != std::string::npos;
+       pos += 4)
+    procs.push_back(static_cast<pid_t>(std::stol(text.substr(pos + 4))));
+  REQUIRE(procs.size() == 3);
+  ::kill(client, SIGKILL);
+  ::waitpid(client, nullptr, 0);
+  // Orphans are re-parented to us; each must exit on its own.
+  for (auto pid : procs) {
+    int status = 0;
+    pid_t r = 0;
+    for (int i = 0; i < 2000 && r == 0; ++i) {
+      r = ::waitpid(pid, &status, WNOHANG);
+      if (r == 0)
+        std::this_thread::sleep_for(10ms);
+    }
+    CHECK_MESSAGE(r == pid, "proc " << pid << " outlived its client");
+  }
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a malformed MESH_BOOTSTRAP exits 2 with one line") {
+  auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 10s,
+                             {{"MESH_BOOTSTRAP", "not%base64"}});
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 2);
+  CHECK(res.err.find("bad MESH_BOOTSTRAP payload") != std::string::npos);
+  CHECK(std::count(res.err.begin(), res.err.end(), '\n') == 1);
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a forged payload with a wrong token is refused: exit 2, "
+                  "nothing registered") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto addr = hosts->host_addrs()[0];
+  mesh::bootstrap::payload p;
+  p.child_role = mesh::bootstrap::role::proc;
+  p.name = "intruder-0";
+  p.mesh_id = "intruder";
+  p.parent_host = addr.substr(0, addr.rfind(':'));
+  p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  p.token = mesh::bootstrap::make_token();
+  auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 20s,
+                             {{"MESH_BOOTSTRAP", mesh::bootstrap::encode(p)}});
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 2);
+  CHECK(res.err.find("refused") != std::string::npos);
+  caf::scoped_actor self{sys};
+  self->request(hosts->agent(0), 5s, mesh::list_procs_atom::value)
+    .receive([](const std::vector<std::string>& names) { CHECK(names.empty()); },
+             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  REQUIRE(hosts->shutdown());
+}

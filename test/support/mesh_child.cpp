@@ -1,0 +1,68 @@
+// The default bootstrap command of the integration tests: a plain program
+// whose main only runs the bootstrap child role.
+//
+// Test behaviours, chosen by environment variables the tests set per rank:
+//   MESH_TEST_IGNORE_TERM=1  ignore SIGTERM and hang after a polite stop, so
+//                            that only SIGKILL ends the process.
+// Run with the argument "client N" it is instead a client process that brings
+// up local() with N procs, prints "pid <p>" per proc and blocks forever (the
+// test then SIGKILLs it to check that its procs die with it).
+#include "mesh/host_mesh.hpp"
+#include "mesh/system.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+namespace {
+
+int run_client(int procs) {
+  mesh::config cfg;
+  caf::actor_system sys{cfg};
+  auto hosts = mesh::host_mesh::local(sys);
+  if (!hosts) {
+    std::fprintf(stderr, "%s\n", mesh::to_string(hosts.error()).c_str());
+    return 1;
+  }
+  auto pm = hosts->spawn("clientprocs", mesh::extent{{"procs", size_t(procs)}});
+  if (!pm) {
+    std::fprintf(stderr, "%s\n", mesh::to_string(pm.error()).c_str());
+    return 1;
+  }
+  auto states = pm->states();
+  if (!states)
+    return 1;
+  for (auto& st : *states)
+    std::printf("pid %lld\n", static_cast<long long>(st.pid));
+  std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;)
+    ::pause();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  bool ignore_term = std::getenv("MESH_TEST_IGNORE_TERM") != nullptr;
+  if (ignore_term)
+    std::signal(SIGTERM, SIG_IGN);
+  // The bootstrap check comes first: the procs of the client mode are this
+  // program started with the same arguments.
+  mesh::config cfg;
+  if (auto code = mesh::run_bootstrap_child(cfg)) {
+    if (ignore_term)
+      for (;;)
+        ::pause();
+    return *code;
+  }
+  if (argc == 3 && std::strcmp(argv[1], "client") == 0)
+    return run_client(std::atoi(argv[2]));
+  std::fprintf(stderr, "mesh_child: not a bootstrap child (no MESH_BOOTSTRAP)\n");
+  return 3;
+}
