@@ -522,3 +522,103 @@ TEST_CASE_FIXTURE(mesh_fixture,
              [](caf::error& err) { FAIL(mesh::to_string(err)); });
   REQUIRE(hosts->shutdown());
 }
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "child output is forwarded prefixed [host/rank] and the "
+                  "stderr tail is kept per proc") {
+  mesh::config_override tail{"tail_log_lines", "2"};
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto script = "echo out-$MESH_TEST_RANK; echo e1 >&2; echo e2 >&2; "
+                "echo e3-$MESH_TEST_RANK >&2; exec "
+                + mesh::test::build_path("test/mesh_child");
+  // Forwarded lines go to this process's stdout: capture it in a file.
+  char path[] = "/tmp/mesh-forward-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  std::fflush(stdout);
+  int saved = ::dup(1);
+  ::dup2(fd, 1);
+  auto pm = hosts->spawn("chatty", extent{{"procs", 2}}, std::nullopt,
+                         [&](const mesh::point& pt)
+                           -> caf::expected<mesh::bootstrap_command> {
+                           auto cmd = shell(script);
+                           cmd.env["MESH_TEST_RANK"] = std::to_string(pt.rank());
+                           return cmd;
+                         });
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  std::fflush(stdout);
+  ::dup2(saved, 1);
+  ::close(saved);
+  REQUIRE(states);
+  for (size_t r = 0; r < 2; ++r)
+    CHECK((*states)[r].stderr_tail
+          == std::vector<std::string>{"e2", "e3-" + std::to_string(r)});
+  std::string text;
+  char buf[4096];
+  ::lseek(fd, 0, SEEK_SET);
+  for (ssize_t n; (n = ::read(fd, buf, sizeof(buf))) > 0;)
+    text.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  ::unlink(path);
+  CHECK_MESSAGE(text.find("[0/0] out-0") != std::string::npos, text);
+  CHECK_MESSAGE(text.find("[0/1] out-1") != std::string::npos, text);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "set_bootstrap changes the command of later spawns only") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, shell("exit 7"));
+  REQUIRE(hosts);
+  auto before = hosts->as_ref();
+  auto failed = hosts->spawn("first", extent{{"procs", 1}});
+  REQUIRE_FALSE(failed);
+  CHECK(mesh::to_string(failed.error()).find("exited with code 7")
+        != std::string::npos);
+  hosts->set_bootstrap(child_command());
+  auto pm = hosts->spawn("second", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  // A reference taken before keeps the command it had.
+  CHECK_FALSE(before.spawn("third", extent{{"procs", 1}}));
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a shutdown guard shuts its mesh down when it goes out of "
+                  "scope") {
+  std::vector<int64_t> pids;
+  {
+    auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+    REQUIRE(hosts);
+    auto guard = std::move(*hosts).into_shutdown_guard();
+    auto pm = guard->spawn("guarded", extent{{"procs", 2}});
+    REQUIRE(pm);
+    auto states = pm->states();
+    REQUIRE(states);
+    for (auto& st : *states)
+      pids.push_back(st.pid);
+  }
+  REQUIRE(pids.size() == 2);
+  for (auto pid : pids)
+    CHECK_FALSE(alive(static_cast<pid_t>(pid)));
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "take() of a parsed reference owns the hosts it names") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto ref = mesh::host_mesh_ref::parse(sys, hosts->to_string());
+  REQUIRE(ref);
+  auto owner = host_mesh::take(*ref);
+  auto pm = owner.spawn("owned", extent{{"procs", 2}});
+  REQUIRE(pm);
+  auto summary = owner.shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->stopped_politely == 2);
+  CHECK(summary->hosts == 1);
+  // The hosts are gone; the first owner finds nothing left to stop.
+  auto again = hosts->shutdown();
+  REQUIRE_MESSAGE(again, mesh::to_string(again.error()));
+  CHECK(again->total() == 0);
+}
