@@ -622,3 +622,72 @@ TEST_CASE_FIXTURE(mesh_fixture,
   REQUIRE_MESSAGE(again, mesh::to_string(again.error()));
   CHECK(again->total() == 0);
 }
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "proc_bind wraps the command and binds the proc's CPUs") {
+  if (mesh::test::run({"taskset", "-V"}, 10s).exit_code != 0) {
+    MESSAGE("taskset is not installed: skipped");
+    return;
+  }
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  mesh::proc_bind first_cpu;
+  first_cpu.cpus = "0";
+  auto pm = hosts->spawn("bound", extent{{"procs", 2}},
+                         std::vector<mesh::proc_bind>{first_cpu, {}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  auto cpus = [](int64_t pid) {
+    auto res = mesh::test::run(
+      {"grep", "Cpus_allowed_list", "/proc/" + std::to_string(pid) + "/status"},
+      10s);
+    return res.out;
+  };
+  CHECK(cpus((*states)[0].pid).find("\t0\n") != std::string::npos);
+  CHECK(cpus((*states)[1].pid).find("\t0\n") == std::string::npos);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "a child that misses host_spawn_ready_timeout is killed and "
+                  "reported as timed out") {
+  mesh::config_override ready{"host_spawn_ready_timeout", "1s"};
+  mesh::config_override idle{"proc_spawn_max_idle", "10m"};
+  auto hosts = host_mesh::local_with_bootstrap(sys, shell("exec sleep 60"));
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("slow", extent{{"procs", 1}});
+  REQUIRE_FALSE(pm);
+  CHECK(mesh::is(pm.error(), mesh::ec::spawn_timeout));
+  CHECK(mesh::to_string(pm.error())
+          .find("did not complete the bootstrap handshake within 1s")
+        != std::string::npos);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
+                  "host_mesh::stop stops only the procs of its own mesh on "
+                  "shared hosts") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  // A second host mesh (another id) over the same host.
+  auto text = hosts->to_string();
+  auto other_id = mesh::host_mesh_id::instance("other").to_string();
+  auto ref = mesh::host_mesh_ref::parse(sys, other_id
+                                               + text.substr(text.find(':')));
+  REQUIRE_MESSAGE(ref, mesh::to_string(ref.error()));
+  auto mine = hosts->spawn("mine", extent{{"procs", 2}});
+  auto theirs = ref->spawn("theirs", extent{{"procs", 2}});
+  REQUIRE(mine);
+  REQUIRE(theirs);
+  auto stopped = hosts->stop();
+  REQUIRE(stopped);
+  CHECK(stopped->stopped_politely == 2);
+  auto st = theirs->states();
+  REQUIRE(st);
+  for (auto& s : *st)
+    CHECK(s.status == proc_status::running);
+  auto summary = hosts->shutdown();
+  REQUIRE(summary);
+  CHECK(summary->stopped_politely == 2);
+}
