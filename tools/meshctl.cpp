@@ -11,6 +11,12 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh/mesh_file.hpp"
+#include "mesh/system.hpp"
+#include "up.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <csignal>
 
 namespace {
 
@@ -31,9 +37,34 @@ int validate(const std::string& path) {
   return 0;
 }
 
+// `meshctl up FILE [--once]`.
+int up(const std::string& path, const meshctl::up_options& opts,
+       mesh::config& cfg) {
+  auto result = mesh::load_mesh_file(path);
+  if (!result.file) {
+    for (const auto& diagnostic : result.diagnostics)
+      fmt::print(stderr, "{}\n", diagnostic.to_string());
+    return exit_failure;
+  }
+  // Blocked before CAF starts its threads, so that every thread inherits the
+  // mask and up() alone receives them with sigwait.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  caf::actor_system sys{cfg};
+  return meshctl::up(sys, *result.file, opts);
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
+  // meshctl is also the default bootstrap command of the procs it starts.
+  mesh::config cfg;
+  if (auto code = mesh::run_bootstrap_child(cfg))
+    return *code;
+
   CLI::App app{"Brings up meshes of hosts, procs and actors described by YAML "
                "mesh files (see config/README.md).",
                "meshctl"};
@@ -52,6 +83,15 @@ int main(int argc, char** argv) {
                 "every problem as file:line:col: message");
   validate_cmd->add_option("FILE", file, "The mesh file")->required();
 
+  meshctl::up_options up_opts;
+  auto* up_cmd = app.add_subcommand(
+    "up", "Bring up the mesh a file describes, print its status table and "
+          "keep it up until Ctrl-C or SIGTERM; then shut it down");
+  up_cmd->add_option("FILE", file, "The mesh file")->required();
+  up_cmd->add_flag("--once", up_opts.once,
+                   "Run one health round (a call to every actor) and shut "
+                   "down; exit 0 only if every rank answered");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -67,5 +107,7 @@ int main(int argc, char** argv) {
 
   if (*validate_cmd)
     return validate(file);
+  if (*up_cmd)
+    return up(file, up_opts, cfg);
   return exit_usage;
 }

@@ -1,0 +1,139 @@
+// meshctl up: real bring-ups of the example mesh files, failures and signals.
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string meshctl() {
+  return mesh::test::build_path("tools/meshctl");
+}
+
+void check_brought_up(const mesh::test::run_result& res,
+                      const std::vector<std::string>& meshes) {
+  REQUIRE_MESSAGE(res.exit_code, res.err);
+  CHECK_MESSAGE(*res.exit_code == 0, res.out << res.err);
+  CHECK(res.out.find("MESH") != std::string::npos);
+  CHECK(res.out.find("STATUS") != std::string::npos);
+  for (auto& m : meshes)
+    CHECK_MESSAGE(res.out.find("\n" + m) != std::string::npos, res.out);
+  CHECK(res.out.find("running") != std::string::npos);
+  CHECK(res.out.find("shutdown:") != std::string::npos);
+  CHECK(res.out.find("0 SIGKILL") != std::string::npos);
+}
+
+/// Starts `meshctl up FILE`, waits until the mesh is up, sends `sig` and
+/// returns (exit status, everything it printed).
+std::pair<int, std::string> up_then_signal(const std::string& file, int sig) {
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    auto exe = meshctl();
+    ::execl(exe.c_str(), exe.c_str(), "up", file.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  std::string text;
+  char buf[4096];
+  bool signalled = false;
+  for (ssize_t n; (n = ::read(out[0], buf, sizeof(buf))) > 0;) {
+    text.append(buf, static_cast<size_t>(n));
+    if (!signalled && text.find("mesh is up") != std::string::npos) {
+      ::kill(pid, sig);
+      signalled = true;
+    }
+  }
+  ::close(out[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  CHECK_MESSAGE(signalled, text);
+  return {status, text};
+}
+
+} // namespace
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up --once brings up config/local.yaml") {
+  auto res = mesh::test::run({meshctl(), "up", "config/local.yaml", "--once"},
+                             120s);
+  check_brought_up(res, {"workers", "servers"});
+  CHECK(res.out.find("6 stopped politely") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up --once brings up config/in_process.yaml") {
+  auto res = mesh::test::run(
+    {meshctl(), "up", "config/in_process.yaml", "--once"}, 120s);
+  check_brought_up(res, {"workers"});
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up --once brings up config/process.yaml") {
+  auto res = mesh::test::run(
+    {meshctl(), "up", "config/process.yaml", "--once"}, 120s);
+  check_brought_up(res, {"trainers"});
+  CHECK(res.out.find("on 2 hosts") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a mesh whose bootstrap command fails names the failing "
+                  "ranks and exits non-zero") {
+  auto res = mesh::test::run({meshctl(), "up",
+                              "test/data/mesh_files/failing_bootstrap.yaml",
+                              "--once"},
+                             120s);
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 1);
+  CHECK(res.err.find("proc mesh doomed did not come up") != std::string::npos);
+  CHECK(res.err.find("rank 0") != std::string::npos);
+  CHECK(res.err.find("exited with code 1") != std::string::npos);
+  CHECK(res.err.find("cannot open /dev/nvidia0") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up rejects an invalid file with line and column") {
+  auto res = mesh::test::run(
+    {meshctl(), "up", "test/data/mesh_files/three_errors.yaml"}, 30s);
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 1);
+  CHECK(res.err.find("three_errors.yaml:5:3:") != std::string::npos);
+  CHECK(res.err.find("three_errors.yaml:8:22:") != std::string::npos);
+  CHECK(res.err.find("three_errors.yaml:13:22:") != std::string::npos);
+  CHECK(res.out.empty());
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "Ctrl-C during meshctl up shuts the mesh down cleanly") {
+  auto [status, text] = up_then_signal("config/local.yaml", SIGINT);
+  CHECK_MESSAGE(WIFEXITED(status), text);
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(text.find("shutdown: 6 procs on 1 host: 6 stopped politely")
+        != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "SIGTERM during meshctl up shuts the mesh down cleanly") {
+  auto [status, text] = up_then_signal("config/process.yaml", SIGTERM);
+  CHECK_MESSAGE(WIFEXITED(status), text);
+  CHECK(WEXITSTATUS(status) == 0);
+  CHECK(text.find("stopped politely") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture, "meshctl up --help") {
+  auto res = mesh::test::run({meshctl(), "up", "--help"}, 30s);
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 0);
+  CHECK(res.out.find("--once") != std::string::npos);
+}
