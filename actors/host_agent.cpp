@@ -1,6 +1,7 @@
 #include "actors/host_agent.hpp"
 
 #include "actors/bootstrap_proc_manager.hpp"
+#include "actors/comm_actor.hpp"
 #include "actors/in_process_proc_manager.hpp"
 #include "bootstrap/payload.hpp"
 #include "mesh/config_keys.hpp"
@@ -366,6 +367,18 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
     st.manager = self->spawn<caf::linked>(bootstrap_proc_manager, me);
   else
     st.manager = self->spawn<caf::linked>(in_process_proc_manager, me);
+  st.comm = self->spawn<caf::linked>(comm_actor);
+  // A normal quit of the host agent does not end a linked actor, so both are
+  // told. The comm actor's handle travels to other nodes (as the sender of
+  // what it relays), which registers it in the actor registry for good: it
+  // only ends when told, and ~actor_system waits for it. The proc manager
+  // must end on a scheduler thread while the system is up: left to die of
+  // its last reference, it could be destroyed on its own watcher thread
+  // after the actor system is gone.
+  self->attach_functor([comm = st.comm, manager = st.manager] {
+    caf::anon_send_exit(comm, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+  });
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
@@ -525,6 +538,23 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
       self->send(self->state.manager, signal_atom::value, name,
                  int32_t{SIGKILL});
       rec.stop_stage = 3;
+    },
+    [self](comm_atom) { return self->state.comm; },
+    [self](actor_failed_atom, const actor_failure& failure) {
+      auto i = self->state.procs.find(failure.proc_name);
+      if (i == self->state.procs.end())
+        return;
+      auto& rec = i->second;
+      proc_event ev;
+      ev.rank = rec.rank;
+      ev.proc_name = rec.name;
+      ev.status = proc_status::failed;
+      ev.reason = "actor '" + failure.name + "' failed: " + failure.reason;
+      ev.actor = failure.name;
+      ev.actor_mesh = failure.actor_mesh;
+      for (auto& [mesh, sub] : self->state.subscribers)
+        if (mesh.empty() || mesh == rec.proc_mesh_id)
+          caf::anon_send(sub, ev);
     },
     [self](escalate_atom, const std::string& name, int32_t stage) {
       auto i = self->state.procs.find(name);

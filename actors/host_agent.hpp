@@ -9,6 +9,8 @@
 // - Stopping a proc is: ask its proc agent, wait terminate_timeout, SIGTERM its
 //   process group, wait again, SIGKILL. A stop replies only when every proc it
 //   covers has exited; the summary says which step each one needed.
+// - An actor failure a proc agent reports is pushed to the subscribers of
+//   its proc's mesh as a proc_event naming the actor.
 // - Status only goes up (terminal statuses are sticky).
 #pragma once
 
@@ -85,6 +87,8 @@ struct host_agent_state {
   std::string host;
   uint16_t port = 0;
   proc_manager_actor manager;
+  /// Relays actor mesh casts and calls to this host's procs (linked).
+  comm_actor_actor comm;
   std::map<std::string, proc_record> procs;
   std::map<std::string, std::vector<status_waiter>> waiters;
   std::vector<pending_spawn> spawns;

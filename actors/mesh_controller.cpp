@@ -6,6 +6,7 @@
 #include <caf/all.hpp>
 
 #include <fmt/core.h>
+#include <spdlog/spdlog.h>
 
 #include <cstdio>
 
@@ -123,6 +124,75 @@ void on_state(controller_ptr self, const proc_state& st) {
     check_spawn(self);
 }
 
+using handler_list = std::vector<std::function<void(const proc_event&)>>;
+
+void call_all(const handler_list& handlers, const proc_event& ev) {
+  for (auto& f : handlers)
+    f(ev);
+}
+
+/// The loud default when nobody handles an actor mesh's failure.
+void log_unhandled(const proc_event& ev) {
+  spdlog::error("actor mesh '{}' ({}): rank {} on proc {}: {} (no on_event "
+                "handler installed; calls fail for this rank)",
+                ev.actor, ev.actor_mesh, ev.rank, ev.proc_name, ev.reason);
+}
+
+/// An actor of an actor mesh failed (reported by its proc agent).
+void on_actor_event(controller_ptr self, const proc_event& ev) {
+  handler_list proc_handlers;
+  handler_list actor_handlers;
+  {
+    std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    auto& meshes = self->state.shared->actor_meshes;
+    if (auto i = meshes.find(ev.actor_mesh); i != meshes.end())
+      if (auto sup = i->second.lock()) {
+        sup->gone.emplace(ev.rank, ev.reason);
+        actor_handlers = sup->handlers;
+      }
+    proc_handlers = self->state.shared->handlers;
+  }
+  call_all(proc_handlers, ev);
+  call_all(actor_handlers, ev);
+  if (proc_handlers.empty() && actor_handlers.empty())
+    log_unhandled(ev);
+}
+
+/// A proc ended: every actor mesh with a member on it loses that member.
+void attribute_to_actors(controller_ptr self, const proc_event& ev) {
+  std::vector<std::pair<proc_event, handler_list>> events;
+  bool proc_handled = false;
+  auto reason =
+    "its proc " + std::string{to_string(ev.status)} + ": " + ev.reason;
+  {
+    std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    proc_handled = !self->state.shared->handlers.empty();
+    auto& meshes = self->state.shared->actor_meshes;
+    for (auto i = meshes.begin(); i != meshes.end();) {
+      auto sup = i->second.lock();
+      if (!sup) {
+        i = meshes.erase(i);
+        continue;
+      }
+      ++i;
+      // A member that already failed was reported then.
+      if (!sup->gone.emplace(ev.rank, reason).second)
+        continue;
+      auto actor_ev = ev;
+      actor_ev.reason = reason;
+      actor_ev.actor = sup->name;
+      actor_ev.actor_mesh = sup->id;
+      events.emplace_back(std::move(actor_ev), sup->handlers);
+    }
+  }
+  for (auto& [actor_ev, handlers] : events) {
+    call_all(handlers, actor_ev);
+    if (handlers.empty() && !proc_handled &&
+        ev.status != proc_status::stopped && ev.status != proc_status::stopping)
+      log_unhandled(actor_ev);
+  }
+}
+
 } // namespace
 
 mesh_controller_actor::behavior_type
@@ -133,6 +203,10 @@ mesh_controller(controller_ptr self,
   self->state.layout = std::move(layout);
   return {
     [self](proc_event& ev) {
+      if (!ev.actor_mesh.empty()) {
+        on_actor_event(self, ev);
+        return;
+      }
       proc_info info;
       {
         std::lock_guard<std::mutex> guard{self->state.shared->mtx};
@@ -154,6 +228,8 @@ mesh_controller(controller_ptr self,
       }
       for (auto& f : handlers)
         f(ev);
+      if (is_terminated(ev.status) || ev.status == proc_status::unknown)
+        attribute_to_actors(self, ev);
       if (self->state.spawning) {
         arm_idle_timer(self);
         on_state(self, info.state);
@@ -164,9 +240,9 @@ mesh_controller(controller_ptr self,
       auto text = fmt::format("[{}/{}] {}\n", h, out.rank, out.line);
       std::fputs(text.c_str(), out.is_stderr ? stderr : stdout);
     },
-    [self](spawn_procs_atom, std::vector<host_agent_actor>& hosts,
-           std::vector<spawn_procs_request>& requests)
-      -> caf::result<caf::ok_atom> {
+    [self](
+      spawn_procs_atom, std::vector<host_agent_actor>& hosts,
+      std::vector<spawn_procs_request>& requests) -> caf::result<caf::ok_atom> {
       auto& st = self->state;
       st.spawn_promise = self->make_response_promise<caf::ok_atom>();
       st.spawning = true;

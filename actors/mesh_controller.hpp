@@ -4,6 +4,14 @@
 // spawn at once; proc_spawn_max_idle without progress ends it with the ranks
 // that never came up) and afterwards turns the events its hosts push into
 // calls of the mesh's event handlers and forwarded log lines.
+//
+// Supervision of actor meshes: an actor event (a proc_event naming an actor
+// mesh, pushed by a host when a proc agent reports a failed actor) goes to
+// the handlers of the proc mesh and of that actor mesh; a proc that ends
+// yields an actor event for every actor mesh with a member on it, for the
+// actor meshes' handlers. Either way the rank is marked gone in the actor
+// mesh so that calls fail fast for it, and with no handler to tell, a failure
+// is logged as an error.
 #pragma once
 
 #include "mesh/actors.hpp"
@@ -11,12 +19,26 @@
 #include <caf/typed_response_promise.hpp>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 namespace mesh {
+
+/// The supervision state of one actor mesh, shared by its views (client
+/// threads) and its proc mesh's controller; guarded by the controller's
+/// mutex.
+struct actor_mesh_supervision {
+  std::string name; ///< The actor mesh's name.
+  std::string id;   ///< The actor mesh's id.
+  /// The actor mesh's on_event handlers.
+  std::vector<std::function<void(const proc_event&)>> handlers;
+  /// Proc-mesh ranks whose member failed or ended with its proc, and why:
+  /// calls fail fast for them.
+  std::map<size_t, std::string> gone;
+};
 
 /// State shared between a proc_mesh (client threads) and its controller.
 struct mesh_controller_shared {
@@ -25,6 +47,9 @@ struct mesh_controller_shared {
   std::vector<std::function<void(const proc_event&)>> handlers;
   /// Latest known status and proc agent per rank.
   std::vector<proc_info> procs;
+  /// The actor meshes spawned on this proc mesh, by id. Weak: once every
+  /// handle of an actor mesh is gone, nobody is left to tell.
+  std::map<std::string, std::weak_ptr<actor_mesh_supervision>> actor_meshes;
 };
 
 /// How a proc mesh is laid out over its hosts.

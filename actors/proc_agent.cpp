@@ -5,48 +5,163 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <set>
 
 namespace mesh {
+
+namespace {
+
+using agent_ptr = proc_agent_actor::stateful_pointer<proc_agent_state>;
+
+/// Stopping an actor (user_shutdown, kill) is not a failure of it.
+bool is_failure(const caf::error& reason) {
+  return reason && reason != caf::exit_reason::user_shutdown &&
+         reason != caf::exit_reason::kill;
+}
+
+std::string explain_spawn_error(caf::actor_system& sys, const caf::error& err,
+                                const std::string& type) {
+  if (err == caf::sec::unknown_type)
+    return "no actor type '" + type +
+           "' is registered in the proc's actor_system_config";
+  if (err == caf::sec::unexpected_actor_messaging_interface)
+    return "actor type '" + type +
+           "' does not have the messaging interface of the requested "
+           "handle";
+  if (err == caf::sec::cannot_spawn_actor_from_arguments)
+    return "actor type '" + type +
+           "' cannot be constructed from the given init arguments";
+  return sys.render(err);
+}
+
+/// An actor's exit reason as the end of a sentence.
+std::string explain_exit(caf::actor_system& sys, const caf::error& reason) {
+  // CAF's default exception handler prints the exception to the proc's
+  // stdout and ends the actor with runtime_error.
+  if (reason == caf::sec::runtime_error)
+    return "an exception escaped it (" + sys.render(reason) +
+           "; its message is in the proc's output)";
+  if (!reason)
+    return "it quit normally";
+  return sys.render(reason);
+}
+
+std::vector<spawned_actor>::iterator find_actor(agent_ptr self,
+                                                const caf::actor_addr& addr) {
+  auto& actors = self->state.actors;
+  return std::find_if(actors.begin(), actors.end(),
+                      [&](auto& a) { return a.handle.address() == addr; });
+}
+
+/// The actor answered the probe sent after its spawn: it is initialised.
+void confirm(agent_ptr self, const caf::actor& handle) {
+  auto i = find_actor(self, handle.address());
+  if (i == self->state.actors.end() || i->confirmed)
+    return;
+  i->confirmed = true;
+  i->pending.deliver(handle);
+}
+
+void on_down(agent_ptr self, const caf::down_msg& msg) {
+  auto i = find_actor(self, msg.source);
+  if (i == self->state.actors.end())
+    return;
+  auto rec = std::move(*i);
+  self->state.actors.erase(i);
+  auto& sys = self->system();
+  if (!rec.confirmed) {
+    rec.pending.deliver(
+      make_error(ec::actor_spawn_failed, "proc '" + self->state.proc_name + "'",
+                 "the actor ended during its initialisation: " +
+                   explain_exit(sys, msg.reason)));
+    return;
+  }
+  if (!is_failure(msg.reason))
+    return;
+  self->state.actor_failed = true;
+  if (rec.supervisor)
+    self->send(caf::actor_cast<host_agent_actor>(rec.supervisor),
+               actor_failed_atom::value,
+               actor_failure{self->state.proc_name, rec.name, rec.actor_mesh,
+                             explain_exit(sys, msg.reason)});
+}
+
+caf::expected<caf::actor> spawn_by_type(agent_ptr self,
+                                        spawn_actor_request& req) {
+  auto& sys = self->system();
+  auto fail = [&](std::string why) {
+    return make_error(ec::actor_spawn_failed,
+                      "proc '" + self->state.proc_name + "'", std::move(why));
+  };
+  std::set<std::string> ifs(req.interface.begin(), req.interface.end());
+  // A class-based actor runs its constructor right here: an exception from
+  // it must become a spawn error, not end the proc agent.
+  try {
+    auto res =
+      sys.spawn<caf::actor>(req.type, std::move(req.args), nullptr, true, &ifs);
+    if (!res)
+      return fail(explain_spawn_error(sys, res.error(), req.type));
+    return res;
+  } catch (const std::exception& e) {
+    return fail("constructing an actor of type '" + req.type +
+                "' threw: " + e.what());
+  } catch (...) {
+    return fail("constructing an actor of type '" + req.type +
+                "' threw an exception");
+  }
+}
+
+} // namespace
 
 proc_agent_actor::behavior_type
 proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
            std::string proc_name) {
   self->state.proc_name = std::move(proc_name);
-  self->set_down_handler([self](const caf::down_msg& msg) {
-    auto& actors = self->state.actors;
-    auto i = std::find_if(actors.begin(), actors.end(), [&](auto& a) {
-      return a.address() == msg.source;
-    });
-    if (i == actors.end())
-      return;
-    actors.erase(i);
-    if (msg.reason && msg.reason != caf::exit_reason::user_shutdown
-        && msg.reason != caf::exit_reason::kill)
-      self->state.actor_failed = true;
-  });
+  self->set_down_handler(
+    [self](const caf::down_msg& msg) { on_down(self, msg); });
   return {
     [self](stop_proc_atom, const std::string&) {
-      for (auto& a : self->state.actors)
-        self->send_exit(a, caf::exit_reason::user_shutdown);
+      for (auto& a : self->state.actors) {
+        self->send_exit(a.handle, caf::exit_reason::user_shutdown);
+        if (!a.confirmed)
+          a.pending.deliver(
+            make_error(ec::not_running,
+                       "proc '" + self->state.proc_name + "' is stopping"));
+      }
       self->state.actors.clear();
       if (self->state.actor_failed)
-        self->quit(make_error(ec::proc_failed, "proc '" + self->state.proc_name
-                                                 + "'",
+        self->quit(make_error(ec::proc_failed,
+                              "proc '" + self->state.proc_name + "'",
                               "an actor failed"));
       else
         self->quit();
     },
-    [self](spawn_actor_atom, const std::string& name, const std::string& type,
-           caf::message& args) -> caf::result<caf::actor> {
-      auto res = self->system().spawn<caf::actor>(type, std::move(args));
+    [self](spawn_actor_atom,
+           spawn_actor_request& req) -> caf::result<caf::actor> {
+      auto res = spawn_by_type(self, req);
       if (!res)
-        return make_error(ec::actor_spawn_failed,
-                          "actor '" + name + "' of type '" + type
-                            + "' on proc '" + self->state.proc_name + "'",
-                          self->system().render(res.error()));
-      self->monitor(*res);
-      self->state.actors.push_back(*res);
-      return *res;
+        return std::move(res.error());
+      auto handle = *res;
+      self->monitor(handle);
+      spawned_actor rec;
+      rec.handle = handle;
+      rec.name = req.name;
+      rec.actor_mesh = req.actor_mesh;
+      rec.supervisor = req.supervisor;
+      rec.pending = self->make_response_promise<caf::actor>();
+      auto promise = rec.pending;
+      self->state.actors.push_back(std::move(rec));
+      // Initialisation runs when the actor is first scheduled. CAF answers
+      // this system query only after it, and an actor that dies in it never
+      // answers: its down_msg carries the reason instead (on_down).
+      self
+        ->request(handle, caf::infinite, caf::sys_atom::value,
+                  caf::get_atom::value, std::string{"info"})
+        .then([self, handle](caf::ok_atom, const std::string&,
+                             const caf::strong_actor_ptr&,
+                             const std::string&) { confirm(self, handle); },
+              [](caf::error&) {});
+      return promise;
     },
     [self](get_config_atom,
            const std::string& key) -> caf::result<std::string> {

@@ -2,6 +2,7 @@
 // host agent (or by host_mesh::process) does with its MESH_BOOTSTRAP payload.
 #include "actors/host_agent.hpp"
 #include "actors/proc_agent.hpp"
+#include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -19,8 +20,9 @@ namespace mesh {
 
 namespace {
 
-/// How long a child waits for its parent to accept the handshake.
-constexpr auto registration_timeout = std::chrono::seconds{30};
+/// How long a child waits to connect to its parent and for the parent to
+/// accept the handshake.
+constexpr duration registration_timeout = std::chrono::seconds{30};
 
 void fail_line(const std::string& what) {
   std::fprintf(stderr, "libmesh bootstrap: %s\n", what.c_str());
@@ -35,11 +37,11 @@ int serve(caf::actor_system& sys, const bootstrap::payload& p,
           const host_agent_actor& parent, Handle typed_agent,
           bool announce_endpoint) {
   auto listen = config_store::global().get(keys::listen_address);
-  // Published with its typed interface: remote_actor<Handle> checks it.
-  auto port = sys.middleman().publish(typed_agent, 0, listen.c_str(), true);
+  // Published with its typed interface: connecting peers check it.
+  auto port = net::publish(sys, typed_agent, listen);
   auto agent = caf::actor_cast<caf::actor>(typed_agent);
   if (!port) {
-    fail_line("cannot publish on " + listen + ": " + sys.render(port.error()));
+    fail_line(mesh::to_string(port.error()));
     caf::anon_send_exit(agent, caf::exit_reason::kill);
     return 1;
   }
@@ -105,12 +107,11 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
   if (p->child_role == bootstrap::role::proc)
     cfg.set("scheduler.max-threads", size_t{1});
   caf::actor_system sys{cfg};
-  auto parent = sys.middleman().remote_actor<host_agent_actor>(p->parent_host,
-                                                               p->parent_port);
+  auto parent = net::connect<host_agent_actor>(
+    sys, net::endpoint{p->parent_host, p->parent_port}, registration_timeout);
   if (!parent) {
-    fail_line("cannot reach the parent host agent at " + p->parent_host + ":"
-              + std::to_string(p->parent_port) + ": "
-              + sys.render(parent.error()));
+    fail_line("cannot reach the parent host agent: "
+              + mesh::to_string(parent.error()));
     return 1;
   }
   if (p->child_role == bootstrap::role::proc) {

@@ -3,4 +3,4 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/build.sh >/dev/null
-exec build/tools/meshctl validate config/local.yaml
+exec build/tools/meshctl up config/local.yaml --once

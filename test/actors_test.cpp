@@ -3,6 +3,7 @@
 // message at run time.
 #include "mesh/actors.hpp"
 #include "mesh/system.hpp"
+#include "support/test_actors.hpp"
 
 #include <doctest/doctest.h>
 
@@ -10,8 +11,13 @@
 
 namespace {
 
+/// libmesh's types plus a user's block after them (the test actors').
+struct test_config : mesh::config {
+  test_config() { mesh::test::add_test_actors(*this); }
+};
+
 struct system_fixture {
-  mesh::config cfg;
+  test_config cfg;
   caf::actor_system sys{cfg};
 
   /// Serializes `msg` as BASP would and reads it back.
@@ -155,4 +161,95 @@ TEST_CASE_FIXTURE(system_fixture,
 TEST_CASE("users can start their own type-ID block after libmesh's") {
   CHECK(caf::id_block::mesh::begin == caf::first_custom_type_id);
   CHECK(caf::id_block::mesh::end > caf::id_block::mesh::begin);
+}
+
+TEST_CASE_FIXTURE(system_fixture, "actor events carry the actor's names") {
+  mesh::proc_event ev;
+  ev.rank = 2;
+  ev.proc_name = "w-2";
+  ev.status = mesh::proc_status::failed;
+  ev.reason = "actor 'echoes' failed: boom";
+  ev.actor = "echoes";
+  ev.actor_mesh = "echoes-abcdefgh";
+  check(ev);
+  auto back = round_trip(caf::make_message(ev)).get_as<mesh::proc_event>(0);
+  CHECK(back.actor == "echoes");
+  CHECK(back.actor_mesh == "echoes-abcdefgh");
+}
+
+TEST_CASE_FIXTURE(system_fixture, "actor spawn requests round-trip") {
+  mesh::spawn_actor_request req;
+  req.name = "echoes";
+  req.actor_mesh = "echoes-abcdefgh";
+  req.type = "counter";
+  req.args = caf::make_message(int32_t{5}, std::string{"x"});
+  auto ifs = sys.message_types<mesh::test::counter_actor>();
+  req.interface.assign(ifs.begin(), ifs.end());
+  check(req);
+  auto back =
+    round_trip(caf::make_message(req)).get_as<mesh::spawn_actor_request>(0);
+  CHECK(back.args.match_elements<int32_t, std::string>());
+  CHECK(back.args.get_as<int32_t>(0) == 5);
+  CHECK(back.interface == req.interface);
+  CHECK(back.interface.size() == 3);
+  // No supervisor: the field is an empty handle and must not empty the
+  // message.
+  CHECK_FALSE(back.supervisor);
+  auto live = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  req.supervisor = live;
+  back =
+    round_trip(caf::make_message(req)).get_as<mesh::spawn_actor_request>(0);
+  CHECK(back.supervisor == live);
+  caf::anon_send_exit(live, caf::exit_reason::kill);
+  check(mesh::actor_failure{"w-0", "echoes", "echoes-abcdefgh",
+                            "an exception escaped it"});
+}
+
+TEST_CASE_FIXTURE(system_fixture, "comm actor messages round-trip") {
+  auto live = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  std::vector<mesh::comm_member> members{{0, live}, {3, caf::actor{}}};
+  auto back = round_trip(caf::make_message(members))
+                .get_as<std::vector<mesh::comm_member>>(0);
+  REQUIRE(back.size() == 2);
+  CHECK(back[0].rank == 0);
+  CHECK(back[0].actor == live);
+  CHECK(back[1].rank == 3);
+  CHECK_FALSE(back[1].actor);
+  mesh::gather_result ok{1, true, caf::make_message(std::string{"pong"}), ""};
+  mesh::gather_result failed{2, false, caf::message{}, "did not answer"};
+  check(std::vector<mesh::gather_result>{ok, failed});
+  auto results =
+    round_trip(caf::make_message(std::vector<mesh::gather_result>{ok, failed}))
+      .get_as<std::vector<mesh::gather_result>>(0);
+  REQUIRE(results.size() == 2);
+  CHECK(results[0].value.get_as<std::string>(0) == "pong");
+  CHECK(results[1].value.empty());
+  CHECK(results[1].error == "did not answer");
+  check(mesh::comm_stats{3, 2, 17});
+  caf::anon_send_exit(live, caf::exit_reason::kill);
+}
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "a user's types from a block after libmesh's round-trip") {
+  CHECK(caf::id_block::mesh_test::begin == caf::id_block::mesh::end);
+  check(mesh::test::ping{7, "hello"});
+  check(mesh::test::pong{7, "hello", 5});
+  auto back = round_trip(caf::make_message(mesh::test::ping{9, "x"}))
+                .get_as<mesh::test::ping>(0);
+  CHECK(back.seq == 9);
+  CHECK(back.text == "x");
+}
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "a typed handle's interface is named by the user's block") {
+  // spawn<Handle> compares these strings across processes: they must come
+  // from the type-ID names, not from the factory name.
+  auto ifs = sys.message_types<mesh::test::counter_actor>();
+  REQUIRE(ifs.size() == 3);
+  bool names_pong = false;
+  for (auto& sig : ifs)
+    names_pong =
+      names_pong || sig.find("mesh::test::pong") != std::string::npos;
+  CHECK(names_pong);
+  CHECK(sys.message_types<caf::actor>().empty());
 }

@@ -883,6 +883,10 @@ test_listener(mesh::host_agent_actor::pointer,
     [log](proc_output_atom, const proc_output& out) { log->add(out); },
     [](ready_timeout_atom, const std::string&) {},
     [](escalate_atom, const std::string&, int32_t) {},
+    [](comm_atom) -> caf::result<comm_actor_actor> {
+      return not_in_this_test();
+    },
+    [](actor_failed_atom, const actor_failure&) {},
   };
 }
 

@@ -70,6 +70,30 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                              120s);
   check_brought_up(res, {"workers", "servers"});
   CHECK(res.out.find("6 stopped politely") != std::string::npos);
+  // The health round called every actor: one latency per rank.
+  CHECK(res.out.find("CALL") != std::string::npos);
+  CHECK(res.out.find("echoes") != std::string::npos);
+  CHECK(res.out.find("frontends") != std::string::npos);
+  size_t latencies = 0;
+  for (size_t pos = 0; (pos = res.out.find("ms\n", pos)) != std::string::npos;
+       ++pos)
+    ++latencies;
+  CHECK(latencies == 6);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up refuses an unknown actor type with its position "
+                  "before starting anything") {
+  auto res = mesh::test::run(
+    {meshctl(), "up", "test/data/mesh_files/unknown_actor_type.yaml", "--once"},
+    60s);
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 1);
+  CHECK_MESSAGE(res.err.find("unknown_actor_type.yaml:9:9: unknown actor type "
+                             "'transformer' (meshctl ships: echo)") !=
+                  std::string::npos,
+                res.err);
+  CHECK(res.out.empty());
 }
 
 TEST_CASE_FIXTURE(mesh::test::reaped_fixture,

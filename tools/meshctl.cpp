@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh/mesh_file.hpp"
+#include "echo_actor.hpp"
 #include "mesh/system.hpp"
 #include "up.hpp"
 
@@ -62,6 +63,7 @@ int up(const std::string& path, const meshctl::up_options& opts,
 int main(int argc, char** argv) {
   // meshctl is also the default bootstrap command of the procs it starts.
   mesh::config cfg;
+  meshctl::register_actor_types(cfg);
   if (auto code = mesh::run_bootstrap_child(cfg))
     return *code;
 

@@ -46,12 +46,16 @@ std::optional<long> rss_kib(int64_t pid) {
 
 std::string render_table(const std::vector<proc_row>& rows) {
   bool with_health = false;
-  for (auto& r : rows)
-    with_health = with_health || !r.health.empty();
-  std::string out = fmt::format("{:<10} {:>4}  {:<22} {:<22} {:>7}  {:<9} "
-                                "{:>8} {:>9}",
-                                "MESH", "RANK", "POINT", "HOST", "PID",
-                                "STATUS", "UPTIME", "RSS");
+  bool with_actor = false;
+  for (auto& r : rows) {
+    with_health = with_health || !r.health.empty() || r.latency;
+    with_actor = with_actor || !r.actor.empty();
+  }
+  std::string out = fmt::format("{:<10} ", "MESH");
+  if (with_actor)
+    out += fmt::format("{:<10} ", "ACTOR");
+  out += fmt::format("{:>4}  {:<22} {:<22} {:>7}  {:<9} {:>8} {:>9}", "RANK",
+                     "POINT", "HOST", "PID", "STATUS", "UPTIME", "RSS");
   if (with_health)
     out += fmt::format("  {:>11}", "CALL");
   out += '\n';
@@ -59,8 +63,11 @@ std::string render_table(const std::vector<proc_row>& rows) {
     auto& st = r.state;
     auto up = uptime_seconds(st.pid);
     auto rss = rss_kib(st.pid);
+    out += fmt::format("{:<10} ", r.mesh);
+    if (with_actor)
+      out += fmt::format("{:<10} ", r.actor);
     out += fmt::format(
-      "{:<10} {:>4}  {:<22} {:<22} {:>7}  {:<9} {:>8} {:>9}", r.mesh, st.rank,
+      "{:>4}  {:<22} {:<22} {:>7}  {:<9} {:>8} {:>9}", st.rank,
       r.point, st.host, st.pid > 0 ? std::to_string(st.pid) : "-",
       std::string{mesh::to_string(st.status)},
       up ? fmt::format("{:.1f}s", *up) : "-",

@@ -12,6 +12,7 @@ namespace meshctl {
 /// One row of the table.
 struct proc_row {
   std::string mesh;              ///< Proc mesh name.
+  std::string actor;             ///< Actor mesh name (health rows only).
   mesh::proc_state state;        ///< As its host reports it.
   std::string point;             ///< Its point in the proc mesh's extent.
   std::optional<double> latency; ///< Health-call round trip in ms, if any.

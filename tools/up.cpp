@@ -1,9 +1,13 @@
 #include "up.hpp"
 
+#include "echo_actor.hpp"
+#include "health.hpp"
 #include "progress.hpp"
 #include "proc_table.hpp"
 
+#include <mesh/actor_mesh.hpp>
 #include <mesh/config.hpp>
+#include <mesh/config_keys.hpp>
 #include <mesh/host_mesh.hpp>
 
 #include <caf/actor_system.hpp>
@@ -11,6 +15,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <csignal>
 
 namespace meshctl {
@@ -30,9 +35,8 @@ caf::expected<mesh::host_mesh> bring_up_hosts(caf::actor_system& sys,
     case mesh::host_mode::attach:
       break;
   }
-  return mesh::make_error(mesh::ec::invalid_argument,
-                          "hosts mode attach",
-                          "this meshctl cannot attach to running hosts yet");
+  return mesh::host_mesh::attach(sys, mesh::host_mesh_id::instance("attach"),
+                                 file.hosts.addresses);
 }
 
 /// The command of each proc of `spec`: its own bootstrap, else the hosts',
@@ -49,10 +53,18 @@ mesh::per_rank_bootstrap commands_for(const mesh::proc_mesh_spec& spec,
   };
 }
 
-std::vector<proc_row> collect_rows(
-  const std::vector<std::pair<std::string, mesh::proc_mesh>>& meshes) {
+/// A proc mesh that came up, with the actor meshes spawned on it.
+struct running_mesh {
+  std::string name;
+  mesh::proc_mesh procs;
+  std::vector<std::pair<std::string, mesh::actor_mesh<echo_actor>>> actors;
+};
+
+std::vector<proc_row> collect_rows(const std::vector<running_mesh>& meshes) {
   std::vector<proc_row> rows;
-  for (auto& [name, pm] : meshes) {
+  for (auto& m : meshes) {
+    auto& name = m.name;
+    auto& pm = m.procs;
     auto states = pm.states();
     if (!states) {
       spdlog::error("states of proc mesh {}: {}", name,
@@ -82,13 +94,49 @@ int wait_for_signal() {
   return sig;
 }
 
-int shut_down(mesh::host_mesh& hosts) {
-  auto summary = hosts.shutdown();
+/// Calls every actor once; fills the latency column. True if all answered.
+bool health_round(caf::actor_system& sys, const std::vector<running_mesh>& meshes,
+                  std::vector<proc_row>& rows) {
+  std::vector<proc_row> result;
+  std::vector<echo_actor> targets;
+  for (auto& m : meshes)
+    for (auto& [actor_name, am] : m.actors)
+      for (size_t r = 0; r < am.size(); ++r) {
+        for (auto& row : rows)
+          if (row.mesh == m.name && row.state.rank == r) {
+            result.push_back(row);
+            result.back().actor = actor_name;
+          }
+        targets.push_back(am.get(r));
+      }
+  auto timeout = mesh::config_store::global().get(mesh::keys::call_timeout);
+  auto probes = probe(sys, targets, timeout);
+  bool all = true;
+  for (size_t i = 0; i < probes.size() && i < result.size(); ++i) {
+    result[i].latency = probes[i].latency_ms;
+    if (!probes[i].latency_ms) {
+      all = false;
+      result[i].health = "no answer";
+      spdlog::error("health call to {} {} rank {} failed: {}", result[i].mesh,
+                    result[i].actor, result[i].state.rank, probes[i].error);
+    }
+  }
+  rows = std::move(result);
+  return all;
+}
+
+/// Ends what `up` started: the two-phase shutdown of hosts it brought up;
+/// for attached hosts only this mesh's procs, the daemons stay up for the
+/// next attach.
+int shut_down(mesh::host_mesh& hosts, mesh::host_mode mode) {
+  bool attached = mode == mesh::host_mode::attach;
+  auto summary = attached ? hosts.stop() : hosts.shutdown();
+  auto what = attached ? "stop" : "shutdown";
   if (!summary) {
-    fmt::print("shutdown: {}\n", mesh::to_string(summary.error()));
+    fmt::print("{}: {}\n", what, mesh::to_string(summary.error()));
     return 1;
   }
-  fmt::print("shutdown: {}\n", summary->to_string());
+  fmt::print("{}: {}\n", what, summary->to_string());
   return 0;
 }
 
@@ -96,6 +144,23 @@ int shut_down(mesh::host_mesh& hosts) {
 
 int up(caf::actor_system& sys, const mesh::mesh_file& file,
        const up_options& opts) {
+  // Unknown actor types are found before anything starts.
+  bool types_ok = true;
+  for (auto& spec : file.proc_meshes)
+    for (auto& a : spec.actors) {
+      auto& known = actor_types();
+      if (std::find(known.begin(), known.end(), a.type) != known.end())
+        continue;
+      types_ok = false;
+      std::string list;
+      for (auto& k : known)
+        list += (list.empty() ? "" : ", ") + k;
+      fmt::print(stderr,
+                 "{}:{}:{}: unknown actor type '{}' (meshctl ships: {})\n",
+                 file.path, a.position.line, a.position.column, a.type, list);
+    }
+  if (!types_ok)
+    return 1;
   // The file's overrides are the file layer: the environment still wins.
   std::map<std::string, std::string> overrides{file.config.begin(),
                                                file.config.end()};
@@ -122,7 +187,7 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
   std::vector<mesh::host_agent_actor> agents;
   for (size_t h = 0; h < hosts->extent().num_ranks(); ++h)
     agents.push_back(hosts->agent(h));
-  std::vector<std::pair<std::string, mesh::proc_mesh>> meshes;
+  std::vector<running_mesh> meshes;
   {
     progress_display progress{sys, agents, file.num_procs()};
     for (auto& spec : file.proc_meshes) {
@@ -136,7 +201,7 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
                    spec.name, mesh::to_string(pm.error()));
         for (auto& line : progress.failures())
           fmt::print(stderr, "  failed: {}\n", line);
-        shut_down(*hosts);
+        shut_down(*hosts, file.hosts.mode);
         return 1;
       }
       auto name = spec.name;
@@ -145,10 +210,28 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
           spdlog::error("proc mesh {} rank {} ({}) {}: {}", name, ev.rank,
                         ev.proc_name, mesh::to_string(ev.status), ev.reason);
       });
-      meshes.emplace_back(spec.name, std::move(*pm));
+      meshes.push_back(running_mesh{spec.name, std::move(*pm), {}});
     }
   }
-  fmt::print("{}", render_table(collect_rows(meshes)));
+  for (size_t i = 0; i < file.proc_meshes.size(); ++i) {
+    auto& spec = file.proc_meshes[i];
+    for (auto& a : spec.actors) {
+      auto am = meshes[i].procs.spawn<echo_actor>(a.name, a.type, a.args);
+      if (!am) {
+        fmt::print(stderr, "meshctl: {}:{}:{}: actor mesh {} did not start: {}\n",
+                   file.path, a.position.line, a.position.column, a.name,
+                   mesh::to_string(am.error()));
+        shut_down(*hosts, file.hosts.mode);
+        return 1;
+      }
+      meshes[i].actors.emplace_back(a.name, std::move(*am));
+    }
+  }
+  auto rows = collect_rows(meshes);
+  int code = 0;
+  if (opts.once && !health_round(sys, meshes, rows))
+    code = 1;
+  fmt::print("{}", render_table(rows));
   std::fflush(stdout);
   if (!opts.once) {
     fmt::print("mesh is up; Ctrl-C or SIGTERM shuts it down\n");
@@ -156,7 +239,8 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
     auto sig = wait_for_signal();
     spdlog::info("received signal {}, shutting down", sig);
   }
-  return shut_down(*hosts);
+  auto shutdown_code = shut_down(*hosts, file.hosts.mode);
+  return code != 0 ? code : shutdown_code;
 }
 
 } // namespace meshctl

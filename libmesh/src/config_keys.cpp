@@ -29,6 +29,9 @@ const config_key<int64_t> tail_log_lines{
 const config_key<bool> log_forwarding{
   "log_forwarding", true, true,
   "child stdout/stderr forwarded to the client, prefixed [host/rank]"};
+const config_key<duration> call_timeout{
+  "call_timeout", 30s, true,
+  "deadline of one actor mesh call or spawn, per member"};
 const config_key<std::string> listen_address{
   "listen_address", std::string{"127.0.0.1"}, true,
   "where host agents and procs listen"};

@@ -1,15 +1,55 @@
 #include "mesh/system.hpp"
 
+#include "bootstrap/tls.hpp"
 #include "mesh/actors.hpp"
+#include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
 #include <caf/atom.hpp>
 #include <caf/io/middleman.hpp>
+#include <caf/openssl/manager.hpp>
 #include <caf/timespan.hpp>
 
 #include <chrono>
+#include <cstdlib>
+#include <optional>
 
 namespace mesh {
+
+namespace {
+
+/// Loads CAF's openssl module when tls.certificate, tls.key and tls.cafile
+/// are all set. CAF turns mandatory mutual authentication on with any
+/// openssl.* key and aborts at start-up when only some are set, so a partial
+/// setting loads nothing here; publish and connect then refuse with an error
+/// naming the missing keys (bootstrap/network.hpp).
+void configure_tls(caf::actor_system_config& cfg) {
+  auto creds = tls::from_config();
+  std::optional<tls::credentials> use;
+  if (creds && *creds) {
+    use = **creds;
+    cfg.load<caf::openssl::manager>();
+    cfg.openssl_certificate = use->certificate;
+    cfg.openssl_key = use->key;
+    cfg.openssl_cafile = use->cafile;
+  }
+  // Bootstrap children run on this machine and connect back to this process,
+  // so they need its credentials; TLS paths never travel in config snapshots,
+  // hence the environment, which children inherit. Mirroring it both ways
+  // keeps a child from using credentials this process does not.
+  auto mirror = [](const config_key<std::string>& key, const std::string* v) {
+    auto name = config_registry::instance().find(key.name())->env_name();
+    if (v != nullptr)
+      ::setenv(name.c_str(), v->c_str(), 1);
+    else
+      ::unsetenv(name.c_str());
+  };
+  mirror(keys::tls_certificate, use ? &use->certificate : nullptr);
+  mirror(keys::tls_key, use ? &use->key : nullptr);
+  mirror(keys::tls_cafile, use ? &use->cafile : nullptr);
+}
+
+} // namespace
 
 void configure(caf::actor_system_config& cfg) {
   cfg.load<caf::io::middleman>();
@@ -31,6 +71,7 @@ void configure(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::seconds{1}});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::seconds{5}});
+  configure_tls(cfg);
 }
 
 config::config() {

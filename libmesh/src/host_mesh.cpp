@@ -2,6 +2,7 @@
 
 #include "actors/host_agent.hpp"
 #include "actors/mesh_controller.hpp"
+#include "bootstrap/network.hpp"
 #include "libmesh/src/mesh_data.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -11,7 +12,8 @@
 
 #include <spdlog/spdlog.h>
 
-#include <charconv>
+#include <algorithm>
+#include <chrono>
 
 namespace mesh {
 
@@ -82,30 +84,6 @@ std::string host_mesh_ref::to_string() const {
   return result + "@" + d_->region.to_string();
 }
 
-namespace {
-
-caf::expected<std::pair<std::string, uint16_t>>
-split_address(std::string_view addr) {
-  auto colon = addr.rfind(':');
-  if (colon == std::string_view::npos || colon == 0)
-    return make_error(ec::parse_error,
-                      "host address '" + std::string{addr} + "'",
-                      "expected host:port");
-  auto port_text = addr.substr(colon + 1);
-  unsigned port = 0;
-  auto [ptr, err] = std::from_chars(port_text.data(),
-                                    port_text.data() + port_text.size(), port);
-  if (err != std::errc{} || ptr != port_text.data() + port_text.size()
-      || port == 0 || port > 65535)
-    return make_error(ec::parse_error,
-                      "host address '" + std::string{addr} + "'",
-                      "the port must be a number from 1 to 65535");
-  return std::make_pair(std::string{addr.substr(0, colon)},
-                        static_cast<uint16_t>(port));
-}
-
-} // namespace
-
 caf::expected<host_mesh_ref> host_mesh_ref::parse(caf::actor_system& sys,
                                                   std::string_view text) {
   auto colon = text.find(':');
@@ -139,16 +117,19 @@ caf::expected<host_mesh_ref> host_mesh_ref::parse(caf::actor_system& sys,
                       "lists " + std::to_string(d->addrs.size())
                         + " hosts for a region of "
                         + std::to_string(region->num_ranks()) + " ranks");
+  std::vector<net::endpoint> targets;
   for (auto& addr : d->addrs) {
-    auto hp = split_address(addr);
-    if (!hp)
-      return std::move(hp.error());
-    auto agent = sys.middleman().remote_actor<host_agent_actor>(hp->first,
-                                                                hp->second);
+    auto ep = net::parse_endpoint(addr);
+    if (!ep)
+      return std::move(ep.error());
+    targets.push_back(std::move(*ep));
+  }
+  auto timeout = config_store::global().get(keys::attach_config_timeout);
+  for (auto& agent :
+       net::connect_all<host_agent_actor>(sys, targets, timeout)) {
     if (!agent)
-      return make_error(ec::host_unreachable, "host " + addr,
-                        sys.render(agent.error()));
-    d->agents.push_back(*agent);
+      return std::move(agent.error());
+    d->agents.push_back(std::move(*agent));
   }
   return host_mesh_ref{std::move(d)};
 }
@@ -278,6 +259,14 @@ struct host_mesh::owned {
   host_agent_actor launcher;
   std::vector<std::string> host_proc_names;
   std::optional<caf::expected<shutdown_summary>> result;
+  /// stop() ran: hosts that live elsewhere (attach) are left to their daemons.
+  bool stopped = false;
+
+  /// Whether destroying the owner must shut the hosts down: not after a
+  /// shutdown, nor after a stop() of hosts this process does not run.
+  bool shutdown_pending() const {
+    return !result && !(stopped && local_agents.empty());
+  }
 };
 
 host_mesh::host_mesh(std::shared_ptr<data> d)
@@ -288,7 +277,7 @@ host_mesh::host_mesh(host_mesh&&) noexcept = default;
 
 host_mesh& host_mesh::operator=(host_mesh&& other) noexcept {
   if (this != &other) {
-    if (own_ && !own_->result)
+    if (own_ && own_->shutdown_pending())
       static_cast<void>(shutdown());
     host_mesh_ref::operator=(std::move(other));
     own_ = std::move(other.own_);
@@ -297,7 +286,7 @@ host_mesh& host_mesh::operator=(host_mesh&& other) noexcept {
 }
 
 host_mesh::~host_mesh() {
-  if (own_ && !own_->result) {
+  if (own_ && own_->shutdown_pending()) {
     auto res = shutdown();
     if (!res)
       spdlog::error("shutting down host mesh {} on destruction: {}",
@@ -312,12 +301,10 @@ caf::expected<std::pair<host_agent_actor, uint16_t>>
 start_local_agent(caf::actor_system& sys, host_agent_options opts) {
   auto agent = sys.spawn(host_agent, std::move(opts));
   auto listen = config_store::global().get(keys::listen_address);
-  auto port = sys.middleman().publish(agent, 0, listen.c_str(), true);
+  auto port = net::publish(sys, agent, listen);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::kill);
-    return make_error(ec::system_error,
-                      "cannot publish a host agent on " + listen,
-                      sys.render(port.error()));
+    return std::move(port.error());
   }
   caf::anon_send(agent, set_endpoint_atom::value, listen, *port);
   return std::make_pair(agent, *port);
@@ -434,6 +421,97 @@ caf::expected<host_mesh> host_mesh::process(caf::actor_system& sys,
   return result;
 }
 
+// attach: the seed's HostMesh::attach (reference §5.6, §6.2). The daemons
+// were started by someone else (meshd); this connects to them and pushes the
+// client's propagated config, which each host installs as its
+// client_override layer. The invariants, each pinned by a test named after it
+// (test/attach_test.cpp):
+//
+// HM-1  attach returns a mesh only if every host acknowledged the snapshot.
+// HM-2  any failure (connect, TLS, push, acknowledgement) makes attach an
+//       error; a partly configured mesh is never returned.
+// HM-3  an unreachable or silent host surfaces as that error within
+//       attach_config_timeout, never as a crash, a hang or a stray message in
+//       the caller: every host connects and takes the push on its own thread
+//       under one deadline (bootstrap/network.hpp never lets CAF block on an
+//       unproven address), from scoped actors of its own that drop late
+//       replies.
+// HM-4  the error names each failing host by address with its cause
+//       (refused, unreachable, TLS failure, timed out, snapshot refused).
+caf::expected<host_mesh> host_mesh::attach(caf::actor_system& sys,
+                                           host_mesh_id id,
+                                           std::vector<std::string> addrs) {
+  auto what = "attach of host mesh " + id.to_string();
+  std::vector<net::endpoint> targets;
+  for (auto& addr : addrs) {
+    auto ep = net::parse_endpoint(addr);
+    if (!ep)
+      return make_error(ec::invalid_argument, what,
+                        mesh::to_string(ep.error()));
+    if (std::find(targets.begin(), targets.end(), *ep) != targets.end())
+      return make_error(ec::invalid_argument, what,
+                        "address " + ep->to_string() + " is listed twice");
+    targets.push_back(std::move(*ep));
+  }
+  auto n = targets.size();
+  auto d = std::make_shared<data>();
+  d->sys = &sys;
+  d->id = std::move(id);
+  d->region = mesh::region{mesh::extent{{"hosts", n}}};
+  for (auto& ep : targets)
+    d->addrs.push_back(ep.to_string());
+  if (n == 0)
+    return host_mesh{std::move(d)};
+  // Bad local credentials are this process's problem, not the hosts'.
+  if (auto err = net::check_transport(sys))
+    return err;
+  auto timeout = config_store::global().get(keys::attach_config_timeout);
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto snapshot = config_store::global().propagated_snapshot();
+  std::vector<caf::error> failures(n);
+  std::vector<host_agent_actor> agents(n);
+  net::connect_each<host_agent_actor>(
+    sys, targets, timeout,
+    [&](size_t i, caf::expected<host_agent_actor> agent) {
+      if (!agent) {
+        failures[i] = std::move(agent.error());
+        return;
+      }
+      agents[i] = std::move(*agent);
+      auto left = std::max(std::chrono::duration_cast<duration>(
+                             deadline - std::chrono::steady_clock::now()),
+                           duration{0});
+      caf::scoped_actor self{sys};
+      self->request(agents[i], left, set_config_atom::value, snapshot)
+        .receive([](caf::ok_atom) {},
+                 [&](caf::error& err) {
+                   if (err == caf::sec::request_timeout)
+                     failures[i] = make_error(
+                       ec::host_unreachable, d->addrs[i],
+                       "timed out: the config push was not acknowledged "
+                       "within "
+                         + render_duration(timeout));
+                   else
+                     failures[i] = make_error(
+                       ec::config_push_failed, d->addrs[i],
+                       "the host did not install the snapshot: "
+                         + mesh::to_string(err));
+                 });
+    });
+  std::string listed;
+  size_t failed = 0;
+  for (auto& err : failures)
+    if (err)
+      listed += (failed++ == 0 ? "" : "; ") + mesh::to_string(err);
+  if (failed > 0)
+    return make_error(ec::config_push_failed, what,
+                      std::to_string(failed) + " of " + std::to_string(n)
+                        + " hosts failed",
+                      listed);
+  d->agents = std::move(agents);
+  return host_mesh{std::move(d)};
+}
+
 host_mesh host_mesh::take(host_mesh_ref ref) {
   return host_mesh{std::move(ref.d_)};
 }
@@ -454,6 +532,52 @@ shutdown_guard host_mesh::into_shutdown_guard() && {
 }
 
 namespace {
+
+/// gather() to host agents, except that a host already known to be gone
+/// answers at once: CAF drops a message to the proxy of a peer whose
+/// connection was lost, without a bounce, so a request to it would only time
+/// out (after stop_timeout(), per phase). Monitoring a terminated actor or
+/// proxy enqueues its down_msg at once, which is what tells them apart.
+template <class R, class... Ts>
+std::vector<caf::expected<R>>
+gather_hosts(caf::actor_system& sys,
+             const std::vector<host_agent_actor>& agents,
+             std::chrono::milliseconds timeout, const Ts&... xs) {
+  std::vector<std::optional<caf::error>> gone(agents.size());
+  {
+    caf::scoped_actor self{sys};
+    for (auto& agent : agents)
+      self->monitor(agent);
+    bool more = !agents.empty();
+    while (more)
+      self->receive(
+        [&](caf::down_msg& msg) {
+          for (size_t i = 0; i < agents.size(); ++i)
+            if (agents[i].address() == msg.source)
+              gone[i] = msg.reason == caf::exit_reason::remote_link_unreachable
+                          ? make_error(ec::host_unreachable,
+                                       "the connection to the host was lost")
+                          : caf::make_error(caf::sec::request_receiver_down);
+        },
+        caf::after(std::chrono::seconds{0}) >> [&] { more = false; });
+  }
+  std::vector<host_agent_actor> live;
+  for (size_t i = 0; i < agents.size(); ++i)
+    if (!gone[i])
+      live.push_back(agents[i]);
+  std::vector<caf::expected<R>> replies;
+  if (!live.empty())
+    replies = gather<R>(sys, live, timeout, xs...);
+  std::vector<caf::expected<R>> result;
+  size_t next = 0;
+  for (size_t i = 0; i < agents.size(); ++i) {
+    if (gone[i])
+      result.emplace_back(std::move(*gone[i]));
+    else
+      result.push_back(std::move(replies[next++]));
+  }
+  return result;
+}
 
 /// Adds up per-host replies; a host that failed to answer is a failure.
 caf::expected<shutdown_summary>
@@ -487,9 +611,10 @@ caf::expected<shutdown_summary> host_mesh::stop() {
   if (own_->result)
     return make_error(ec::not_running,
                       "host mesh " + d_->id.to_string() + " was shut down");
-  auto replies = gather<shutdown_summary>(*d_->sys, d_->agents, stop_timeout(),
-                                          drain_atom::value,
-                                          d_->id.to_string());
+  auto replies = gather_hosts<shutdown_summary>(
+    *d_->sys, d_->agents, stop_timeout(), drain_atom::value,
+    d_->id.to_string());
+  own_->stopped = true;
   auto total = summarize(replies, d_->addrs, "stop");
   return as_result(std::move(*total), "stop of host mesh "
                                         + d_->id.to_string());
@@ -503,12 +628,12 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
   *d_->alive = false;
   auto& sys = *d_->sys;
   // Phase 1: every host terminates its procs while all networking is up.
-  auto drained = gather<shutdown_summary>(sys, d_->agents, stop_timeout(),
-                                          drain_atom::value, std::string{});
+  auto drained = gather_hosts<shutdown_summary>(
+    sys, d_->agents, stop_timeout(), drain_atom::value, std::string{});
   auto total = *summarize(drained, d_->addrs, "drain");
   // Phase 2: the hosts themselves; nothing is left to flush.
-  auto acks = gather<shutdown_summary>(sys, d_->agents, stop_timeout(),
-                                       shutdown_host_atom::value);
+  auto acks = gather_hosts<shutdown_summary>(sys, d_->agents, stop_timeout(),
+                                             shutdown_host_atom::value);
   auto phase2 = *summarize(acks, d_->addrs, "shutdown");
   phase2.hosts = 0;
   total += phase2;

@@ -1,7 +1,10 @@
 #include "mesh/proc_mesh.hpp"
 
+#include "actors/comm_actor.hpp"
 #include "actors/mesh_controller.hpp"
+#include "libmesh/src/actor_mesh_core.hpp"
 #include "libmesh/src/mesh_data.hpp"
+#include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
 #include <caf/all.hpp>
@@ -98,6 +101,118 @@ caf::expected<void> proc_mesh::stop(std::string reason) {
     return make_error(ec::stop_failed, "proc mesh " + d_->id.to_string(),
                       total.to_string());
   return caf::unit;
+}
+
+caf::expected<std::shared_ptr<detail::actor_mesh_core>>
+proc_mesh::spawn_actors(std::string name, std::string actor_type,
+                        caf::message args,
+                        std::set<std::string> interface) const {
+  if (auto err = validate_label(name))
+    return make_error(ec::invalid_label, "actor mesh name",
+                      detail::reason_of(*d_->sys, err));
+  auto& sys = *d_->sys;
+  auto n = size();
+  auto nhosts = d_->hosts.size();
+  auto core = std::make_shared<detail::actor_mesh_core>();
+  core->sys = d_->sys;
+  core->name = name;
+  core->id = actor_mesh_id::instance(name);
+  core->proc_mesh_id = d_->id.to_string();
+  core->extent = d_->extent;
+  core->procs_per_host = d_->procs_per_host;
+  core->proc_names = d_->names;
+  core->host_addrs = d_->host_addrs;
+  core->controller = d_->shared;
+  core->supervision = std::make_shared<actor_mesh_supervision>();
+  core->supervision->name = name;
+  core->supervision->id = core->id.to_string();
+  core->casts_per_host = std::make_unique<std::atomic<uint64_t>[]>(nhosts);
+  auto what = "actor mesh '" + name + "' of type '" + actor_type +
+              "' on proc mesh " + d_->id.to_string();
+  auto where = [&](size_t r) {
+    return "rank " + std::to_string(r) + " (proc " + d_->names[r] + ")";
+  };
+  std::vector<proc_agent_actor> agents(n);
+  {
+    std::vector<std::string> down;
+    std::lock_guard<std::mutex> guard{d_->shared->mtx};
+    for (size_t r = 0; r < n; ++r) {
+      auto& info = d_->shared->procs[r];
+      if (info.state.status == proc_status::running && info.agent)
+        agents[r] = info.agent;
+      else
+        down.push_back(where(r) + " is not running (status " +
+                       std::string{to_string(info.state.status)} + ")");
+    }
+    if (!down.empty())
+      return make_error(ec::actor_spawn_failed, what,
+                        detail::join_failures(down));
+  }
+  auto timeout = config_store::global().get(keys::call_timeout);
+  auto comms =
+    gather<comm_actor_actor>(sys, d_->hosts, timeout, comm_atom::value);
+  for (size_t h = 0; h < nhosts; ++h) {
+    if (!comms[h])
+      return make_error(ec::actor_spawn_failed, what,
+                        "host " + d_->host_addrs[h] +
+                          " did not name its comm actor: " +
+                          detail::reason_of(sys, comms[h].error()));
+    core->comms.push_back(*comms[h]);
+  }
+  // Registered before any actor exists: a failure right after the spawn is
+  // still routed to this actor mesh.
+  auto key = core->id.to_string();
+  {
+    std::lock_guard<std::mutex> guard{d_->shared->mtx};
+    d_->shared->actor_meshes[key] = core->supervision;
+  }
+  spawn_actor_request req;
+  req.name = name;
+  req.actor_mesh = key;
+  req.type = actor_type;
+  req.args = std::move(args);
+  req.interface.assign(interface.begin(), interface.end());
+  std::vector<caf::expected<caf::actor>> spawned;
+  {
+    caf::scoped_actor self{sys};
+    using handle_t = decltype(self->request(agents.front(), timeout,
+                                            spawn_actor_atom::value, req));
+    std::vector<handle_t> pending;
+    pending.reserve(n);
+    for (size_t r = 0; r < n; ++r) {
+      req.supervisor =
+        caf::actor_cast<caf::actor>(d_->hosts[r / d_->procs_per_host]);
+      pending.push_back(
+        self->request(agents[r], timeout, spawn_actor_atom::value, req));
+    }
+    for (auto& h : pending)
+      h.receive([&](caf::actor& a) { spawned.emplace_back(std::move(a)); },
+                [&](caf::error& err) { spawned.emplace_back(std::move(err)); });
+  }
+  std::vector<std::string> failures;
+  for (size_t r = 0; r < n; ++r)
+    if (!spawned[r])
+      failures.push_back(
+        where(r) + ": " +
+        (spawned[r].error() == caf::sec::request_timeout ||
+             spawned[r].error() == caf::sec::request_receiver_down
+           ? "its proc agent " +
+               explain_member_error(sys, spawned[r].error(), timeout)
+           : detail::reason_of(sys, spawned[r].error())));
+  if (!failures.empty()) {
+    // Nothing of a failed spawn may be left running; a stop is not a
+    // failure of the actor, so it reports nothing.
+    for (auto& a : spawned)
+      if (a && *a)
+        caf::anon_send_exit(*a, caf::exit_reason::user_shutdown);
+    std::lock_guard<std::mutex> guard{d_->shared->mtx};
+    d_->shared->actor_meshes.erase(key);
+    return make_error(ec::actor_spawn_failed, what,
+                      detail::join_failures(failures));
+  }
+  for (auto& a : spawned)
+    core->members.push_back(std::move(*a));
+  return core;
 }
 
 } // namespace mesh

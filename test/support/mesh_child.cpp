@@ -1,5 +1,6 @@
 // The default bootstrap command of the integration tests: a plain program
-// whose main only runs the bootstrap child role.
+// whose main only runs the bootstrap child role, with the test actor types
+// (support/test_actors.hpp) registered as a user's program would.
 //
 // Test behaviours, chosen by environment variables the tests set per rank:
 //   MESH_TEST_IGNORE_TERM=1  ignore SIGTERM and hang after a polite stop, so
@@ -9,6 +10,7 @@
 // test then SIGKILLs it to check that its procs die with it).
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
+#include "test_actors.hpp"
 
 #include <caf/actor_system.hpp>
 
@@ -55,6 +57,7 @@ int main(int argc, char** argv) {
   // The bootstrap check comes first: the procs of the client mode are this
   // program started with the same arguments.
   mesh::config cfg;
+  mesh::test::add_test_actors(cfg);
   if (auto code = mesh::run_bootstrap_child(cfg)) {
     if (ignore_term)
       for (;;)

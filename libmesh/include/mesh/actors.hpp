@@ -65,6 +65,14 @@ using spawn_actor_atom = caf::atom_constant<caf::atom("spawnactor")>;
 using get_config_atom = caf::atom_constant<caf::atom("getconfig")>;
 /// --- mesh controller (client side) ---
 using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
+/// --- comm actor: fan-out of actor mesh casts and calls, one per host ---
+using comm_atom = caf::atom_constant<caf::atom("comm")>;
+using cast_atom = caf::atom_constant<caf::atom("cast")>;
+using cast_sync_atom = caf::atom_constant<caf::atom("castsync")>;
+using gather_atom = caf::atom_constant<caf::atom("gather")>;
+using comm_stats_atom = caf::atom_constant<caf::atom("commstats")>;
+/// --- supervision: proc agent -> host agent ---
+using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
 
 // --- messages ----------------------------------------------------------------
 
@@ -87,15 +95,35 @@ struct spawn_procs_request {
   std::vector<proc_spec> procs;                     ///< This host's procs.
 };
 
-class proc_agent_tag;
+/// One member of an actor mesh for a proc agent to spawn.
+struct spawn_actor_request {
+  std::string name;       ///< The actor mesh's name, for messages and events.
+  std::string actor_mesh; ///< The actor mesh's id: routes its events.
+  std::string type;       ///< Name the factory is registered under.
+  caf::message args;      ///< Init arguments for the factory.
+  /// Expected messaging interface (`sys.message_types<Handle>()`); empty
+  /// for a dynamically typed actor.
+  std::vector<std::string> interface;
+  /// The proc's host agent, told when the actor fails (may be empty).
+  caf::actor supervisor;
+};
+
+/// A proc agent's report that one of its actors ended with an error.
+struct actor_failure {
+  std::string proc_name;  ///< The proc the actor ran on.
+  std::string name;       ///< The actor mesh's name.
+  std::string actor_mesh; ///< The actor mesh's id.
+  std::string reason;     ///< Its exit reason, rendered.
+};
 
 /// The proc agent: in every proc.
 using proc_agent_actor = caf::typed_actor<
   // Stops every actor of this proc; the proc then exits 0 (clean) or 1.
   caf::reacts_to<stop_proc_atom, std::string>,
-  // Spawns an actor by its registered type name with these init arguments.
-  caf::replies_to<spawn_actor_atom, std::string, std::string,
-                  caf::message>::with<caf::actor>,
+  // Spawns an actor by its registered type name; replies once the actor has
+  // run its initialisation, with an error if that failed, the type is
+  // unknown, the arguments or the interface do not match.
+  caf::replies_to<spawn_actor_atom, spawn_actor_request>::with<caf::actor>,
   // The value of a config key as resolved in this proc.
   caf::replies_to<get_config_atom, std::string>::with<std::string>>;
 
@@ -143,7 +171,44 @@ struct proc_output {
   std::string line;
 };
 
+/// A member of an actor mesh, addressed through a comm actor.
+struct comm_member {
+  uint64_t rank = 0; ///< Its rank in the caller's view (for its reply).
+  caf::actor actor;
+};
+
+/// One member's answer to a gather.
+struct gather_result {
+  uint64_t rank = 0;  ///< As in the request.
+  bool ok = false;    ///< It replied.
+  caf::message value; ///< Its reply, when ok.
+  std::string error;  ///< Why there is no reply, otherwise.
+};
+
+/// What a comm actor has received and sent since it started.
+struct comm_stats {
+  uint64_t casts = 0;     ///< cast and cast_sync messages received.
+  uint64_t gathers = 0;   ///< gather messages received.
+  uint64_t delivered = 0; ///< Messages sent on to members.
+};
+
 // --- actor interfaces --------------------------------------------------------
+
+/// The comm actor of a host: relays casts and calls of actor meshes to the
+/// members on its host, so that reaching H hosts costs the caller H messages.
+using comm_actor_actor = caf::typed_actor<
+  // Sends the message to every member, fire and forget (replies dropped).
+  caf::reacts_to<cast_atom, std::vector<comm_member>, caf::message>,
+  // As cast, then replies once every member has processed it, is gone or the
+  // timeout passed: the credit point that bounds how far casts run ahead.
+  caf::replies_to<cast_sync_atom, std::vector<comm_member>, caf::message,
+                  caf::timespan>::with<caf::ok_atom>,
+  // Requests every member; replies one result per member, in request order,
+  // once each has answered, failed or timed out.
+  caf::replies_to<gather_atom, std::vector<comm_member>, caf::message,
+                  caf::timespan>::with<std::vector<gather_result>>,
+  // Counters, for tests and benchmarks.
+  caf::replies_to<comm_stats_atom>::with<comm_stats>>;
 
 /// The host agent: owns the procs of one host (architecture §4).
 using host_agent_actor = caf::typed_actor<
@@ -184,7 +249,12 @@ using host_agent_actor = caf::typed_actor<
   caf::reacts_to<proc_output_atom, proc_output>,
   // Own timers: a child's handshake deadline; the next step of a stop.
   caf::reacts_to<ready_timeout_atom, std::string>,
-  caf::reacts_to<escalate_atom, std::string, int32_t>>;
+  caf::reacts_to<escalate_atom, std::string, int32_t>,
+  // The comm actor of this host.
+  caf::replies_to<comm_atom>::with<comm_actor_actor>,
+  // From a proc agent: one of its actors failed; pushed to the subscribers
+  // of the proc's mesh as a proc_event that names the actor.
+  caf::reacts_to<actor_failed_atom, actor_failure>>;
 
 /// A proc manager: launches, signals and reaps procs; pushes proc_exit and
 /// proc_output to its host agent. Two implementations: bootstrap (OS child
@@ -292,7 +362,7 @@ typename Inspector::result_type inspect(Inspector& f, proc_event& x) {
   auto code = detail::opt(x.exit_code);
   auto sig = detail::opt(x.signal);
   return f(caf::meta::type_name("mesh::proc_event"), x.rank, x.proc_name,
-           x.status, code, sig, x.reason);
+           x.status, code, sig, x.reason, x.actor, x.actor_mesh);
 }
 
 template <class Inspector>
@@ -358,6 +428,37 @@ typename Inspector::result_type inspect(Inspector& f, proc_output& x) {
            x.is_stderr, x.line);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, spawn_actor_request& x) {
+  auto sup = detail::handle(x.supervisor);
+  return f(caf::meta::type_name("mesh::spawn_actor_request"), x.name,
+           x.actor_mesh, x.type, x.args, x.interface, sup);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_failure& x) {
+  return f(caf::meta::type_name("mesh::actor_failure"), x.proc_name, x.name,
+           x.actor_mesh, x.reason);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, comm_member& x) {
+  auto actor = detail::handle(x.actor);
+  return f(caf::meta::type_name("mesh::comm_member"), x.rank, actor);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, gather_result& x) {
+  return f(caf::meta::type_name("mesh::gather_result"), x.rank, x.ok, x.value,
+           x.error);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, comm_stats& x) {
+  return f(caf::meta::type_name("mesh::comm_stats"), x.casts, x.gathers,
+           x.delivered);
+}
+
 } // namespace mesh
 
 // --- the type-ID block ---------------------------------------------------------
@@ -386,5 +487,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::host_agent_actor>))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::spawn_procs_request>))
   CAF_ADD_TYPE_ID(mesh, (mesh::config_snapshot))
+  CAF_ADD_TYPE_ID(mesh, (mesh::spawn_actor_request))
+  CAF_ADD_TYPE_ID(mesh, (mesh::actor_failure))
+  CAF_ADD_TYPE_ID(mesh, (mesh::comm_member))
+  CAF_ADD_TYPE_ID(mesh, (mesh::gather_result))
+  CAF_ADD_TYPE_ID(mesh, (mesh::comm_stats))
+  CAF_ADD_TYPE_ID(mesh, (mesh::comm_actor_actor))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::comm_member>))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::gather_result>))
 
 CAF_END_TYPE_ID_BLOCK(mesh)

@@ -24,6 +24,9 @@ extern const config_key<bool> bootstrap_enable_pdeathsig;
 extern const config_key<int64_t> tail_log_lines;
 /// Child stdout/stderr forwarded to the client, prefixed [host/rank].
 extern const config_key<bool> log_forwarding;
+/// Per-call deadline of actor mesh calls and spawns; a member that has not
+/// answered by then fails the call.
+extern const config_key<duration> call_timeout;
 /// Where host agents and procs listen.
 extern const config_key<std::string> listen_address;
 /// Mutual TLS certificate (PEM). Process-local: never propagated.

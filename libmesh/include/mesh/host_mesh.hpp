@@ -86,6 +86,16 @@ public:
   /// procs from `cmd`, which must reach run_bootstrap_child().
   static caf::expected<host_mesh>
   process(caf::actor_system& sys, mesh::extent hosts, bootstrap_command cmd);
+  /// Connects to running hosts (e.g. `meshd --listen HOST:PORT` on each
+  /// machine; addresses "host:port", over TLS when tls.* is configured) and
+  /// pushes this process's propagated config to each, which installs it as
+  /// its client_override layer. Succeeds only if every host acknowledged
+  /// within attach_config_timeout; otherwise ec::config_push_failed naming
+  /// each failing host with its cause. No address: an empty mesh; an address
+  /// listed twice: ec::invalid_argument.
+  static caf::expected<host_mesh> attach(caf::actor_system& sys,
+                                         host_mesh_id id,
+                                         std::vector<std::string> addrs);
   /// Takes ownership of the hosts of a reference.
   static host_mesh take(host_mesh_ref ref);
 
@@ -97,7 +107,9 @@ public:
   /// then shut the hosts down. Idempotent (later calls return the first
   /// summary). Error if something could not be stopped.
   caf::expected<shutdown_summary> shutdown();
-  /// Stops only this mesh's procs; the hosts stay up.
+  /// Stops only this mesh's procs; the hosts stay up. Hosts this process
+  /// does not run (attach) are then left to their daemons, re-attachable:
+  /// destroying this mesh no longer shuts them down (shutdown() still does).
   caf::expected<shutdown_summary> stop();
   /// Wraps this mesh in a guard that shuts it down when destroyed.
   shutdown_guard into_shutdown_guard() &&;

@@ -2,17 +2,22 @@
 // hosts ⊕ per_host.
 #pragma once
 
+#include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/extent.hpp"
 #include "mesh/id.hpp"
 #include "mesh/status.hpp"
 
+#include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
 #include <caf/fwd.hpp>
+#include <caf/make_message.hpp>
 
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mesh {
@@ -41,8 +46,27 @@ public:
   /// have exited. Error (with the summary) if some could not be stopped.
   caf::expected<void> stop(std::string reason = "stopped by client");
   /// Calls `handler` for every status change of every rank, pushed by the
-  /// hosts as it happens (on a libmesh thread; keep it short).
+  /// hosts as it happens (on a libmesh thread; keep it short), and for every
+  /// failure of an actor spawned on this mesh (an event naming the actor).
   void on_event(std::function<void(const proc_event&)> handler);
+  /// Spawns one actor per proc from the factory registered as `actor_type`
+  /// (`cfg.add_actor_type(...)` in the procs' actor_system_config) with
+  /// `init_args`, and waits until every one has run its initialisation.
+  /// Errors (actor_spawn_failed) name each failing rank and why: unknown
+  /// type, an interface that does not match Handle, arguments the factory
+  /// does not take, an initialisation that threw or quit with an error, or
+  /// no answer within call_timeout; the actors that did start are stopped.
+  template <class Handle, class... Ts>
+  caf::expected<actor_mesh<Handle>>
+  spawn(std::string name, std::string actor_type, Ts&&... init_args) const {
+    auto core = spawn_actors(std::move(name), std::move(actor_type),
+                             caf::make_message(std::forward<Ts>(init_args)...),
+                             system().message_types<Handle>());
+    if (!core)
+      return std::move(core.error());
+    return actor_mesh<Handle>{
+      detail::actor_mesh_base{std::move(*core), mesh::region{extent()}}};
+  }
   /// The proc agent of a rank (empty if that proc is not running).
   proc_agent_actor agent(size_t rank) const;
   /// The actor system this mesh lives in.
@@ -50,6 +74,11 @@ public:
 
 private:
   friend class host_mesh_ref;
+  /// The non-template part of spawn: `interface` is the expected messaging
+  /// interface (empty for dynamically typed actors).
+  caf::expected<std::shared_ptr<detail::actor_mesh_core>>
+  spawn_actors(std::string name, std::string actor_type, caf::message args,
+               std::set<std::string> interface) const;
   struct data;
   explicit proc_mesh(std::unique_ptr<data> d);
   std::unique_ptr<data> d_;

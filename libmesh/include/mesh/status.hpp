@@ -38,6 +38,8 @@ bool is_healthy(proc_status s);
 proc_status clamp_min(proc_status s, proc_status floor);
 
 /// What happened to which rank; pushed to `proc_mesh::on_event` handlers.
+/// An *actor event* names an actor mesh: its member on this rank failed
+/// (status `failed`) or ended with its proc (the proc's status).
 struct proc_event {
   size_t rank = 0;                ///< Rank in the proc mesh.
   std::string proc_name;          ///< proc_name(mesh id, rank).
@@ -45,6 +47,8 @@ struct proc_event {
   std::optional<int> exit_code;   ///< Set when the process exited.
   std::optional<int> signal;      ///< Set when a signal killed it.
   std::string reason;             ///< One sentence for humans.
+  std::string actor;              ///< Actor event: the actor mesh's name.
+  std::string actor_mesh;         ///< Actor event: the actor mesh's id.
 };
 
 /// A proc as its host sees it.

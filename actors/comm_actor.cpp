@@ -1,0 +1,162 @@
+#include "actors/comm_actor.hpp"
+
+#include "mesh/config.hpp"
+
+#include <caf/all.hpp>
+
+#include <memory>
+
+namespace {
+
+/// A reply type no member ever sends (see request_any).
+struct no_such_reply {};
+
+} // namespace
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(no_such_reply)
+
+namespace mesh {
+
+namespace {
+
+using comm_ptr = comm_actor_actor::stateful_pointer<comm_actor_state>;
+
+/// Requests `target` with `msg` and hands whatever it replies to `on_reply`
+/// as a caf::message. CAF 0.17 has no catch-all response handler for
+/// event-based actors; a reply that matches no handler becomes
+/// sec::unexpected_response carrying the reply as its context, which is how
+/// the reply of any type is recovered here.
+template <class OnReply, class OnError>
+void request_any(comm_ptr self, const caf::actor& target, caf::timespan timeout,
+                 const caf::message& msg, OnReply on_reply, OnError on_error) {
+  self->request(target, timeout, msg)
+    .then([](no_such_reply) {},
+          [on_reply, on_error](caf::error& err) mutable {
+            if (err == caf::sec::unexpected_response) {
+              auto reply = err.context();
+              on_reply(reply);
+            } else {
+              on_error(err);
+            }
+          });
+}
+
+/// Replies to a gather once its last member is settled.
+struct pending_gather {
+  std::vector<gather_result> results;
+  size_t left = 0;
+  caf::typed_response_promise<std::vector<gather_result>> promise;
+
+  void settle() {
+    if (--left == 0)
+      promise.deliver(std::move(results));
+  }
+};
+
+/// Replies to a cast_sync once every member has processed the cast.
+struct pending_sync {
+  size_t left = 0;
+  caf::typed_response_promise<caf::ok_atom> promise;
+
+  void settle() {
+    if (--left == 0)
+      promise.deliver(caf::ok_atom::value);
+  }
+};
+
+void deliver_cast(comm_ptr self, const std::vector<comm_member>& members,
+                  const caf::message& msg) {
+  ++self->state.stats.casts;
+  for (auto& m : members) {
+    if (!m.actor)
+      continue;
+    // Anonymous: a member's reply to a cast has nowhere to go.
+    caf::anon_send(m.actor, msg);
+    ++self->state.stats.delivered;
+  }
+}
+
+} // namespace
+
+std::string explain_member_error(caf::actor_system& sys, const caf::error& err,
+                                 caf::timespan timeout) {
+  if (err == caf::sec::request_timeout)
+    return "did not answer within " +
+           render_duration(std::chrono::duration_cast<duration>(timeout));
+  if (err == caf::sec::request_receiver_down)
+    return "is gone (its actor ended or its proc is down)";
+  if (err == caf::sec::unexpected_message)
+    return "has no handler for the message";
+  return "replied with an error: " + sys.render(err);
+}
+
+comm_actor_actor::behavior_type comm_actor(comm_ptr self) {
+  return {
+    [self](cast_atom, const std::vector<comm_member>& members,
+           const caf::message& msg) { deliver_cast(self, members, msg); },
+    [self](cast_sync_atom, const std::vector<comm_member>& members,
+           const caf::message& msg,
+           caf::timespan timeout) -> caf::result<caf::ok_atom> {
+      deliver_cast(self, members, msg);
+      auto pending = std::make_shared<pending_sync>();
+      pending->promise = self->make_response_promise<caf::ok_atom>();
+      pending->left = 1; // Released below, after every probe is sent.
+      for (auto& m : members) {
+        if (!m.actor)
+          continue;
+        ++pending->left;
+        // CAF answers this system query itself, after every message the
+        // member received before it: the reply proves the cast was handled.
+        self
+          ->request(m.actor, timeout, caf::sys_atom::value,
+                    caf::get_atom::value, std::string{"info"})
+          .then([pending](caf::ok_atom, const std::string&,
+                          const caf::strong_actor_ptr&,
+                          const std::string&) { pending->settle(); },
+                [pending](caf::error&) { pending->settle(); });
+      }
+      auto result = pending->promise;
+      pending->settle();
+      return result;
+    },
+    [self](gather_atom, const std::vector<comm_member>& members,
+           const caf::message& msg,
+           caf::timespan timeout) -> caf::result<std::vector<gather_result>> {
+      ++self->state.stats.gathers;
+      auto pending = std::make_shared<pending_gather>();
+      pending->promise =
+        self->make_response_promise<std::vector<gather_result>>();
+      pending->results.resize(members.size());
+      pending->left = 1; // Released below, after every request is sent.
+      for (size_t i = 0; i < members.size(); ++i) {
+        auto& slot = pending->results[i];
+        slot.rank = members[i].rank;
+        if (!members[i].actor) {
+          slot.error = "has no actor";
+          continue;
+        }
+        ++pending->left;
+        ++self->state.stats.delivered;
+        request_any(
+          self, members[i].actor, timeout, msg,
+          [pending, i](caf::message& reply) {
+            auto& r = pending->results[i];
+            r.ok = true;
+            r.value = std::move(reply);
+            pending->settle();
+          },
+          [self, pending, i, timeout](caf::error& err) {
+            pending->results[i].error =
+              explain_member_error(self->system(), err, timeout);
+            pending->settle();
+          });
+      }
+      auto result = pending->promise;
+      pending->settle();
+      return result;
+    },
+    [self](comm_stats_atom) { return self->state.stats; },
+  };
+}
+
+} // namespace mesh

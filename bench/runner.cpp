@@ -1,0 +1,183 @@
+// The runner process of the C++ contenders of the benchmark suite: the floor,
+// plain CAF + Boost.Process, and libmesh (whose procs are this program too,
+// started by libmesh's bootstrap). bench/suite.py drives one runner per
+// contender over stdin/stdout, one command and one reply per line:
+//
+//   up N              ok ms=<bring-up> pids=<p,...> [actors_ms=<spawn>]
+//   rtt K             ok med_us=<median> p99_us=<p99>   (K round trips)
+//   rtt_api K         as rtt, through the contender's mesh API (libmesh)
+//   gather K          ok med_ms=<median of K call+gathers over all N>
+//   direct K          ok med_ms=<median of K rounds of N direct requests>
+//   cast SIZE COUNT   ok ms=<until delivery is confirmed> bytes=<delivered>
+//   down              ok ms=<until every process has exited>
+//   quit
+//
+// A failed command answers "err <message>".
+//
+//   runner --contender floor|floor-fork|caf|libmesh [--ballast MIB]
+//
+// --ballast touches MIB of memory first: the client of the spawn-cost-vs-
+// client-memory benchmark.
+#include "contender.hpp"
+#include "worker.hpp"
+
+#include <mesh/error.hpp>
+#include <mesh/system.hpp>
+
+#include <caf/actor_system.hpp>
+
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+namespace bench {
+
+std::string sibling_program(const std::string& name) {
+  char buf[4096];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof(buf) - 1);
+  std::string self{buf, n > 0 ? static_cast<size_t>(n) : 0};
+  return self.substr(0, self.rfind('/') + 1) + name;
+}
+
+caf::expected<latency> contender::api_round_trips(size_t) {
+  return mesh::make_error(mesh::ec::invalid_argument, "rtt_api",
+                          "this contender has no mesh API");
+}
+
+namespace {
+
+/// Touches `mib` MiB in 4 KiB pages (no transparent huge pages): a client
+/// whose heap is made of ordinary allocations, as a fork would have to copy
+/// the page tables of.
+void touch_ballast(size_t mib) {
+  if (mib == 0)
+    return;
+  auto bytes = mib << 20;
+  void* mem = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (mem == MAP_FAILED) {
+    std::perror("mmap ballast");
+    std::exit(1);
+  }
+  ::madvise(mem, bytes, MADV_NOHUGEPAGE);
+  std::memset(mem, 1, bytes);
+}
+
+std::string format(const char* fmt, double a, double b = 0) {
+  char buf[128];
+  std::snprintf(buf, sizeof(buf), fmt, a, b);
+  return buf;
+}
+
+std::string render(const caf::expected<up_result>& r) {
+  std::string out = format("ok ms=%.3f", r->ms) + " pids=";
+  for (size_t i = 0; i < r->pids.size(); ++i)
+    out += (i == 0 ? "" : ",") + std::to_string(r->pids[i]);
+  if (r->actors_ms >= 0)
+    out += format(" actors_ms=%.3f", r->actors_ms);
+  return out;
+}
+
+std::string render(const caf::expected<latency>& r) {
+  return format("ok med_us=%.3f p99_us=%.3f", r->median_us, r->p99_us);
+}
+
+std::string render(const caf::expected<double>& r, const char* key) {
+  return std::string{"ok "} + key + format("=%.3f", *r);
+}
+
+std::string render(const caf::expected<cast_result>& r) {
+  return format("ok ms=%.3f", r->ms) + " bytes=" + std::to_string(r->bytes);
+}
+
+template <class T, class Render>
+std::string reply(const caf::expected<T>& r, Render&& ok) {
+  if (!r)
+    return "err " + mesh::to_string(r.error());
+  return ok(r);
+}
+
+/// Runs one protocol command; the reply line.
+std::string run(contender& c, const std::string& line) {
+  std::istringstream in{line};
+  std::string cmd;
+  size_t a = 0;
+  size_t b = 0;
+  in >> cmd >> a >> b;
+  auto key = [](const char* k) {
+    return [k](const caf::expected<double>& r) { return render(r, k); };
+  };
+  auto plain = [](const auto& r) { return render(r); };
+  if (cmd == "up")
+    return reply(c.up(a), plain);
+  if (cmd == "rtt")
+    return reply(c.round_trips(a), plain);
+  if (cmd == "rtt_api")
+    return reply(c.api_round_trips(a), plain);
+  if (cmd == "gather")
+    return reply(c.gather_ms(a), key("med_ms"));
+  if (cmd == "direct")
+    return reply(c.direct_ms(a), key("med_ms"));
+  if (cmd == "cast")
+    return reply(c.cast(a, b), plain);
+  if (cmd == "down")
+    return reply(c.down(), key("ms"));
+  return "err unknown command '" + cmd + "'";
+}
+
+int serve(contender& c) {
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (line == "quit")
+      break;
+    if (line.empty())
+      continue;
+    std::cout << run(c, line) << std::endl;
+  }
+  return 0;
+}
+
+} // namespace
+
+} // namespace bench
+
+int main(int argc, char** argv) {
+  mesh::config cfg;
+  cfg.add_actor_type("bench_worker", bench::worker);
+  // First: libmesh's procs are this program, started with these arguments.
+  if (auto code = mesh::run_bootstrap_child(cfg))
+    return *code;
+  std::string name;
+  size_t ballast = 0;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--contender") == 0)
+      name = argv[i + 1];
+    else if (std::strcmp(argv[i], "--ballast") == 0)
+      ballast = std::strtoul(argv[i + 1], nullptr, 10);
+  }
+  bench::touch_ballast(ballast);
+  if (name == "floor" || name == "floor-fork") {
+    auto c = bench::make_floor_contender(name == "floor-fork");
+    return bench::serve(*c);
+  }
+  if (name == "caf") {
+    auto c = bench::make_caf_contender();
+    return bench::serve(*c);
+  }
+  if (name == "libmesh") {
+    caf::actor_system sys{cfg};
+    auto c = bench::make_mesh_contender(sys);
+    return bench::serve(*c);
+  }
+  std::fprintf(stderr,
+               "usage: runner --contender floor|floor-fork|caf|libmesh "
+               "[--ballast MIB]\n");
+  return 2;
+}

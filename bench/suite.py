@@ -1,0 +1,761 @@
+"""The benchmark suite: libmesh side by side with its baselines, in one run.
+
+Run through bench/run (which builds, installs the peers and compiles the
+MPI and Erlang programs first). Every contender runs in its own long-lived
+runner process that speaks one protocol, one command and one reply per line:
+
+    up N             ok ms=<bring-up> pids=<p,...> [actors_ms=<actor spawn>]
+    rtt K            ok med_us=<median> p99_us=<p99>   (K round trips)
+    rtt_api K        as rtt, through libmesh's actor_mesh::call
+    gather K         ok med_ms=<median of K call+gathers over all N workers>
+    direct K         ok med_ms=<median of K rounds of N concurrent requests>
+    cast SIZE COUNT  ok ms=<until delivery is confirmed> bytes=<delivered>
+    down             ok ms=<until every process has exited>
+    quit
+
+Runners: bench/runner (floor, CAF + Boost.Process, libmesh), bench_erlang
+(Erlang/OTP peer nodes), bench/python_runner.py (multiprocessing); mpirun is
+driven from here. Each repetition brings every contender up, measures the
+idle window over all of them at once, then messages and stops them one at a
+time (CAF's default scheduler polls while idle, so its procs are stopped
+before anyone else is timed); the order rotates between repetitions. The
+first repetition is a warm-up; figures are medians of the others.
+
+Idle RSS sums each worker's process tree (an Erlang node's helper process
+included); idle CPU is utime + stime over the window; the client's peak RSS is
+its VmHWM (the counter behind getrusage's ru_maxrss), reset through
+/proc/PID/clear_refs before each repetition so that every N gets its own.
+"""
+
+import argparse
+import os
+import queue
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import threading
+import time
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+CAST_BYTES = 16 << 20  # payload bytes per cast measurement and repetition
+IDLE_SETTLE_S = 0.5
+IDLE_WINDOW_S = 2.0
+
+
+class ContenderError(Exception):
+    pass
+
+
+# --- /proc --------------------------------------------------------------------
+
+
+def proc_stat(pid):
+    """(ppid, utime + stime ticks, state) of a process, or None if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            text = f.read()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), int(fields[11]) + int(fields[12]), fields[0]
+
+
+def proc_status_kb(pid, key):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(key + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def proc_pss_kb(pid):
+    """Proportional set size: shared pages divided among their users."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def children_map():
+    kids = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            st = proc_stat(int(entry))
+            if st:
+                kids.setdefault(st[0], []).append(int(entry))
+    return kids
+
+
+def process_tree(pid, kids):
+    tree, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        tree.append(p)
+        todo.extend(kids.get(p, []))
+    return tree
+
+
+def alive(pid):
+    """True if the process still exists (a zombie counts: not yet reaped)."""
+    return os.path.exists(f"/proc/{pid}")
+
+
+def reset_peak(pid):
+    try:
+        with open(f"/proc/{pid}/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+# --- contenders -----------------------------------------------------------------
+
+
+class Runner:
+    """A contender in its own process, driven over stdin/stdout."""
+
+    def __init__(self, name, argv, log, env=None, features=()):
+        self.name = name
+        self.argv = argv
+        self.log = log
+        self.env = env
+        self.features = set(features)
+        self.proc = None
+        self.lines = None
+        self.pids = []
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            self.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=self.log, env=self.env, text=True, bufsize=1)
+        self.lines = queue.Queue()
+        out = self.proc.stdout
+
+        def pump():
+            for line in out:
+                self.lines.put(line)
+            self.lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    @property
+    def client_pid(self):
+        return self.proc.pid
+
+    def command(self, line, timeout=180):
+        if self.proc is None or self.proc.poll() is not None:
+            self.start()
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                reply = self.lines.get(
+                    timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                self.kill()
+                raise ContenderError(f"'{line}' timed out after {timeout} s")
+            if reply is None:
+                self.proc = None
+                raise ContenderError(f"runner exited during '{line}'")
+            words = reply.split()
+            # Runtimes may log to stdout (Erlang's logger): skip such lines.
+            if words and words[0] == "ok":
+                return dict(w.split("=", 1) for w in words[1:])
+            if words and words[0] == "err":
+                raise ContenderError(reply[4:].strip())
+
+    def up(self, n):
+        r = self.command(f"up {n}")
+        self.pids = [int(p) for p in r["pids"].split(",") if p]
+        return r
+
+    def down(self):
+        r = self.command("down")
+        return float(r["ms"])
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            try:
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+                self.proc.wait(timeout=60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.kill()
+        self.proc = None
+
+
+class MpiContender:
+    """mpirun -np N of bench/mpi_ready: ready when every rank has passed
+    MPI_Init and a barrier and connected back; stopped by closing the
+    connections, after which every rank calls MPI_Finalize."""
+
+    features = ()
+    name = "mpi"
+
+    def __init__(self, exe, log):
+        self.exe = exe
+        self.log = log
+        self.proc = None
+        self.conns = []
+        self.pids = []
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(1024)
+
+    @property
+    def client_pid(self):
+        return self.proc.pid if self.proc else None
+
+    def up(self, n):
+        port = self.listener.getsockname()[1]
+        argv = ["mpirun", "--oversubscribe", "-np", str(n),
+                "--mca", "btl", "self,vader",
+                "--mca", "oob_tcp_if_include", "lo",
+                self.exe, str(port)]
+        if os.geteuid() == 0:
+            argv.insert(1, "--allow-run-as-root")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
+                                     stdout=self.log, stderr=self.log)
+        self.listener.settimeout(120)
+        try:
+            for _ in range(n):
+                conn, _ = self.listener.accept()
+                data = b""
+                while len(data) < 4:
+                    chunk = conn.recv(4 - len(data))
+                    if not chunk:
+                        raise ContenderError("a rank closed before ready")
+                    data += chunk
+                self.conns.append(conn)
+                self.pids.append(struct.unpack("=i", data)[0])
+        except socket.timeout:
+            raise ContenderError("ranks did not connect within 120 s")
+        return {"ms": (time.perf_counter() - t0) * 1e3}
+
+    def down(self):
+        t0 = time.perf_counter()
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+        if self.proc:
+            self.proc.wait(timeout=120)
+        self.proc = None
+        self.pids = []
+        return (time.perf_counter() - t0) * 1e3
+
+    def kill(self):
+        for conn in self.conns:
+            conn.close()
+        self.conns = []
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+
+    def close(self):
+        self.kill()
+        self.listener.close()
+
+
+# --- the plan ---------------------------------------------------------------------
+
+CONTENDERS = ["libmesh", "floor", "caf", "erlang", "mpi", "python"]
+BASELINES = CONTENDERS[1:]
+TITLES = {"libmesh": "libmesh", "floor": "floor", "caf": "CAF+Boost",
+          "erlang": "Erlang peer", "mpi": "mpirun", "python": "Python mp"}
+
+# (key, label, unit, higher is better)
+FIGURES = [
+    ("up", "bring-up to ready", "ms", False),
+    ("actors", "actor mesh spawn on ready procs", "ms", False),
+    ("rtt", "round trip, median", "µs", False),
+    ("rtt_p99", "round trip, p99", "µs", False),
+    ("rtt_api", "round trip via actor_mesh::call, median", "µs", False),
+    ("gather", "call+gather over N", "ms", False),
+    ("direct", "N concurrent direct requests", "ms", False),
+    ("cast_1k", "cast 1 KiB to all", "MB/s", True),
+    ("cast_1m", "cast 1 MiB to all", "MB/s", True),
+    ("down", "shutdown until every process exited", "ms", False),
+    ("left", "processes not yet exited when shutdown returned (all reps)",
+     "", False),
+    ("idle_rss", "idle RSS per proc", "MB", False),
+    ("idle_pss", "idle PSS per proc (shared pages split)", "MB", False),
+    ("idle_cpu", "idle CPU per proc", "% core", False),
+    ("peak", "client peak RSS", "MB", False),
+]
+
+
+def gather_rounds(n):
+    return max(10, min(200, 400 // n))
+
+
+class Suite:
+    def __init__(self, args, contenders, skipped):
+        self.args = args
+        self.c = contenders  # name -> contender
+        self.skipped = skipped  # name -> reason
+        self.samples = {}  # (figure, n, contender) -> [values]
+        self.errors = {}  # (n, contender) -> first error
+        self.skipped_sizes = []  # sizes left out for time
+        self.t_start = time.monotonic()
+
+    def elapsed(self):
+        return time.monotonic() - self.t_start
+
+    def note(self, text):
+        print(f"[{self.elapsed():6.1f} s] {text}", file=sys.stderr, flush=True)
+
+    def put(self, fig, n, name, value, keep):
+        if keep:
+            self.samples.setdefault((fig, n, name), []).append(value)
+
+    def fail(self, n, name, err, c=None):
+        """Records the first error of a contender at N and stops what it
+        left running (politely if its runner still answers)."""
+        self.errors.setdefault((n, name), str(err))
+        self.note(f"{name} N={n}: {err}")
+        c = c or self.c[name]
+        try:
+            c.down()
+        except (ContenderError, OSError, KeyError, ValueError,
+                subprocess.TimeoutExpired):
+            c.kill()
+
+    def rep(self, n, index, keep):
+        order = [x for x in CONTENDERS if x in self.c and x != "caf"]
+        order = order[index % len(order):] + order[:index % len(order)]
+        if "caf" in self.c:
+            order.append("caf")  # polls while idle: up last, down first
+        up = []
+        for name in order:
+            c = self.c[name]
+            try:
+                if isinstance(c, Runner) and c.proc and c.proc.poll() is None:
+                    reset_peak(c.client_pid)
+                r = c.up(n)
+                self.put("up", n, name, float(r["ms"]), keep)
+                if "actors_ms" in r:
+                    self.put("actors", n, name, float(r["actors_ms"]), keep)
+                up.append(name)
+            except (ContenderError, OSError, KeyError) as err:
+                self.fail(n, name, err)
+        self.idle(n, up, keep)
+        messaging = [x for x in up if x == "caf"] + [
+            x for x in up if x not in ("caf",)]
+        for name in messaging:
+            c = self.c[name]
+            try:
+                if isinstance(c, Runner):
+                    self.message(n, name, c, keep)
+                pids = list(c.pids)
+                client = c.client_pid
+                down_ms = c.down()
+                # Some runtimes return before their processes have exited:
+                # count those, and time the shutdown until they are gone.
+                t0 = time.monotonic()
+                left = [p for p in pids if alive(p)]
+                self.put("left", n, name, len(left), keep)
+                while left and time.monotonic() - t0 < 10:
+                    time.sleep(0.001)
+                    left = [p for p in left if alive(p)]
+                if left:
+                    raise ContenderError(
+                        f"{len(left)} processes still alive 10 s after "
+                        "shutdown")
+                down_ms += (time.monotonic() - t0) * 1e3 if pids else 0
+                self.put("down", n, name, down_ms, keep)
+                peak = proc_status_kb(client, "VmHWM") if client else None
+                if peak is not None and isinstance(c, Runner):
+                    self.put("peak", n, name, peak / 1024, keep)
+            except (ContenderError, OSError, KeyError) as err:
+                self.fail(n, name, err)
+
+    def message(self, n, name, c, keep):
+        r = c.command(f"rtt {self.args.round_trips}")
+        self.put("rtt", n, name, float(r["med_us"]), keep)
+        self.put("rtt_p99", n, name, float(r["p99_us"]), keep)
+        if "rtt_api" in c.features:
+            r = c.command(f"rtt_api {self.args.round_trips // 3}")
+            self.put("rtt_api", n, name, float(r["med_us"]), keep)
+        k = gather_rounds(n)
+        r = c.command(f"gather {k}")
+        self.put("gather", n, name, float(r["med_ms"]), keep)
+        if "direct" in c.features:
+            r = c.command(f"direct {k}")
+            self.put("direct", n, name, float(r["med_ms"]), keep)
+        for fig, size in (("cast_1k", 1 << 10), ("cast_1m", 1 << 20)):
+            count = max(1, CAST_BYTES // (size * n))
+            r = c.command(f"cast {size} {count}")
+            expected = size * count * n
+            if int(r["bytes"]) != expected:
+                raise ContenderError(
+                    f"cast delivered {r['bytes']} of {expected} bytes")
+            self.put(fig, n, name, expected / (float(r["ms"]) / 1e3) / 1e6,
+                     keep)
+
+    def idle(self, n, names, keep):
+        """One window over every contender that is up: RSS and CPU per
+        worker process tree."""
+        if not names:
+            return
+        time.sleep(IDLE_SETTLE_S)
+        kids = children_map()
+        trees = {name: [process_tree(p, kids) for p in self.c[name].pids]
+                 for name in names}
+        mpi = self.c.get("mpi")
+        if "mpi" in names and mpi.client_pid:
+            # mpirun is the client; its peak is read here, while it runs.
+            peak = proc_status_kb(mpi.client_pid, "VmHWM")
+            if peak is not None:
+                self.put("peak", n, "mpi", peak / 1024, keep)
+
+        def ticks():
+            return {name: [sum((proc_stat(p) or (0, 0, ""))[1] for p in tree)
+                           for tree in trees[name]] for name in names}
+
+        before = ticks()
+        t0 = time.monotonic()
+        time.sleep(IDLE_WINDOW_S)
+        after = ticks()
+        window = time.monotonic() - t0
+        for name in names:
+            rss = [sum(proc_status_kb(p, "VmRSS") or 0 for p in tree)
+                   for tree in trees[name]]
+            if rss:
+                self.put("idle_rss", n, name, statistics.mean(rss) / 1024,
+                         keep)
+            pss = [sum(proc_pss_kb(p) for p in tree) for tree in trees[name]]
+            if pss:
+                self.put("idle_pss", n, name, statistics.mean(pss) / 1024,
+                         keep)
+            used = [a - b for a, b in zip(after[name], before[name])]
+            if used:
+                self.put("idle_cpu", n, name,
+                         100 * statistics.mean(used) / CLK_TCK / window, keep)
+
+    def run_main(self, sizes):
+        for n in sizes:
+            if n >= 128 and self.elapsed() > self.args.budget_for_128:
+                self.note(f"N={n} skipped: {self.elapsed():.0f} s used")
+                self.skipped_sizes.append(n)
+                continue
+            for index in range(self.args.reps + 1):
+                self.note(f"N={n} repetition {index}"
+                          + (" (warm-up)" if index == 0 else ""))
+                self.rep(n, index, keep=index > 0)
+
+    def run_scaling(self, sizes):
+        """libmesh alone: bring-up and gather as N doubles."""
+        c = self.c["libmesh"]
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                try:
+                    r = c.up(n)
+                    self.put("scale_up", n, "libmesh", float(r["ms"]),
+                             index > 0)
+                    r = c.command(f"gather {gather_rounds(n)}")
+                    self.put("scale_gather", n, "libmesh",
+                             float(r["med_ms"]), index > 0)
+                    c.down()
+                except (ContenderError, OSError, KeyError) as err:
+                    self.fail(n, "libmesh-scaling", err, c)
+
+    def run_memory(self, runners, sizes):
+        """Bring-up from a small client and from one that touched 1 GiB."""
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                for key, c in runners.items():
+                    try:
+                        r = c.up(n)
+                        self.put("mem_up", n, key, float(r["ms"]), index > 0)
+                        c.down()
+                    except (ContenderError, OSError, KeyError) as err:
+                        self.fail(n, "/".join(key), err, c)
+
+    def median(self, fig, n, name):
+        xs = self.samples.get((fig, n, name))
+        if not xs:
+            return None
+        return sum(xs) if fig == "left" else statistics.median(xs)
+
+
+# --- report ----------------------------------------------------------------------
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "—"
+    if unit == "" and float(x).is_integer():
+        return str(int(x))
+    if x >= 100:
+        return f"{x:.0f}"
+    if x >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def cell(suite, fig, n, name, unit):
+    if name in suite.skipped:
+        return "skipped"
+    value = suite.median(fig, n, name)
+    if value is None and (n, name) in suite.errors:
+        return "failed"
+    return fmt(value, unit)
+
+
+def main_table(suite, sizes):
+    names = CONTENDERS
+    head = (["figure", "N"] + [TITLES[x] for x in names]
+            + [f"÷ {TITLES[x]}" for x in BASELINES])
+    rows = ["| " + " | ".join(head) + " |",
+            "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
+    for fig, label, unit, _ in FIGURES:
+        for n in sizes:
+            if n in suite.skipped_sizes:
+                continue
+            ours = suite.median(fig, n, "libmesh")
+            values = [cell(suite, fig, n, x, unit) for x in names]
+            if all(v in ("—", "skipped") for v in values):
+                continue
+            ratios = []
+            for x in BASELINES:
+                theirs = suite.median(fig, n, x)
+                if ours is None or not theirs or fig == "left":
+                    ratios.append("")
+                else:
+                    ratios.append(f"{ours / theirs:.2f}×")
+            title = f"{label} ({unit})" if unit else label
+            rows.append("| " + " | ".join([title, str(n)] + values + ratios)
+                        + " |")
+    return "\n".join(rows)
+
+
+def growth_table(suite, sizes):
+    rows = ["| N | bring-up (ms) | × per doubling | gather (ms) "
+            "| × per doubling |", "|---:|---:|---:|---:|---:|"]
+    prev = (None, None)
+    for n in sizes:
+        up = suite.median("scale_up", n, "libmesh")
+        ga = suite.median("scale_gather", n, "libmesh")
+        grow = [f"{cur / old:.2f}×" if cur and old else ""
+                for cur, old in zip((up, ga), prev)]
+        rows.append(f"| {n} | {fmt(up)} | {grow[0]} | {fmt(ga)} | {grow[1]} |")
+        prev = (up, ga)
+    return "\n".join(rows)
+
+
+def memory_table(suite, sizes, launchers):
+    rows = ["| launcher | N | small client (ms) | 1 GiB client (ms) "
+            "| 1 GiB ÷ small |", "|---|---:|---:|---:|---:|"]
+    for launcher, title in launchers:
+        for n in sizes:
+            small = suite.median("mem_up", n, (launcher, "small"))
+            big = suite.median("mem_up", n, (launcher, "1GiB"))
+            ratio = f"{big / small:.2f}×" if small and big else ""
+            rows.append(f"| {title} | {n} | {fmt(small)} | {fmt(big)} "
+                        f"| {ratio} |")
+    return "\n".join(rows)
+
+
+def targets(suite, mem_n):
+    m = suite.median
+    out = []
+
+    def line(text, ok):
+        verdict = "—" if ok is None else ("met" if ok else "**missed**")
+        out.append(f"| {text} | {verdict} |")
+
+    up, fl = m("up", 32, "libmesh"), m("up", 32, "floor")
+    peers = {x: m("up", 32, x) for x in ("caf", "erlang", "mpi", "python")}
+    if up and fl:
+        line(f"32 procs ready {up:.0f} ms = {up / fl:.1f}× the floor "
+             f"({fl:.1f} ms; budget 2×)", up <= 2 * fl)
+    for x, t in peers.items():
+        if up and t:
+            line(f"32 procs ready vs {TITLES[x]}: {up:.0f} vs {t:.0f} ms "
+                 f"({up / t:.2f}×; budget < 1×)", up < t)
+    rtt, caf = m("rtt", 1, "libmesh"), m("rtt", 1, "caf")
+    if rtt and caf:
+        line(f"round trip {rtt:.0f} µs vs plain CAF {caf:.0f} µs "
+             f"({rtt / caf:.2f}×; budget 1.1×)", rtt <= 1.1 * caf)
+    ga, di = m("gather", 32, "libmesh"), m("direct", 32, "libmesh")
+    if ga and di:
+        line(f"call+gather over 32: {ga:.2f} ms vs 32 direct requests "
+             f"{di:.2f} ms ({ga / di:.2f}×; budget 2×)", ga <= 2 * di)
+    down, left = m("down", 32, "libmesh"), m("left", 32, "libmesh")
+    if down is not None:
+        line(f"shutdown of 32 procs {down:.0f} ms, {int(left or 0)} left "
+             "(budget 250 ms, none left)", down <= 250 and not left)
+    rss, cpu = m("idle_rss", 32, "libmesh"), m("idle_cpu", 32, "libmesh")
+    if rss is not None:
+        line(f"idle proc {rss:.1f} MB RSS, {cpu:.2f}% CPU "
+             "(budget 10 MB, no measurable CPU)", rss <= 10 and cpu == 0)
+    small = m("mem_up", mem_n, ("libmesh", "small"))
+    big = m("mem_up", mem_n, ("libmesh", "1GiB"))
+    if small and big:
+        line(f"bring-up of {mem_n} from a 1 GiB client {big:.1f} ms vs "
+             f"{small:.1f} ms ({big / small:.2f}×; budget 1.2×)",
+             big <= 1.2 * small)
+    return "| target | |\n|---|---|\n" + "\n".join(out)
+
+
+# --- main --------------------------------------------------------------------------
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--build", required=True, help="the Meson build dir")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--sizes", default="1,8,32,128")
+    parser.add_argument("--round-trips", type=int, default=1000)
+    parser.add_argument("--budget-for-128", type=float, default=330,
+                        help="skip N >= 128 once this many seconds are used")
+    parser.add_argument("--markdown", help="also write the report here")
+    parser.add_argument("--skip", default="", help="contenders to leave out")
+    args = parser.parse_args()
+
+    bench_dir = os.path.join(args.build, "bench")
+    src_dir = os.path.dirname(os.path.abspath(__file__))
+    log = open(os.path.join(bench_dir, "suite.log"), "w")
+    runner = os.path.join(bench_dir, "runner")
+    python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
+        else sys.executable
+    contenders, skipped = {}, {}
+    for name in args.skip.split(","):
+        if name:
+            skipped[name] = "left out (--skip)"
+
+    def runner_of(name, features=(), env=None):
+        return Runner(name, [runner, "--contender", name], log, env=env,
+                      features=features)
+
+    # A proc that never answers fails a spawn after call_timeout (30 s by
+    # default): 10 s bounds the cost of such a failure in a timed suite and
+    # is still far above any wait here.
+    mesh_env = dict(os.environ, MESH_CALL_TIMEOUT="10s")
+    contenders["libmesh"] = runner_of("libmesh", ("rtt_api", "direct"),
+                                      mesh_env)
+    contenders["floor"] = runner_of("floor")
+    contenders["caf"] = runner_of("caf")
+    epmd = None
+    beam = os.path.join(bench_dir, "bench_erlang.beam")
+    if "erlang" in skipped:
+        pass
+    elif not (shutil.which("erl") and shutil.which("epmd")
+              and os.path.exists(beam)):
+        skipped["erlang"] = "erl/epmd or bench_erlang.beam missing"
+    else:
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        epmd_port = probe.getsockname()[1]
+        probe.close()
+        epmd = subprocess.Popen(["epmd", "-address", "127.0.0.1", "-port",
+                                 str(epmd_port)], stdout=log, stderr=log)
+        env = dict(os.environ, ERL_EPMD_PORT=str(epmd_port))
+        contenders["erlang"] = Runner(
+            "erlang", ["erl", "-noshell", "-start_epmd", "false",
+                       "-name", "bench_runner@127.0.0.1",
+                       "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
+                       "-pa", bench_dir, "-run", "bench_erlang", "main"],
+            log, env=env)
+    mpi_exe = os.path.join(bench_dir, "mpi_ready")
+    if "mpi" in skipped:
+        pass
+    elif not (shutil.which("mpirun") and os.path.exists(mpi_exe)):
+        skipped["mpi"] = "mpirun or mpi_ready missing"
+    else:
+        contenders["mpi"] = MpiContender(mpi_exe, log)
+    if "python" not in skipped:
+        contenders["python"] = Runner(
+            "python", [python, os.path.join(src_dir, "python_runner.py")], log)
+    for name in skipped:
+        contenders.pop(name, None)
+    for c in contenders.values():
+        if isinstance(c, Runner):
+            c.start()
+
+    sizes = [int(x) for x in args.sizes.split(",")]
+    suite = Suite(args, contenders, skipped)
+    scale_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
+    mem_sizes = [1, 8]
+    mem_launchers = [("libmesh", "libmesh (vfork)"),
+                     ("floor", "floor (posix_spawn)"),
+                     ("floor-fork", "floor (fork + exec)")]
+    mem_runners = {}
+    try:
+        suite.run_main([n for n in sizes if n < 128])
+        suite.note("scaling")
+        suite.run_scaling(scale_sizes)
+        suite.note("spawn cost vs client memory")
+        for launcher, _ in mem_launchers:
+            for client, ballast in (("small", "0"), ("1GiB", "1024")):
+                mem_runners[(launcher, client)] = Runner(
+                    launcher, [runner, "--contender", launcher,
+                               "--ballast", ballast], log, env=mesh_env)
+        suite.run_memory(mem_runners, mem_sizes)
+        for c in mem_runners.values():
+            c.close()
+        suite.run_main([n for n in sizes if n >= 128])
+    finally:
+        for c in list(contenders.values()) + list(mem_runners.values()):
+            c.close()
+        if epmd:
+            epmd.send_signal(signal.SIGTERM)
+            epmd.wait()
+
+    shown = [n for n in sizes if n not in suite.skipped_sizes]
+    parts = [
+        f"Medians of {args.reps} repetitions after a warm-up; "
+        f"÷ columns are libmesh ÷ baseline (for MB/s higher is better, "
+        "for everything else lower is better).",
+        "",
+        main_table(suite, shown),
+        "",
+        "Scaling of libmesh (bring-up to ready, call+gather):",
+        "",
+        growth_table(suite, scale_sizes),
+        "",
+        "Spawn cost vs client memory (bring-up to ready):",
+        "",
+        memory_table(suite, mem_sizes, mem_launchers),
+        "",
+        "Targets (architecture §9, issue 7):",
+        "",
+        targets(suite, mem_sizes[-1]),
+    ]
+    notes = [f"* {TITLES.get(k, k)} skipped: {v}" for k, v in skipped.items()]
+    notes += [f"* N={n} skipped: time budget" for n in suite.skipped_sizes]
+    notes += [f"* {name} N={n} failed: {err}"
+              for (n, name), err in sorted(suite.errors.items(),
+                                           key=lambda kv: str(kv[0]))]
+    if notes:
+        parts += ["", *notes]
+    parts += ["", f"Suite run time: {suite.elapsed():.0f} s."]
+    report = "\n".join(parts)
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report + "\n")
+
+
+if __name__ == "__main__":
+    main()

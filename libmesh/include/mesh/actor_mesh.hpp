@@ -1,0 +1,202 @@
+// Actor meshes: one actor per proc of a proc mesh, messaged as one
+// (architecture §4, §5). Made by proc_mesh::spawn<Handle>.
+//
+// Contract:
+// - A view (range) addresses a subset of the members; cast and call reach
+//   exactly the members of the view, and call's values are positioned by the
+//   rank in the view.
+// - Casts and calls to members on H hosts cost the caller H messages: each
+//   host's comm actor fans out to its members and gathers their replies (a
+//   host with a single member of the view is addressed directly).
+// - call never hangs: a member that is dead, gone or silent past the timeout
+//   makes it return an error naming every such rank. A rank whose member is
+//   known to have failed or lost its proc (supervision) fails the call at
+//   once, before anything is sent.
+// - Casts are fire and forget but bounded: every `cast_credit` casts to a
+//   host, the cast waits until that host's members have processed it.
+// - The messages and replies of typed handles are checked at compile time.
+#pragma once
+
+#include "mesh/config.hpp"
+#include "mesh/error.hpp"
+#include "mesh/extent.hpp"
+#include "mesh/id.hpp"
+#include "mesh/region.hpp"
+#include "mesh/status.hpp"
+#include "mesh/value_mesh.hpp"
+
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/check_typed_input.hpp>
+#include <caf/detail/implicit_conversions.hpp>
+#include <caf/expected.hpp>
+#include <caf/fwd.hpp>
+#include <caf/is_typed_actor.hpp>
+#include <caf/make_message.hpp>
+#include <caf/message.hpp>
+#include <caf/response_type.hpp>
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+namespace mesh {
+
+class proc_mesh;
+
+/// Casts to one host between two waits for its members to catch up.
+constexpr uint64_t cast_credit = 1024;
+
+namespace detail {
+
+struct actor_mesh_core;
+struct actor_mesh_plan;
+
+/// The non-template part of every actor_mesh<Handle>: the members, the view,
+/// and the type-erased cast and call.
+class actor_mesh_base {
+public:
+  /// Number of members in this view.
+  size_t size() const;
+  /// The shape of this view (the proc mesh's extent for an unsliced mesh).
+  mesh::extent extent() const;
+  /// This view as a region of the proc mesh's ranks.
+  const mesh::region& region() const;
+  /// The name given at spawn.
+  const std::string& name() const;
+  /// The actor mesh id (a fresh uid per spawn, labelled with the name).
+  const actor_mesh_id& id() const;
+  /// The actor system the mesh is used from.
+  caf::actor_system& system() const;
+  /// Calls `handler` (on a libmesh thread; keep it short) when a member of
+  /// the actor mesh fails or its proc ends; `rank` is the proc mesh's rank.
+  /// Handlers are shared by every view of the actor mesh.
+  void on_event(std::function<void(const proc_event&)> handler) const;
+
+protected:
+  friend class mesh::proc_mesh;
+  actor_mesh_base(std::shared_ptr<actor_mesh_core> core, mesh::region view);
+  /// The member at a view rank (empty if out of range).
+  caf::actor member(size_t rank) const;
+  /// The view narrowed along `label`.
+  caf::expected<actor_mesh_base> sliced(std::string_view label, size_t begin,
+                                        size_t end, size_t step) const;
+  /// Sends `msg` to every member of the view.
+  void cast_message(caf::message msg) const;
+  /// Requests every member of the view; replies by view rank, or an error
+  /// naming each rank that failed.
+  caf::expected<std::vector<caf::message>> call_message(caf::message msg,
+                                                        duration timeout) const;
+  /// The error for a reply that is not one value of the expected type.
+  caf::error unexpected_reply(size_t rank, const caf::message& reply) const;
+  /// The call_timeout config value.
+  static duration default_timeout();
+
+  std::shared_ptr<actor_mesh_core> core_;
+  std::shared_ptr<const actor_mesh_plan> plan_;
+};
+
+} // namespace detail
+
+/// A mesh of actors, one per proc, reached through handles of type Handle
+/// (`caf::actor` or a `caf::typed_actor<...>`). Copyable; copies and views
+/// share the actors, which live until their procs stop.
+template <class Handle>
+class actor_mesh : public detail::actor_mesh_base {
+public:
+  /// The member at `rank` of this view (empty if rank >= size()).
+  Handle get(size_t rank) const {
+    return caf::actor_cast<Handle>(member(rank));
+  }
+
+  /// The view of the members whose `label` coordinate is in [begin, end)
+  /// by step. Errors as region::range.
+  caf::expected<actor_mesh> range(std::string_view label, size_t begin,
+                                  size_t end, size_t step = 1) const {
+    auto view = sliced(label, begin, end, step);
+    if (!view)
+      return std::move(view.error());
+    return actor_mesh{std::move(*view)};
+  }
+
+  /// Sends the message to every member of this view; replies are dropped.
+  template <class... Ts>
+  void cast(Ts&&... msg) const {
+    check_input<Ts...>();
+    cast_message(caf::make_message(std::forward<Ts>(msg)...));
+  }
+
+  /// Sends the message to every member of this view and gathers one reply of
+  /// type R per member (R = caf::message takes any reply), positioned by the
+  /// view rank; the timeout is the config key call_timeout.
+  template <class R, class... Ts>
+  caf::expected<value_mesh<R>> call(Ts&&... msg) const {
+    return gather_as<R>(default_timeout(), std::forward<Ts>(msg)...);
+  }
+
+  /// As call, with an explicit timeout. A std::chrono::duration as the first
+  /// argument is always the timeout, never part of the message.
+  template <class R, class Rep, class Period, class... Ts>
+  caf::expected<value_mesh<R>> call(std::chrono::duration<Rep, Period> timeout,
+                                    Ts&&... msg) const {
+    return gather_as<R>(std::chrono::duration_cast<duration>(timeout),
+                        std::forward<Ts>(msg)...);
+  }
+
+private:
+  friend class proc_mesh;
+
+  explicit actor_mesh(detail::actor_mesh_base base)
+    : detail::actor_mesh_base(std::move(base)) {}
+
+  template <class R, class... Ts>
+  caf::expected<value_mesh<R>> gather_as(duration timeout, Ts&&... msg) const {
+    check_input<Ts...>();
+    check_reply<R, Ts...>();
+    auto replies =
+      call_message(caf::make_message(std::forward<Ts>(msg)...), timeout);
+    if (!replies)
+      return std::move(replies.error());
+    std::vector<R> values;
+    values.reserve(replies->size());
+    for (size_t r = 0; r < replies->size(); ++r) {
+      auto& reply = (*replies)[r];
+      if constexpr (std::is_same_v<R, caf::message>) {
+        values.push_back(std::move(reply));
+      } else {
+        if (!reply.template match_elements<R>())
+          return unexpected_reply(r, reply);
+        values.push_back(reply.template get_as<R>(0));
+      }
+    }
+    return value_mesh<R>::make(extent(), std::move(values));
+  }
+
+  template <class... Ts>
+  using response_of =
+    caf::response_type<caf::signatures_of_t<Handle>,
+                       caf::detail::strip_and_convert_t<Ts>...>;
+
+  template <class... Ts>
+  static constexpr void check_input() {
+    static_assert(response_of<Ts...>::valid,
+                  "the actor mesh's handle type does not accept this message");
+  }
+
+  template <class R, class... Ts>
+  static constexpr void check_reply() {
+    if constexpr (caf::is_typed_actor<Handle>::value &&
+                  !std::is_same_v<R, caf::message>)
+      static_assert(std::is_same_v<typename response_of<Ts...>::type,
+                                   caf::detail::type_list<R>>,
+                    "R is not the reply type of this message for the actor "
+                    "mesh's handle type");
+  }
+};
+
+} // namespace mesh

@@ -1,0 +1,275 @@
+#include "mesh/actor_mesh.hpp"
+
+#include "actors/comm_actor.hpp"
+#include "libmesh/src/actor_mesh_core.hpp"
+#include "mesh/config_keys.hpp"
+
+#include <caf/all.hpp>
+
+#include <algorithm>
+#include <map>
+#include <utility>
+
+namespace mesh::detail {
+
+namespace {
+
+/// Failures listed in full in one error.
+constexpr size_t max_listed = 10;
+
+std::shared_ptr<const actor_mesh_plan> make_plan(const actor_mesh_core& core,
+                                                 mesh::region view) {
+  auto plan = std::make_shared<actor_mesh_plan>();
+  plan->base_ranks = view.base_ranks();
+  std::map<size_t, std::vector<size_t>> by_host;
+  for (size_t v = 0; v < plan->base_ranks.size(); ++v)
+    by_host[plan->base_ranks[v] / core.procs_per_host].push_back(v);
+  for (auto& [host, ranks] : by_host) {
+    host_group g;
+    g.host = host;
+    g.view_ranks = ranks;
+    for (auto v : ranks)
+      g.members.push_back(comm_member{v, core.members[plan->base_ranks[v]]});
+    plan->groups.push_back(std::move(g));
+  }
+  plan->view = std::move(view);
+  return plan;
+}
+
+/// "rank 2 (proc workers-2-… on host 127.0.0.1:4100)", by view rank.
+std::string where(const actor_mesh_core& core, const actor_mesh_plan& plan,
+                  size_t view_rank) {
+  auto base = plan.base_ranks[view_rank];
+  return "rank " + std::to_string(view_rank) + " (proc " +
+         core.proc_names[base] + " on host " +
+         core.host_addrs[base / core.procs_per_host] + ")";
+}
+
+caf::timespan relay_margin(caf::timespan timeout) {
+  // The comm actor answers right after its own deadline; the margin only
+  // covers the hop back, so a hung host is still found out.
+  return timeout / 10 + std::chrono::seconds{1};
+}
+
+} // namespace
+
+std::string reason_of(caf::actor_system& sys, const caf::error& err) {
+  if (err.category() == error_category) {
+    auto& ctx = err.context();
+    if (!ctx.empty() && ctx.match_element<std::string>(ctx.size() - 1))
+      return ctx.get_as<std::string>(ctx.size() - 1);
+  }
+  return sys.render(err);
+}
+
+std::string join_failures(const std::vector<std::string>& failures) {
+  std::string result;
+  for (size_t i = 0; i < failures.size() && i < max_listed; ++i)
+    result += (i == 0 ? "" : "; ") + failures[i];
+  if (failures.size() > max_listed)
+    result += "; and " + std::to_string(failures.size() - max_listed) + " more";
+  return result;
+}
+
+actor_mesh_base::actor_mesh_base(std::shared_ptr<actor_mesh_core> core,
+                                 mesh::region view)
+  : core_(std::move(core)), plan_(make_plan(*core_, std::move(view))) {}
+
+size_t actor_mesh_base::size() const {
+  return plan_->base_ranks.size();
+}
+
+mesh::extent actor_mesh_base::extent() const {
+  return plan_->view.extent();
+}
+
+const mesh::region& actor_mesh_base::region() const {
+  return plan_->view;
+}
+
+const std::string& actor_mesh_base::name() const {
+  return core_->name;
+}
+
+const actor_mesh_id& actor_mesh_base::id() const {
+  return core_->id;
+}
+
+caf::actor_system& actor_mesh_base::system() const {
+  return *core_->sys;
+}
+
+void actor_mesh_base::on_event(
+  std::function<void(const proc_event&)> handler) const {
+  std::lock_guard<std::mutex> guard{core_->controller->mtx};
+  core_->supervision->handlers.push_back(std::move(handler));
+}
+
+caf::actor actor_mesh_base::member(size_t rank) const {
+  if (rank >= plan_->base_ranks.size())
+    return caf::actor{};
+  return core_->members[plan_->base_ranks[rank]];
+}
+
+caf::expected<actor_mesh_base> actor_mesh_base::sliced(std::string_view label,
+                                                       size_t begin, size_t end,
+                                                       size_t step) const {
+  auto view = plan_->view.range(label, begin, end, step);
+  if (!view)
+    return make_error(ec::invalid_argument,
+                      "range of actor mesh '" + core_->name + "'",
+                      mesh::to_string(view.error()));
+  return actor_mesh_base{core_, std::move(*view)};
+}
+
+duration actor_mesh_base::default_timeout() {
+  return config_store::global().get(keys::call_timeout);
+}
+
+void actor_mesh_base::cast_message(caf::message msg) const {
+  auto& core = *core_;
+  std::vector<const host_group*> credit_points;
+  for (auto& g : plan_->groups) {
+    auto sent = core.casts_per_host[g.host].fetch_add(1) + 1;
+    if (sent % cast_credit == 0) {
+      credit_points.push_back(&g);
+      continue;
+    }
+    // Anonymous: replies to a cast have nowhere to go.
+    if (g.members.size() == 1)
+      caf::anon_send(g.members.front().actor, msg);
+    else
+      caf::anon_send(core.comms[g.host], cast_atom::value, g.members, msg);
+  }
+  if (credit_points.empty())
+    return;
+  caf::timespan timeout{default_timeout()};
+  caf::scoped_actor self{*core.sys};
+  using probe_handle =
+    decltype(self->request(caf::actor{}, timeout, caf::sys_atom::value,
+                           caf::get_atom::value, std::string{}));
+  using sync_handle =
+    decltype(self->request(comm_actor_actor{}, timeout, cast_sync_atom::value,
+                           std::vector<comm_member>{}, msg, timeout));
+  std::vector<probe_handle> probes;
+  std::vector<sync_handle> syncs;
+  for (auto g : credit_points) {
+    if (g->members.size() == 1) {
+      auto& target = g->members.front().actor;
+      caf::anon_send(target, msg);
+      // CAF answers this system query after every earlier message.
+      probes.push_back(self->request(target, timeout, caf::sys_atom::value,
+                                     caf::get_atom::value,
+                                     std::string{"info"}));
+    } else {
+      syncs.push_back(
+        self->request(core.comms[g->host], timeout + relay_margin(timeout),
+                      cast_sync_atom::value, g->members, msg, timeout));
+    }
+  }
+  // A member that is gone or slow only ends the wait: casts report nothing.
+  for (auto& h : probes)
+    h.receive([](caf::ok_atom, const std::string&, const caf::strong_actor_ptr&,
+                 const std::string&) {},
+              [](caf::error&) {});
+  for (auto& h : syncs)
+    h.receive([](caf::ok_atom) {}, [](caf::error&) {});
+}
+
+caf::expected<std::vector<caf::message>>
+actor_mesh_base::call_message(caf::message msg, duration timeout) const {
+  auto& core = *core_;
+  auto& plan = *plan_;
+  auto& sys = *core.sys;
+  auto n = plan.base_ranks.size();
+  auto failed = [&](std::vector<std::pair<size_t, std::string>> items) {
+    std::sort(items.begin(), items.end());
+    std::vector<std::string> texts;
+    for (auto& [v, text] : items)
+      texts.push_back(where(core, plan, v) + " " + text);
+    return make_error(ec::call_failed, "actor mesh '" + core.name + "'",
+                      join_failures(texts));
+  };
+  // Fail fast for members that supervision already knows are gone.
+  {
+    std::vector<std::pair<size_t, std::string>> gone;
+    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    auto& known = core.supervision->gone;
+    if (!known.empty())
+      for (size_t v = 0; v < n; ++v)
+        if (auto i = known.find(plan.base_ranks[v]); i != known.end())
+          gone.emplace_back(v, "is gone: " + i->second);
+    if (!gone.empty())
+      return failed(std::move(gone));
+  }
+  std::vector<caf::message> replies(n);
+  std::vector<std::pair<size_t, std::string>> errors;
+  caf::timespan ts{timeout};
+  {
+    caf::scoped_actor self{sys};
+    using direct_handle = decltype(self->request(caf::actor{}, ts, msg));
+    using relay_handle =
+      decltype(self->request(comm_actor_actor{}, ts, gather_atom::value,
+                             std::vector<comm_member>{}, msg, ts));
+    // All requests go out before any reply is awaited: members answer
+    // concurrently.
+    std::vector<std::pair<const host_group*, direct_handle>> direct;
+    std::vector<std::pair<const host_group*, relay_handle>> relayed;
+    for (auto& g : plan.groups) {
+      if (g.members.size() == 1)
+        direct.emplace_back(&g,
+                            self->request(g.members.front().actor, ts, msg));
+      else
+        relayed.emplace_back(
+          &g, self->request(core.comms[g.host], ts + relay_margin(ts),
+                            gather_atom::value, g.members, msg, ts));
+    }
+    for (auto& [g, h] : direct) {
+      auto v = g->view_ranks.front();
+      h.receive(
+        [&, v](caf::error& err) {
+          errors.emplace_back(v, explain_member_error(sys, err, ts));
+        },
+        caf::others >>
+          [&, v](caf::message_view& xs) -> caf::result<caf::message> {
+          replies[v] = xs.move_content_to_message();
+          return caf::message{};
+        });
+    }
+    for (auto& [g, h] : relayed) {
+      auto group = g;
+      h.receive(
+        [&, group](std::vector<gather_result>& results) {
+          for (size_t i = 0; i < group->view_ranks.size(); ++i) {
+            auto v = group->view_ranks[i];
+            if (i >= results.size())
+              errors.emplace_back(v, "got no result from its host's comm "
+                                     "actor");
+            else if (results[i].ok)
+              replies[v] = std::move(results[i].value);
+            else
+              errors.emplace_back(v, std::move(results[i].error));
+          }
+        },
+        [&, group](caf::error& err) {
+          for (auto v : group->view_ranks)
+            errors.emplace_back(v, "was not reached: the comm actor of host " +
+                                     core.host_addrs[group->host] + " " +
+                                     explain_member_error(sys, err, ts));
+        });
+    }
+  }
+  if (!errors.empty())
+    return failed(std::move(errors));
+  return replies;
+}
+
+caf::error actor_mesh_base::unexpected_reply(size_t rank,
+                                             const caf::message& reply) const {
+  return make_error(ec::call_failed, "actor mesh '" + core_->name + "'",
+                    where(*core_, *plan_, rank) + " replied " +
+                      caf::to_string(reply) +
+                      ", which is not one value of the expected type");
+}
+
+} // namespace mesh::detail

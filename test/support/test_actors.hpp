@@ -1,0 +1,144 @@
+// The actor types of the actor mesh tests, shared by the test processes
+// (in-process procs, local_in_process) and test/mesh_child (child procs) so
+// that both register one definition. Their own message types live in a
+// type-ID block after libmesh's, as a user application's would.
+#pragma once
+
+#include "mesh/actors.hpp"
+
+#include <caf/all.hpp>
+
+#include <unistd.h>
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mesh::test {
+
+/// A user-defined request that crosses process boundaries.
+struct ping {
+  uint64_t seq = 0;
+  std::string text;
+};
+
+/// The answer to a ping.
+struct pong {
+  uint64_t seq = 0;
+  std::string text;
+  int32_t value = 0; ///< The counter's value when it answered.
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ping& x) {
+  return f(caf::meta::type_name("mesh::test::ping"), x.seq, x.text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, pong& x) {
+  return f(caf::meta::type_name("mesh::test::pong"), x.seq, x.text, x.value);
+}
+
+using crash_atom = caf::atom_constant<caf::atom("crash")>;
+using fail_atom = caf::atom_constant<caf::atom("fail")>;
+using hang_atom = caf::atom_constant<caf::atom("hang")>;
+using pid_atom = caf::atom_constant<caf::atom("pid")>;
+
+/// A typed actor: a counter that casts add to and calls read.
+using counter_actor = caf::typed_actor<
+  // Adds to the value (meant to be cast).
+  caf::reacts_to<caf::add_atom, int32_t>,
+  // The value.
+  caf::replies_to<caf::get_atom>::with<int32_t>,
+  // Echoes the ping with the value.
+  caf::replies_to<ping>::with<pong>>;
+
+struct counter_state {
+  static inline const char* name = "test_counter";
+  int32_t value = 0;
+};
+
+/// "counter": starts at `start`.
+inline counter_actor::behavior_type
+counter(counter_actor::stateful_pointer<counter_state> self, int32_t start) {
+  self->state.value = start;
+  return {
+    [self](caf::add_atom, int32_t x) { self->state.value += x; },
+    [self](caf::get_atom) { return self->state.value; },
+    [self](const ping& p) {
+      return pong{p.seq, p.text, self->state.value};
+    },
+  };
+}
+
+struct echo_state {
+  static inline const char* name = "test_echo";
+  /// Requests it never answers (hang).
+  std::vector<caf::response_promise> held;
+};
+
+/// "echo": a dynamically typed actor that answers, crashes, fails or hangs
+/// on request.
+inline caf::behavior echo(caf::stateful_actor<echo_state>* self) {
+  return {
+    [](int32_t x) { return x; },
+    [](const std::string& s) { return s; },
+    [](pid_atom) { return static_cast<int64_t>(::getpid()); },
+    [](crash_atom) -> int32_t {
+      throw std::runtime_error("echo crashed on request");
+    },
+    [self](fail_atom) {
+      self->quit(
+        caf::make_error(caf::sec::invalid_argument, "echo failed on request"));
+    },
+    [self](hang_atom) {
+      self->state.held.push_back(self->make_response_promise());
+    },
+  };
+}
+
+/// "thrower": its initialisation throws.
+inline caf::behavior thrower(caf::event_based_actor*) {
+  throw std::runtime_error("thrower refuses to start");
+}
+
+/// "bad_init": its initialisation quits with an error.
+inline caf::behavior bad_init(caf::event_based_actor* self) {
+  self->quit(
+    caf::make_error(caf::sec::invalid_argument, "bad_init refuses to start"));
+  return {};
+}
+
+/// "ctor_thrower": a class-based actor whose constructor throws.
+class ctor_thrower : public caf::event_based_actor {
+public:
+  explicit ctor_thrower(caf::actor_config& cfg) : caf::event_based_actor(cfg) {
+    throw std::runtime_error("ctor_thrower refuses to be constructed");
+  }
+};
+
+} // namespace mesh::test
+
+CAF_BEGIN_TYPE_ID_BLOCK(mesh_test, caf::id_block::mesh::end)
+
+CAF_ADD_TYPE_ID(mesh_test, (mesh::test::ping))
+CAF_ADD_TYPE_ID(mesh_test, (mesh::test::pong))
+CAF_ADD_TYPE_ID(mesh_test, (mesh::test::counter_actor))
+
+CAF_END_TYPE_ID_BLOCK(mesh_test)
+
+namespace mesh::test {
+
+/// Registers the test types and actor types; the type-ID block first, so
+/// that add_actor_type does not name counter_actor after its factory.
+inline void add_test_actors(caf::actor_system_config& cfg) {
+  cfg.add_message_types<caf::id_block::mesh_test>();
+  cfg.add_actor_type("counter", counter);
+  cfg.add_actor_type("echo", echo);
+  cfg.add_actor_type("thrower", thrower);
+  cfg.add_actor_type("bad_init", bad_init);
+  cfg.add_actor_type<ctor_thrower>("ctor_thrower");
+}
+
+} // namespace mesh::test

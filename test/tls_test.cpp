@@ -1,0 +1,602 @@
+// Mutual TLS between clients and meshd, with a CA, server and client
+// certificates made at test time by the `openssl` command: who gets in, who
+// is refused (and that nothing is spawned then), and that unusable
+// credentials are refused up front with a message instead of the hang or
+// abort CAF would produce.
+#include "bootstrap/network.hpp"
+#include "bootstrap/tls.hpp"
+#include "mesh/actors.hpp"
+#include "mesh/config.hpp"
+#include "mesh/error.hpp"
+#include "mesh/host_mesh.hpp"
+#include "mesh/system.hpp"
+#include "meshd_daemon.hpp"
+#include "support/process.hpp"
+
+#include <doctest/doctest.h>
+
+#include <caf/actor_system.hpp>
+#include <caf/io/middleman_actor.hpp>
+#include <caf/openssl/manager.hpp>
+#include <caf/scoped_actor.hpp>
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+using namespace std::chrono_literals;
+using mesh::extent;
+using mesh::host_mesh;
+using mesh::host_mesh_id;
+using mesh::test::meshd_daemon;
+
+namespace {
+
+/// Certificates for the whole run, made once in a temporary directory that
+/// is removed at exit: CA-A signs the server and client A, CA-B signs
+/// client B; plus a passphrase-protected key and a too weak certificate.
+class pki {
+public:
+  static const pki& get() {
+    static pki instance;
+    return instance;
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  /// Why generating failed ("" if it worked).
+  const std::string& failure() const { return failure_; }
+
+  ~pki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+private:
+  pki() {
+    char tmpl[] = "/tmp/mesh-tls-test-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      failure_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    std::ofstream{path("leaf.ext")}
+      << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    make_ca("ca_a");
+    make_ca("ca_b");
+    make_leaf("server", "ca_a");
+    make_leaf("client_a", "ca_a");
+    make_leaf("client_b", "ca_b");
+    openssl({"pkey", "-in", path("server.key"), "-aes256", "-passout",
+             "pass:secret", "-out", path("encrypted.key")});
+    openssl({"req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout",
+             path("weak.key"), "-out", path("weak.pem"), "-days", "2", "-subj",
+             "/CN=weak"});
+    std::ofstream{path("not_pem.pem")} << "this is not a certificate\n";
+  }
+
+  void openssl(std::vector<std::string> args) {
+    if (!failure_.empty())
+      return;
+    args.insert(args.begin(), "openssl");
+    auto res = mesh::test::run(args, 60s);
+    if (res.exit_code != 0)
+      failure_ = "openssl " + args[1] + " failed: " + res.err;
+  }
+
+  void make_ca(const std::string& name) {
+    openssl({"req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             path(name + ".key"), "-out", path(name + ".pem"), "-days", "2",
+             "-subj", "/CN=libmesh test " + name});
+  }
+
+  void make_leaf(const std::string& name, const std::string& ca) {
+    openssl({"req", "-newkey", "rsa:2048", "-nodes", "-keyout",
+             path(name + ".key"), "-out", path(name + ".csr"), "-subj",
+             "/CN=" + name});
+    openssl({"x509", "-req", "-in", path(name + ".csr"), "-CA",
+             path(ca + ".pem"), "-CAkey", path(ca + ".key"), "-set_serial",
+             std::to_string(++serial_), "-days", "2", "-extfile",
+             path("leaf.ext"), "-out", path(name + ".pem")});
+  }
+
+  std::string dir_;
+  std::string failure_;
+  int serial_ = 0;
+};
+
+const pki& certs() {
+  auto& p = pki::get();
+  REQUIRE_MESSAGE(p.failure().empty(), p.failure());
+  return p;
+}
+
+/// A client actor system; TLS overrides must exist before mesh::configure()
+/// runs, so they are set first and the system is built on top of them.
+class client {
+public:
+  explicit client(std::map<std::string, std::string> settings = {}) {
+    settings.emplace("terminate_timeout", "500ms");
+    for (auto& [k, v] : settings)
+      overrides_.push_back(std::make_unique<mesh::config_override>(k, v));
+    cfg_ = std::make_unique<mesh::config>();
+    sys_ = std::make_unique<caf::actor_system>(*cfg_);
+  }
+
+  caf::actor_system& sys() { return *sys_; }
+
+private:
+  std::vector<std::unique_ptr<mesh::config_override>> overrides_;
+  std::unique_ptr<mesh::config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+};
+
+std::map<std::string, std::string> client_creds(const std::string& who,
+                                                const std::string& ca) {
+  auto& p = certs();
+  return {{"tls.certificate", p.path(who + ".pem")},
+          {"tls.key", p.path(who + ".key")},
+          {"tls.cafile", p.path(ca + ".pem")}};
+}
+
+/// Settings of a client without TLS, even while another client with TLS
+/// exists (settings are process-wide).
+std::map<std::string, std::string> no_tls() {
+  return {{"tls.certificate", ""}, {"tls.key", ""}, {"tls.cafile", ""}};
+}
+
+std::vector<std::string> tls_meshd_argv() {
+  auto& p = certs();
+  return {mesh::test::meshd_path(),
+          "--listen",
+          "127.0.0.1:0",
+          "--proc-command",
+          mesh::test::mesh_child_path(),
+          "--tls-cert",
+          p.path("server.pem"),
+          "--tls-key",
+          p.path("server.key"),
+          "--tls-ca",
+          p.path("ca_a.pem")};
+}
+
+std::unique_ptr<meshd_daemon>
+start(const std::vector<std::string>& argv,
+      std::map<std::string, std::string> env = {}) {
+  std::string why;
+  auto d = meshd_daemon::start(argv, env, &why);
+  REQUIRE_MESSAGE(d, why);
+  return d;
+}
+
+std::unique_ptr<meshd_daemon> start_tls_meshd() {
+  return start(tls_meshd_argv());
+}
+
+/// Attaches with client A's certificate and checks that the daemon runs no
+/// proc, which is what a refused client must leave behind.
+void check_nothing_spawned(const meshd_daemon& d) {
+  client good{client_creds("client_a", "ca_a")};
+  auto hosts = host_mesh::attach(good.sys(), host_mesh_id::instance("check"),
+                                 {d.address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  caf::scoped_actor self{good.sys()};
+  self->request(hosts->agent(0), 10s, mesh::list_procs_atom::value)
+    .receive(
+      [](const std::vector<std::string>& names) { CHECK(names.empty()); },
+      [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  CHECK(mesh::test::children_of(d.pid()).empty());
+  REQUIRE(hosts->stop());
+}
+
+/// Runs meshd with TLS flags that must be refused; returns its stderr.
+std::string refused_start(const std::string& cert, const std::string& key,
+                          const std::string& ca) {
+  auto res =
+    mesh::test::run({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
+                     "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca},
+                    30s);
+  CHECK_FALSE(res.timed_out);
+  CHECK(res.exit_code == 2);
+  CHECK(res.out.empty());
+  return res.err;
+}
+
+} // namespace
+
+// -- who gets in
+// ----------------------------------------------------------------
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "mutual TLS: a client certified by the daemon's CA attaches, "
+                  "runs procs and shuts the daemon down") {
+  auto d = start_tls_meshd();
+  client c{client_creds("client_a", "ca_a")};
+  CHECK(mesh::net::uses_tls(c.sys()));
+  auto hosts =
+    host_mesh::attach(c.sys(), host_mesh_id::instance("tls"), {d->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("secure", extent{{"procs", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  for (auto& st : *states)
+    CHECK(st.status == mesh::proc_status::running);
+  // Procs of the daemon talk TLS too: they inherited its credentials.
+  caf::scoped_actor self{c.sys()};
+  self
+    ->request(pm->agent(0), 10s, mesh::get_config_atom::value,
+              std::string{"tls.certificate"})
+    .receive(
+      [&](const std::string& v) { CHECK(v == certs().path("server.pem")); },
+      [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->stopped_politely == 2);
+  CHECK(d->wait_exit(30s) == 0);
+  // meshd's TLS connections run with libmesh's guard of OpenSSL's errors.
+  CHECK(d->stderr_text().find("do not go through libmesh") ==
+        std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "mutual TLS: a client certified by another CA is refused "
+                  "and nothing is spawned") {
+  auto d = start_tls_meshd();
+  {
+    client c{client_creds("client_b", "ca_a")};
+    auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("other"),
+                                   {d->address()});
+    REQUIRE_FALSE(hosts);
+    auto text = mesh::to_string(hosts.error());
+    CHECK_MESSAGE(text.find("TLS error: " + d->address() +
+                            ": the TLS handshake failed") != std::string::npos,
+                  text);
+  }
+  check_nothing_spawned(*d);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "mutual TLS: a client without TLS is refused and nothing is "
+                  "spawned") {
+  auto d = start_tls_meshd();
+  {
+    client plain{no_tls()};
+    CHECK_FALSE(mesh::net::uses_tls(plain.sys()));
+    auto hosts = host_mesh::attach(plain.sys(), host_mesh_id::instance("plain"),
+                                   {d->address()});
+    REQUIRE_FALSE(hosts);
+    auto text = mesh::to_string(hosts.error());
+    CHECK_MESSAGE(text.find("closed the connection during the handshake") !=
+                    std::string::npos,
+                  text);
+  }
+  check_nothing_spawned(*d);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "mutual TLS: an anonymous TLS client without a certificate "
+                  "is refused") {
+  auto d = start_tls_meshd();
+  {
+    caf::actor_system_config cfg;
+    mesh::configure(cfg);
+    cfg.load<caf::openssl::manager>();
+    caf::actor_system sys{cfg};
+    auto ep = mesh::net::parse_endpoint(d->address());
+    REQUIRE(ep);
+    caf::scoped_actor self{sys};
+    self
+      ->request(sys.openssl_manager().actor_handle(), 20s,
+                caf::connect_atom::value, ep->host, ep->port)
+      .receive(
+        [](caf::node_id&, caf::strong_actor_ptr&, std::set<std::string>&) {
+          FAIL("an anonymous client got in");
+        },
+        [](caf::error& err) {
+          CHECK(err == caf::sec::disconnect_during_handshake);
+        });
+  }
+  check_nothing_spawned(*d);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "mutual TLS: a TLS client refuses a plain daemon") {
+  auto d = start({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
+                  "--proc-command", mesh::test::mesh_child_path()});
+  client c{client_creds("client_a", "ca_a")};
+  mesh::config_override timeout{"attach_config_timeout", "5s"};
+  auto hosts =
+    host_mesh::attach(c.sys(), host_mesh_id::instance("mixed"), {d->address()});
+  REQUIRE_FALSE(hosts);
+  CHECK(mesh::is(hosts.error(), mesh::ec::config_push_failed));
+  auto text = mesh::to_string(hosts.error());
+  CHECK_MESSAGE(text.find(d->address()) != std::string::npos, text);
+  CHECK(d->running());
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd takes TLS credentials from MESH_TLS_* variables") {
+  auto& p = certs();
+  auto d = start({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
+                  "--proc-command", mesh::test::mesh_child_path()},
+                 {{"MESH_TLS_CERTIFICATE", p.path("server.pem")},
+                  {"MESH_TLS_KEY", p.path("server.key")},
+                  {"MESH_TLS_CAFILE", p.path("ca_a.pem")}});
+  client plain{no_tls()};
+  auto refused =
+    host_mesh::attach(plain.sys(), host_mesh_id::instance("p"), {d->address()});
+  CHECK_FALSE(refused);
+  client c{client_creds("client_a", "ca_a")};
+  auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("envtls"),
+                                 {d->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  REQUIRE(hosts->shutdown());
+  CHECK(d->wait_exit(30s) == 0);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a local host mesh under TLS runs its procs over TLS") {
+  client c{client_creds("client_a", "ca_a")};
+  // Children of this process inherit its credentials through the
+  // environment; config snapshots never carry them.
+  auto exported = std::getenv("MESH_TLS_CERTIFICATE");
+  REQUIRE(exported != nullptr);
+  CHECK(std::string{exported} == certs().path("client_a.pem"));
+  mesh::bootstrap_command cmd;
+  cmd.program = mesh::test::mesh_child_path();
+  auto hosts = host_mesh::local_with_bootstrap(c.sys(), cmd);
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("local", extent{{"procs", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
+  CHECK(summary->stopped_politely == 2);
+}
+
+TEST_CASE("configure() clears exported TLS variables when TLS is off") {
+  {
+    client c{client_creds("client_a", "ca_a")};
+    CHECK(std::getenv("MESH_TLS_KEY") != nullptr);
+  }
+  client plain{no_tls()};
+  CHECK(std::getenv("MESH_TLS_CERTIFICATE") == nullptr);
+  CHECK(std::getenv("MESH_TLS_KEY") == nullptr);
+  CHECK(std::getenv("MESH_TLS_CAFILE") == nullptr);
+}
+
+// -- credentials that cannot work -------------------------------------------
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses a certificate file that does not exist") {
+  auto& p = certs();
+  auto err = refused_start(p.path("missing.pem"), p.path("server.key"),
+                           p.path("ca_a.pem"));
+  CHECK_MESSAGE(err.find("certificate file '" + p.path("missing.pem") +
+                         "' cannot be used: No such file or directory") !=
+                  std::string::npos,
+                err);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses a key that does not belong to its "
+                  "certificate") {
+  auto& p = certs();
+  auto err = refused_start(p.path("server.pem"), p.path("client_a.key"),
+                           p.path("ca_a.pem"));
+  CHECK_MESSAGE(err.find("the key in '" + p.path("client_a.key") +
+                         "' does not belong to the certificate in '" +
+                         p.path("server.pem") + "'") != std::string::npos,
+                err);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses a passphrase-protected key without "
+                  "prompting") {
+  auto& p = certs();
+  auto err = refused_start(p.path("server.pem"), p.path("encrypted.key"),
+                           p.path("ca_a.pem"));
+  CHECK_MESSAGE(err.find("key file '" + p.path("encrypted.key") +
+                         "' cannot be used") != std::string::npos,
+                err);
+  CHECK_MESSAGE(err.find("not passphrase-protected") != std::string::npos, err);
+  CHECK(err.find("Enter PEM pass phrase") == std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses a certificate too weak for OpenSSL's "
+                  "security level") {
+  auto& p = certs();
+  auto err =
+    refused_start(p.path("weak.pem"), p.path("weak.key"), p.path("ca_a.pem"));
+  CHECK_MESSAGE(err.find("certificate file '" + p.path("weak.pem") +
+                         "' cannot be used: ee key too small") !=
+                  std::string::npos,
+                err);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses a CA file that holds no certificate") {
+  auto& p = certs();
+  auto err = refused_start(p.path("server.pem"), p.path("server.key"),
+                           p.path("not_pem.pem"));
+  CHECK_MESSAGE(err.find("CA file '" + p.path("not_pem.pem") +
+                         "' cannot be used") != std::string::npos,
+                err);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshd refuses TLS flags given without the others") {
+  auto& p = certs();
+  auto res =
+    mesh::test::run({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
+                     "--tls-cert", p.path("server.pem")});
+  CHECK(res.exit_code == 2);
+  CHECK_MESSAGE(res.err.find("--tls-cert, --tls-key and --tls-ca go "
+                             "together: missing --tls-key, --tls-ca") !=
+                  std::string::npos,
+                res.err);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a client with unusable credentials gets a TLS error "
+                  "instead of a hang") {
+  auto d = start_tls_meshd();
+  auto creds = client_creds("client_a", "ca_a");
+  creds["tls.key"] = certs().path("client_b.key");
+  client c{creds};
+  auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("badkey"),
+                                 {d->address()});
+  REQUIRE_FALSE(hosts);
+  CHECK(mesh::is(hosts.error(), mesh::ec::tls_error));
+  auto text = mesh::to_string(hosts.error());
+  CHECK_MESSAGE(
+    text.find("does not belong to the certificate") != std::string::npos, text);
+  CHECK(d->running());
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a client with only some TLS keys set is told which are "
+                  "missing") {
+  client c{{{"tls.certificate", certs().path("client_a.pem")}}};
+  CHECK_FALSE(mesh::net::uses_tls(c.sys()));
+  auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("partial"),
+                                 {"127.0.0.1:1"});
+  REQUIRE_FALSE(hosts);
+  CHECK(mesh::is(hosts.error(), mesh::ec::tls_error));
+  auto text = mesh::to_string(hosts.error());
+  CHECK_MESSAGE(text.find("mutual TLS is only partly configured") !=
+                  std::string::npos,
+                text);
+  CHECK_MESSAGE(text.find("missing: tls.key, tls.cafile") != std::string::npos,
+                text);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "TLS keys set after the actor system was configured are "
+                  "reported, not ignored") {
+  client c;
+  auto creds = client_creds("client_a", "ca_a");
+  std::vector<std::unique_ptr<mesh::config_override>> late;
+  for (auto& [k, v] : creds)
+    late.push_back(std::make_unique<mesh::config_override>(k, v));
+  auto hosts =
+    host_mesh::attach(c.sys(), host_mesh_id::instance("late"), {"127.0.0.1:1"});
+  REQUIRE_FALSE(hosts);
+  auto text = mesh::to_string(hosts.error());
+  CHECK_MESSAGE(text.find("configured without TLS") != std::string::npos, text);
+}
+
+TEST_CASE("libmesh guards OpenSSL's error queue in this process") {
+  CHECK(mesh::tls::error_queue_guarded());
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a TLS daemon keeps its clients while other connections "
+                  "fail their handshake") {
+  auto d = start_tls_meshd();
+  client c{client_creds("client_a", "ca_a")};
+  auto hosts =
+    host_mesh::attach(c.sys(), host_mesh_id::instance("kept"), {d->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto before = hosts->spawn("before", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(before, mesh::to_string(before.error()));
+  // A connect-and-close, garbage, a half-open and an idle connection, then
+  // a client without TLS: each fails its handshake at the daemon.
+  ::close(mesh::test::raw_connect(d->address()));
+  int garbage = mesh::test::raw_connect(d->address());
+  std::string noise(2048, '\x16');
+  CHECK(::send(garbage, noise.data(), noise.size(), MSG_NOSIGNAL) > 0);
+  ::close(garbage);
+  int idle = mesh::test::raw_connect(d->address());
+  int half = mesh::test::raw_connect(d->address());
+  ::shutdown(half, SHUT_WR);
+  {
+    client plain{no_tls()};
+    CHECK_FALSE(host_mesh::attach(plain.sys(), host_mesh_id::instance("no"),
+                                  {d->address()}));
+  }
+  // The established client still talks to the daemon and to its proc.
+  auto after = hosts->spawn("after", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(after, mesh::to_string(after.error()));
+  caf::scoped_actor self{c.sys()};
+  self
+    ->request(before->agent(0), 10s, mesh::get_config_atom::value,
+              std::string{"listen_address"})
+    .receive([](const std::string& v) { CHECK(v == "127.0.0.1"); },
+             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  // And new clients still get in.
+  client other{client_creds("client_a", "ca_a")};
+  auto again = host_mesh::attach(other.sys(), host_mesh_id::instance("new"),
+                                 {d->address()});
+  REQUIRE_MESSAGE(again, mesh::to_string(again.error()));
+  REQUIRE(again->stop());
+  ::close(idle);
+  ::close(half);
+  REQUIRE(hosts->shutdown());
+  CHECK(d->wait_exit(30s) == 0);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a TLS client keeps its connections when another host fails "
+                  "the handshake") {
+  auto good = start_tls_meshd();
+  auto plain = start({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
+                      "--proc-command", mesh::test::mesh_child_path()});
+  client c{client_creds("client_a", "ca_a")};
+  auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("good"),
+                                 {good->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  CHECK_FALSE(host_mesh::attach(c.sys(), host_mesh_id::instance("bad"),
+                                {plain->address()}));
+  auto pm = hosts->spawn("still", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  REQUIRE(hosts->shutdown());
+  CHECK(good->wait_exit(30s) == 0);
+}
+
+// -- tls::check and tls::from_config -----------------------------------------
+
+TEST_CASE("tls::check accepts a matching certificate, key and CA") {
+  auto& p = certs();
+  CHECK_FALSE(mesh::tls::check(
+    {p.path("client_a.pem"), p.path("client_a.key"), p.path("ca_a.pem")}));
+}
+
+TEST_CASE("tls::check names an unreadable key file") {
+  auto& p = certs();
+  auto err = mesh::tls::check(
+    {p.path("client_a.pem"), p.path("nope.key"), p.path("ca_a.pem")});
+  REQUIRE(err);
+  CHECK(mesh::is(err, mesh::ec::tls_error));
+  CHECK(mesh::to_string(err) ==
+        "TLS error: key file '" + p.path("nope.key") +
+          "' cannot be used: No such file or directory");
+}
+
+TEST_CASE("tls::from_config: none set, all set, or an error naming what is "
+          "missing") {
+  auto none = mesh::tls::from_config();
+  REQUIRE(none);
+  CHECK_FALSE(*none);
+  {
+    mesh::config_override cert{"tls.certificate", "/c.pem"};
+    mesh::config_override key{"tls.key", "/k.pem"};
+    auto partial = mesh::tls::from_config();
+    REQUIRE_FALSE(partial);
+    CHECK(mesh::to_string(partial.error()) ==
+          "TLS error: mutual TLS is only partly configured: set "
+          "tls.certificate, tls.key and tls.cafile together (missing: "
+          "tls.cafile)");
+    mesh::config_override ca{"tls.cafile", "/ca.pem"};
+    auto all = mesh::tls::from_config();
+    REQUIRE(all);
+    REQUIRE(*all);
+    CHECK((*all)->certificate == "/c.pem");
+    CHECK((*all)->key == "/k.pem");
+    CHECK((*all)->cafile == "/ca.pem");
+  }
+}
