@@ -1,4 +1,5 @@
 // meshctl up: real bring-ups of the example mesh files, failures and signals.
+#include "meshd_daemon.hpp"
 #include "support/process.hpp"
 
 #include <doctest/doctest.h>
@@ -160,4 +161,40 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture, "meshctl up --help") {
   REQUIRE(res.exit_code);
   CHECK(*res.exit_code == 0);
   CHECK(res.out.find("--once") != std::string::npos);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up --once attaches to running meshd daemons and "
+                  "leaves them running") {
+  std::vector<std::unique_ptr<mesh::test::meshd_daemon>> daemons;
+  for (int i = 0; i < 2; ++i) {
+    std::string why;
+    daemons.push_back(mesh::test::meshd_daemon::start(
+      {mesh::test::meshd_path(), "--listen", "127.0.0.1:0", "--proc-command",
+       meshctl()},
+      {}, &why));
+    REQUIRE_MESSAGE(daemons.back(), why);
+  }
+  // The example file names fixed ports; this one uses the daemons' own.
+  char path[] = "/tmp/mesh-attach-XXXXXX.yaml";
+  int fd = ::mkstemps(path, 5);
+  REQUIRE(fd >= 0);
+  std::string yaml = "hosts:\n  mode: attach\n  addresses:\n    - "
+                     + daemons[0]->address() + "\n    - "
+                     + daemons[1]->address()
+                     + "\nproc_meshes:\n  - name: workers\n"
+                       "    per_host: {procs: 2}\n    actors:\n"
+                       "      - name: echoes\n        type: echo\n";
+  REQUIRE(::write(fd, yaml.data(), yaml.size())
+          == static_cast<ssize_t>(yaml.size()));
+  ::close(fd);
+  auto res = mesh::test::run({meshctl(), "up", path, "--once"}, 120s);
+  ::unlink(path);
+  REQUIRE(res.exit_code);
+  CHECK_MESSAGE(*res.exit_code == 0, res.out << res.err);
+  CHECK(res.out.find("echoes") != std::string::npos);
+  CHECK(res.out.find("stop: 4 procs on 2 hosts: 4 stopped politely")
+        != std::string::npos);
+  for (auto& d : daemons)
+    CHECK(d->running());
 }
