@@ -71,6 +71,8 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                              120s);
   check_brought_up(res, {"workers", "servers"});
   CHECK(res.out.find("6 stopped politely") != std::string::npos);
+  // Not a terminal: progress comes as plain lines.
+  CHECK(res.err.find("procs ready 6/6") != std::string::npos);
   // The health round called every actor: one latency per rank.
   CHECK(res.out.find("CALL") != std::string::npos);
   CHECK(res.out.find("echoes") != std::string::npos);

@@ -26,9 +26,10 @@ caf::behavior subscriber(caf::event_based_actor*,
         if (ev.proc_name.rfind(mesh::strip_label(st->mesh) + "-", 0) == 0)
           st->mesh_ready.insert(ev.rank);
         st->last_change = std::chrono::steady_clock::now();
+        // Not a terminal: one plain line per proc, whatever the log level.
         if (!tty)
-          spdlog::info("proc {} (rank {}) ready: {}/{}", ev.proc_name,
-                       ev.rank, st->ready, st->total);
+          fmt::print(stderr, "procs ready {}/{}: {} rank {} ({})\n",
+                     st->ready, st->total, st->mesh, ev.rank, ev.proc_name);
       } else if (mesh::is_failure(ev.status)) {
         st->failures.push_back(fmt::format("rank {} ({}) {}: {}", ev.rank,
                                            ev.proc_name,
