@@ -6,6 +6,7 @@
 #include "mesh/error.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
+#include "support/event_log.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
 
@@ -52,41 +53,7 @@ struct actor_fixture : mesh::test::reaped_fixture {
 };
 
 /// Collects pushed events for a test to wait on (at most 20 s per wait).
-struct event_log {
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::vector<mesh::proc_event> events;
-
-  std::function<void(const mesh::proc_event&)> handler() {
-    return [this](const mesh::proc_event& ev) {
-      std::lock_guard<std::mutex> guard{mtx};
-      events.push_back(ev);
-      cv.notify_all();
-    };
-  }
-
-  template <class Pred>
-  std::optional<mesh::proc_event> wait_for(Pred pred) {
-    std::unique_lock<std::mutex> guard{mtx};
-    std::optional<mesh::proc_event> found;
-    cv.wait_for(guard, 20s, [&] {
-      for (auto& ev : events)
-        if (pred(ev)) {
-          found = ev;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-
-  size_t count(const std::string& actor) {
-    std::lock_guard<std::mutex> guard{mtx};
-    return static_cast<size_t>(
-      std::count_if(events.begin(), events.end(),
-                    [&](auto& ev) { return ev.actor == actor; }));
-  }
-};
+using mesh::test::event_log;
 
 /// Captures what libmesh logs through spdlog's default logger.
 class capture_sink : public spdlog::sinks::base_sink<std::mutex> {

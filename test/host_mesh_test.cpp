@@ -5,6 +5,7 @@
 #include "mesh/error.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
+#include "support/event_log.hpp"
 #include "support/process.hpp"
 
 #include <doctest/doctest.h>
@@ -54,34 +55,7 @@ bool alive(pid_t pid) {
   return ::kill(pid, 0) == 0;
 }
 
-/// Collects pushed events for a test to wait on.
-struct event_log {
-  std::mutex mtx;
-  std::condition_variable cv;
-  std::vector<mesh::proc_event> events;
-
-  void add(const mesh::proc_event& ev) {
-    std::lock_guard<std::mutex> guard{mtx};
-    events.push_back(ev);
-    cv.notify_all();
-  }
-
-  /// Waits (at most 20 s) for an event matching `pred`.
-  template <class Pred>
-  std::optional<mesh::proc_event> wait_for(Pred pred) {
-    std::unique_lock<std::mutex> guard{mtx};
-    std::optional<mesh::proc_event> found;
-    cv.wait_for(guard, 20s, [&] {
-      for (auto& ev : events)
-        if (pred(ev)) {
-          found = ev;
-          return true;
-        }
-      return false;
-    });
-    return found;
-  }
-};
+using mesh::test::event_log;
 
 } // namespace
 
@@ -339,7 +313,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
   auto pm = hosts->spawn("victims", extent{{"procs", 2}});
   REQUIRE(pm);
   event_log log;
-  pm->on_event([&](const mesh::proc_event& ev) { log.add(ev); });
+  pm->on_event(log.handler());
   auto states = pm->states();
   REQUIRE(states);
   ::kill(static_cast<pid_t>((*states)[1].pid), SIGKILL);
