@@ -137,54 +137,54 @@ void stop_baseline(baseline_server& server) {
 
 // --- measurements ------------------------------------------------------------
 
-/// Median round trip (us) of `iters` requests from one scoped actor.
-double raw_round_trip(caf::actor_system& sys, const caf::actor& target,
-                      int iters) {
-  std::vector<double> samples;
+/// One request from `self` to each target at once, then every reply.
+void raw_requests(caf::scoped_actor& self,
+                  const std::vector<caf::actor>& targets, int32_t x) {
+  using handle = decltype(self->request(targets.front(), caf::infinite, x));
+  std::vector<handle> pending;
+  pending.reserve(targets.size());
+  for (auto& t : targets)
+    pending.push_back(self->request(t, caf::infinite, x));
+  for (auto& h : pending)
+    h.receive([](int32_t) {}, [](caf::error&) {});
+}
+
+/// Medians (us) of `iters` rounds, interleaved one by one so that all see
+/// the same machine: plain requests from one scoped actor to `targets` (all
+/// at once), the same to `also` (if any), and calls of `am`.
+struct timings {
+  double raw = 0;
+  double also = 0;
+  double meshed = 0;
+};
+
+timings side_by_side(caf::actor_system& sys,
+                     const std::vector<caf::actor>& targets,
+                     const std::vector<caf::actor>& also,
+                     const mesh::actor_mesh<caf::actor>& am, int iters) {
+  std::vector<double> raw;
+  std::vector<double> other;
+  std::vector<double> meshed;
   caf::scoped_actor self{sys};
   for (int i = 0; i < iters; ++i) {
     auto t0 = clock_type::now();
-    self->request(target, caf::infinite, int32_t{i})
-      .receive([](int32_t) {}, [](caf::error&) {});
-    samples.push_back(us_since(t0));
-  }
-  return median(samples);
-}
-
-/// Median (us) of `iters` actor mesh calls.
-double mesh_call(const mesh::actor_mesh<caf::actor>& am, int iters) {
-  std::vector<double> samples;
-  for (int i = 0; i < iters; ++i) {
-    auto t0 = clock_type::now();
+    raw_requests(self, targets, i);
+    raw.push_back(us_since(t0));
+    if (!also.empty()) {
+      t0 = clock_type::now();
+      raw_requests(self, also, i);
+      other.push_back(us_since(t0));
+    }
+    t0 = clock_type::now();
     auto res = am.call<int32_t>(int32_t{i});
-    samples.push_back(us_since(t0));
+    meshed.push_back(us_since(t0));
     if (!res) {
       std::fprintf(stderr, "call failed: %s\n",
                    mesh::to_string(res.error()).c_str());
       std::exit(1);
     }
   }
-  return median(samples);
-}
-
-/// Median (us) of `iters` rounds of one request to every target at once.
-double raw_fan_out(caf::actor_system& sys,
-                   const std::vector<caf::actor>& targets, int iters) {
-  std::vector<double> samples;
-  caf::scoped_actor self{sys};
-  using handle =
-    decltype(self->request(targets.front(), caf::infinite, int32_t{0}));
-  for (int i = 0; i < iters; ++i) {
-    auto t0 = clock_type::now();
-    std::vector<handle> pending;
-    pending.reserve(targets.size());
-    for (auto& t : targets)
-      pending.push_back(self->request(t, caf::infinite, int32_t{i}));
-    for (auto& h : pending)
-      h.receive([](int32_t) {}, [](caf::error&) {});
-    samples.push_back(us_since(t0));
-  }
-  return median(samples);
+  return {median(raw), median(other), median(meshed)};
 }
 
 /// Casts per second: `casts` casts, then a call proving all were handled.
@@ -256,42 +256,50 @@ int main(int argc, char** argv) {
     for (size_t r = 0; r < many.size(); ++r)
       members.push_back(many.get(r));
     // Warm-up: connections, proxies, caches.
-    raw_round_trip(sys, server.actor, 200);
-    mesh_call(one, 200);
-    raw_fan_out(sys, members, 20);
-    mesh_call(many, 20);
-    std::vector<double> raw_rtt, mesh_rtt, raw_gather, mesh_gather;
+    side_by_side(sys, {server.actor}, {one.get(0)}, one, 200);
+    side_by_side(sys, members, {}, many, 20);
+    std::vector<double> raw_rtt, same_rtt, mesh_rtt, raw_gather, mesh_gather;
     std::vector<double> cast1, raw1, cast32, raw32;
     for (int r = 0; r < rounds; ++r) {
-      raw_rtt.push_back(raw_round_trip(sys, server.actor, 2000));
-      mesh_rtt.push_back(mesh_call(one, 2000));
-      raw_gather.push_back(raw_fan_out(sys, members, 200));
-      mesh_gather.push_back(mesh_call(many, 200));
+      auto rtt = side_by_side(sys, {server.actor}, {one.get(0)}, one, 2000);
+      raw_rtt.push_back(rtt.raw);
+      same_rtt.push_back(rtt.also);
+      mesh_rtt.push_back(rtt.meshed);
+      auto gather = side_by_side(sys, members, {}, many, 200);
+      raw_gather.push_back(gather.raw);
+      mesh_gather.push_back(gather.meshed);
       cast1.push_back(mesh_casts(one, 50000));
       raw1.push_back(raw_casts(sys, {one.get(0)}, 50000));
       cast32.push_back(mesh_casts(many, 5000));
       raw32.push_back(raw_casts(sys, members, 5000));
     }
-    auto rtt_raw = median(raw_rtt), rtt_mesh = median(mesh_rtt);
+    auto rtt_raw = median(raw_rtt), rtt_same = median(same_rtt);
+    auto rtt_mesh = median(mesh_rtt);
     auto g_raw = median(raw_gather), g_mesh = median(mesh_gather);
-    std::printf("actor messaging, medians of %d rounds\n\n", rounds);
+    std::printf("actor messaging, medians of %d rounds (each the median of "
+                "its samples, interleaved one by one)\n\n",
+                rounds);
     std::printf("request/reply round trip, client -> one proc actor "
                 "(2000 per round)\n");
-    std::printf("  plain CAF remote_actor   %8.1f us\n", rtt_raw);
-    std::printf("  actor_mesh::call         %8.1f us   %.2fx  (target <= "
-                "1.1x)\n\n",
+    std::printf("  plain CAF remote_actor (other process)   %8.1f us\n",
+                rtt_raw);
+    std::printf("  plain CAF request to the same proc actor %8.1f us\n",
+                rtt_same);
+    std::printf("  actor_mesh::call                         %8.1f us   "
+                "%.2fx  (target <= 1.1x)\n\n",
                 rtt_mesh, rtt_mesh / rtt_raw);
     std::printf("call + gather over 32 actors (200 per round)\n");
-    std::printf("  32 direct requests       %8.1f us\n", g_raw);
-    std::printf("  actor_mesh::call         %8.1f us   %.2fx  (target <= "
-                "2x)\n\n",
+    std::printf("  32 direct requests at once               %8.1f us\n", g_raw);
+    std::printf("  actor_mesh::call                         %8.1f us   "
+                "%.2fx  (target <= 2x)\n\n",
                 g_mesh, g_mesh / g_raw);
-    std::printf("cast throughput, small messages (add_atom, int32)\n");
+    std::printf("cast throughput, small messages (add_atom, int32), closed by "
+                "a call\n");
     std::printf("  1 actor    actor_mesh::cast %9.0f casts/s   raw anon_send "
                 "%9.0f msgs/s\n",
                 median(cast1), median(raw1));
     std::printf("  32 actors  actor_mesh::cast %9.0f casts/s   raw anon_send "
-                "%9.0f sends/s per actor\n",
+                "%9.0f sends/s to each\n",
                 median(cast32), median(raw32));
     std::printf("             = %9.0f deliveries/s            = %9.0f "
                 "deliveries/s\n",

@@ -36,7 +36,7 @@ std::shared_ptr<const actor_mesh_plan> make_plan(const actor_mesh_core& core,
   return plan;
 }
 
-/// "rank 2 (proc workers-2-… on host 127.0.0.1:4100)", by view rank.
+/// "rank 2 (proc workers-2-... on host 127.0.0.1:4100)", by view rank.
 std::string where(const actor_mesh_core& core, const actor_mesh_plan& plan,
                   size_t view_rank) {
   auto base = plan.base_ranks[view_rank];
@@ -144,7 +144,8 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   if (credit_points.empty())
     return;
   caf::timespan timeout{default_timeout()};
-  caf::scoped_actor self{*core.sys};
+  auto caller = core.callers->borrow();
+  auto& self = *caller;
   using probe_handle =
     decltype(self->request(caf::actor{}, timeout, caf::sys_atom::value,
                            caf::get_atom::value, std::string{}));
@@ -168,12 +169,15 @@ void actor_mesh_base::cast_message(caf::message msg) const {
     }
   }
   // A member that is gone or slow only ends the wait: casts report nothing.
+  bool late = false;
   for (auto& h : probes)
     h.receive([](caf::ok_atom, const std::string&, const caf::strong_actor_ptr&,
                  const std::string&) {},
-              [](caf::error&) {});
+              [&](caf::error&) { late = true; });
   for (auto& h : syncs)
-    h.receive([](caf::ok_atom) {}, [](caf::error&) {});
+    h.receive([](caf::ok_atom) {}, [&](caf::error&) { late = true; });
+  if (late)
+    caller.discard();
 }
 
 caf::expected<std::vector<caf::message>>
@@ -206,7 +210,9 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
   std::vector<std::pair<size_t, std::string>> errors;
   caf::timespan ts{timeout};
   {
-    caf::scoped_actor self{sys};
+    auto caller = core.callers->borrow();
+    auto& self = *caller;
+    bool late = false;
     using direct_handle = decltype(self->request(caf::actor{}, ts, msg));
     using relay_handle =
       decltype(self->request(comm_actor_actor{}, ts, gather_atom::value,
@@ -228,6 +234,7 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
       auto v = g->view_ranks.front();
       h.receive(
         [&, v](caf::error& err) {
+          late = true;
           errors.emplace_back(v, explain_member_error(sys, err, ts));
         },
         caf::others >>
@@ -252,12 +259,15 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
           }
         },
         [&, group](caf::error& err) {
+          late = true;
           for (auto v : group->view_ranks)
             errors.emplace_back(v, "was not reached: the comm actor of host " +
                                      core.host_addrs[group->host] + " " +
                                      explain_member_error(sys, err, ts));
         });
     }
+    if (late)
+      caller.discard();
   }
   if (!errors.empty())
     return failed(std::move(errors));

@@ -127,6 +127,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   core->supervision->name = name;
   core->supervision->id = core->id.to_string();
   core->casts_per_host = std::make_unique<std::atomic<uint64_t>[]>(nhosts);
+  core->callers = std::make_unique<detail::caller_pool>(sys);
   auto what = "actor mesh '" + name + "' of type '" + actor_type +
               "' on proc mesh " + d_->id.to_string();
   auto where = [&](size_t r) {

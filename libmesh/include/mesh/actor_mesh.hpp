@@ -105,7 +105,9 @@ protected:
 
 /// A mesh of actors, one per proc, reached through handles of type Handle
 /// (`caf::actor` or a `caf::typed_actor<...>`). Copyable; copies and views
-/// share the actors, which live until their procs stop.
+/// share the actors, which live until their procs stop. Like a proc mesh,
+/// it must be destroyed before its actor system (it keeps actors of its own
+/// for the blocking calls).
 template <class Handle>
 class actor_mesh : public detail::actor_mesh_base {
 public:
