@@ -17,9 +17,9 @@ namespace bench {
 
 /// N workers brought up to ready.
 struct up_result {
-  double ms = 0;              ///< Launch until every worker is ready.
-  std::vector<int64_t> pids;  ///< The workers' processes.
-  double actors_ms = -1;      ///< libmesh: the actor mesh spawn after that.
+  double ms = 0;             ///< Launch until every worker is ready.
+  std::vector<int64_t> pids; ///< The workers' processes.
+  double actors_ms = -1;     ///< libmesh: the actor mesh spawn after that.
 };
 
 /// Median and 99th percentile of a series of round trips.

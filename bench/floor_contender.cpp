@@ -56,8 +56,7 @@ bool read_byte(int fd) {
 class floor_contender : public contender {
 public:
   explicit floor_contender(bool use_fork)
-    : use_fork_(use_fork), exe_(sibling_program("floor_echo")) {
-  }
+    : use_fork_(use_fork), exe_(sibling_program("floor_echo")) {}
 
   ~floor_contender() override {
     static_cast<void>(down());

@@ -16,11 +16,11 @@
 static int read_full(int fd, char* buf, uint64_t n) {
   static char sink[1 << 16];
   while (n > 0) {
-    size_t chunk = n < sizeof(sink) ? (size_t) n : sizeof(sink);
+    size_t chunk = n < sizeof(sink) ? (size_t)n : sizeof(sink);
     ssize_t got = read(fd, buf != NULL ? buf : sink, chunk);
     if (got <= 0)
       return 0;
-    n -= (uint64_t) got;
+    n -= (uint64_t)got;
     if (buf != NULL)
       buf += got;
   }
@@ -34,9 +34,9 @@ int main(int argc, char** argv) {
   struct sockaddr_in addr;
   memset(&addr, 0, sizeof(addr));
   addr.sin_family = AF_INET;
-  addr.sin_port = htons((unsigned short) atoi(argv[1]));
+  addr.sin_port = htons((unsigned short)atoi(argv[1]));
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (fd < 0 || connect(fd, (struct sockaddr*) &addr, sizeof(addr)) != 0)
+  if (fd < 0 || connect(fd, (struct sockaddr*)&addr, sizeof(addr)) != 0)
     return 1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -44,7 +44,7 @@ int main(int argc, char** argv) {
   if (write(fd, &byte, 1) != 1)
     return 1;
   uint64_t len;
-  while (read_full(fd, (char*) &len, sizeof(len))) {
+  while (read_full(fd, (char*)&len, sizeof(len))) {
     if (len == 0) {
       if (write(fd, &byte, 1) != 1)
         return 1;

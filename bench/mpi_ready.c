@@ -1,9 +1,9 @@
 /* The MPI baseline: MPI_Init, MPI_Barrier, then tell the benchmark driver
  * that this rank is ready by connecting to it over loopback TCP and writing
- * its pid (4 bytes, host order); idle in a blocking read until the driver closes the connection
- * (an idle rank that does not spin, as the other contenders' procs), then
- * MPI_Finalize. Built by bench/run with mpicc (Open MPI is an optional peer).
- * Usage: mpirun -np N mpi_ready PORT */
+ * its pid (4 bytes, host order); idle in a blocking read until the driver
+ * closes the connection (an idle rank that does not spin, as the other
+ * contenders' procs), then MPI_Finalize. Built by bench/run with mpicc (Open
+ * MPI is an optional peer). Usage: mpirun -np N mpi_ready PORT */
 #include <mpi.h>
 
 #include <arpa/inet.h>
@@ -23,11 +23,11 @@ int main(int argc, char** argv) {
     struct sockaddr_in addr;
     memset(&addr, 0, sizeof(addr));
     addr.sin_family = AF_INET;
-    addr.sin_port = htons((unsigned short) atoi(argv[1]));
+    addr.sin_port = htons((unsigned short)atoi(argv[1]));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    int32_t pid = (int32_t) getpid();
+    int32_t pid = (int32_t)getpid();
     char byte;
-    if (fd < 0 || connect(fd, (struct sockaddr*) &addr, sizeof(addr)) != 0 ||
+    if (fd < 0 || connect(fd, (struct sockaddr*)&addr, sizeof(addr)) != 0 ||
         write(fd, &pid, sizeof(pid)) != sizeof(pid)) {
       status = 1;
     } else {

@@ -15,9 +15,11 @@
 // A failed command answers "err <message>".
 //
 //   runner --contender floor|floor-fork|caf|libmesh [--ballast MIB]
+//          [--caf KEY=VALUE]...
 //
 // --ballast touches MIB of memory first: the client of the spawn-cost-vs-
-// client-memory benchmark.
+// client-memory benchmark. --caf sets a CAF option in libmesh's client and
+// procs (tuning experiments, e.g. --caf middleman.workers=0).
 #include "contender.hpp"
 #include "worker.hpp"
 
@@ -25,6 +27,8 @@
 #include <mesh/system.hpp>
 
 #include <caf/actor_system.hpp>
+#include <caf/atom.hpp>
+#include <caf/timespan.hpp>
 
 #include <sys/mman.h>
 #include <unistd.h>
@@ -68,6 +72,36 @@ void touch_ballast(size_t mib) {
   }
   ::madvise(mem, bytes, MADV_NOHUGEPAGE);
   std::memset(mem, 1, bytes);
+}
+
+/// Applies "KEY=VALUE" to `cfg`: an integer, a duration with a unit (ns, us,
+/// ms, s) or else an atom (e.g. middleman.workers=0, scheduler.policy=sharing).
+caf::error set_option(caf::actor_system_config& cfg, const std::string& kv) {
+  auto eq = kv.find('=');
+  if (eq == std::string::npos)
+    return mesh::make_error(mesh::ec::invalid_argument, "--caf " + kv,
+                            "expected KEY=VALUE");
+  auto key = kv.substr(0, eq);
+  auto value = kv.substr(eq + 1);
+  char* end = nullptr;
+  auto number = std::strtoull(value.c_str(), &end, 10);
+  std::string unit = end != nullptr ? end : "";
+  if (end == value.c_str()) {
+    cfg.set(key, caf::atom_from_string(value));
+  } else if (unit.empty()) {
+    cfg.set(key, static_cast<size_t>(number));
+  } else {
+    int64_t scale = unit == "ns"   ? 1
+                    : unit == "us" ? 1000
+                    : unit == "ms" ? 1000000
+                    : unit == "s"  ? 1000000000
+                                   : 0;
+    if (scale == 0)
+      return mesh::make_error(mesh::ec::invalid_argument, "--caf " + kv,
+                              "unknown unit '" + unit + "' (ns, us, ms, s)");
+    cfg.set(key, caf::timespan{static_cast<int64_t>(number) * scale});
+  }
+  return caf::none;
 }
 
 std::string format(const char* fmt, double a, double b = 0) {
@@ -151,17 +185,24 @@ int serve(contender& c) {
 int main(int argc, char** argv) {
   mesh::config cfg;
   cfg.add_actor_type("bench_worker", bench::worker);
-  // First: libmesh's procs are this program, started with these arguments.
-  if (auto code = mesh::run_bootstrap_child(cfg))
-    return *code;
   std::string name;
   size_t ballast = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--contender") == 0)
+    if (std::strcmp(argv[i], "--contender") == 0) {
       name = argv[i + 1];
-    else if (std::strcmp(argv[i], "--ballast") == 0)
+    } else if (std::strcmp(argv[i], "--ballast") == 0) {
       ballast = std::strtoul(argv[i + 1], nullptr, 10);
+    } else if (std::strcmp(argv[i], "--caf") == 0) {
+      if (auto err = bench::set_option(cfg, argv[i + 1])) {
+        std::fprintf(stderr, "%s\n", mesh::to_string(err).c_str());
+        return 2;
+      }
+    }
   }
+  // Only now: libmesh's procs are this program, started with these
+  // arguments, so --caf options reach the procs' actor systems too.
+  if (auto code = mesh::run_bootstrap_child(cfg))
+    return *code;
   bench::touch_ballast(ballast);
   if (name == "floor" || name == "floor-fork") {
     auto c = bench::make_floor_contender(name == "floor-fork");
@@ -176,8 +217,7 @@ int main(int argc, char** argv) {
     auto c = bench::make_mesh_contender(sys);
     return bench::serve(*c);
   }
-  std::fprintf(stderr,
-               "usage: runner --contender floor|floor-fork|caf|libmesh "
-               "[--ballast MIB]\n");
+  std::fprintf(stderr, "usage: runner --contender floor|floor-fork|caf|libmesh "
+                       "[--ballast MIB] [--caf KEY=VALUE]...\n");
   return 2;
 }

@@ -21,8 +21,20 @@ time (CAF's default scheduler polls while idle, so its procs are stopped
 before anyone else is timed); the order rotates between repetitions. The
 first repetition is a warm-up; figures are medians of the others.
 
+Then, libmesh alone: bring-up and gather as N doubles; bring-up from a small
+client and from one that touched 1 GiB (against posix_spawn and fork + exec
+of the floor child); and CAF options in client and procs against the
+defaults (runner --caf KEY=VALUE), interleaved. N = 128 comes last, without a
+warm-up and only while time is left: the run stops measuring at
+--time-limit and prints what it has.
+
+libmesh runs with MESH_CALL_TIMEOUT=5s and MESH_TERMINATE_TIMEOUT=2s: they
+only bound what a failure costs, no timed path waits on them.
+
 Idle RSS sums each worker's process tree (an Erlang node's helper process
-included); idle CPU is utime + stime over the window; the client's peak RSS is
+included); idle CPU is utime + stime over the window, and the threads'
+schedstat run time, which is precise where utime + stime count 10 ms ticks
+(start-up and client CPU use it too); the client's peak RSS is
 its VmHWM (the counter behind getrusage's ru_maxrss), reset through
 /proc/PID/clear_refs before each repetition so that every N gets its own.
 """
@@ -41,13 +53,30 @@ import threading
 import time
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-CAST_BYTES = 16 << 20  # payload bytes per cast measurement and repetition
+CAST_BYTES = 8 << 20  # payload bytes per cast measurement and repetition
 IDLE_SETTLE_S = 0.5
 IDLE_WINDOW_S = 2.0
 
 
 class ContenderError(Exception):
     pass
+
+
+# Monotonic time by which the suite must have stopped measuring, so that it
+# can still print what it has (set in main).
+HARD_DEADLINE = float("inf")
+
+
+def time_left():
+    return HARD_DEADLINE - time.monotonic()
+
+
+def bounded(timeout):
+    """`timeout`, cut to what is left before the hard deadline."""
+    left = time_left()
+    if left <= 0:
+        raise ContenderError("out of time")
+    return min(timeout, left)
 
 
 # --- /proc --------------------------------------------------------------------
@@ -73,6 +102,23 @@ def proc_status_kb(pid, key):
     except OSError:
         pass
     return None
+
+
+def cpu_ns(pid):
+    """CPU time of a process's live threads in ns (schedstat: precise where
+    utime + stime count 10 ms ticks)."""
+    total = 0
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return 0
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
 
 
 def proc_pss_kb(pid):
@@ -107,8 +153,10 @@ def process_tree(pid, kids):
 
 
 def alive(pid):
-    """True if the process still exists (a zombie counts: not yet reaped)."""
-    return os.path.exists(f"/proc/{pid}")
+    """True if the process has not exited yet (a zombie has: some runtimes,
+    Erlang's among them, reap their children lazily)."""
+    st = proc_stat(pid)
+    return st is not None and st[2] != "Z"
 
 
 def reset_peak(pid):
@@ -151,11 +199,12 @@ class Runner:
 
     @property
     def client_pid(self):
-        return self.proc.pid
+        return self.proc.pid if self.proc else None
 
     def command(self, line, timeout=180):
         if self.proc is None or self.proc.poll() is not None:
             self.start()
+        timeout = bounded(timeout)
         self.proc.stdin.write(line + "\n")
         self.proc.stdin.flush()
         deadline = time.monotonic() + timeout
@@ -196,7 +245,7 @@ class Runner:
             try:
                 self.proc.stdin.write("quit\n")
                 self.proc.stdin.flush()
-                self.proc.wait(timeout=60)
+                self.proc.wait(timeout=20)
             except (OSError, subprocess.TimeoutExpired):
                 self.kill()
         self.proc = None
@@ -235,7 +284,7 @@ class MpiContender:
         t0 = time.perf_counter()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=self.log, stderr=self.log)
-        self.listener.settimeout(120)
+        self.listener.settimeout(bounded(120))
         try:
             for _ in range(n):
                 conn, _ = self.listener.accept()
@@ -248,7 +297,7 @@ class MpiContender:
                 self.conns.append(conn)
                 self.pids.append(struct.unpack("=i", data)[0])
         except socket.timeout:
-            raise ContenderError("ranks did not connect within 120 s")
+            raise ContenderError("ranks did not connect in time")
         return {"ms": (time.perf_counter() - t0) * 1e3}
 
     def down(self):
@@ -257,7 +306,10 @@ class MpiContender:
             conn.close()
         self.conns = []
         if self.proc:
-            self.proc.wait(timeout=120)
+            try:
+                self.proc.wait(timeout=bounded(120))
+            except subprocess.TimeoutExpired:
+                raise ContenderError("mpirun did not exit")
         self.proc = None
         self.pids = []
         return (time.perf_counter() - t0) * 1e3
@@ -287,6 +339,9 @@ TITLES = {"libmesh": "libmesh", "floor": "floor", "caf": "CAF+Boost",
 FIGURES = [
     ("up", "bring-up to ready", "ms", False),
     ("actors", "actor mesh spawn on ready procs", "ms", False),
+    ("proc_cpu", "CPU a proc used to start (schedstat)", "ms", False),
+    ("client_cpu", "client CPU for the bring-up, per proc (schedstat)",
+     "ms", False),
     ("rtt", "round trip, median", "µs", False),
     ("rtt_p99", "round trip, p99", "µs", False),
     ("rtt_api", "round trip via actor_mesh::call, median", "µs", False),
@@ -295,17 +350,21 @@ FIGURES = [
     ("cast_1k", "cast 1 KiB to all", "MB/s", True),
     ("cast_1m", "cast 1 MiB to all", "MB/s", True),
     ("down", "shutdown until every process exited", "ms", False),
-    ("left", "processes not yet exited when shutdown returned (all reps)",
+    ("left", "processes still running when shutdown returned (all reps)",
      "", False),
     ("idle_rss", "idle RSS per proc", "MB", False),
     ("idle_pss", "idle PSS per proc (shared pages split)", "MB", False),
-    ("idle_cpu", "idle CPU per proc", "% core", False),
+    ("idle_cpu", "idle CPU per proc (utime + stime)", "% core", False),
+    ("idle_cpu_us", "idle CPU per proc (schedstat)", "µs/s", False),
     ("peak", "client peak RSS", "MB", False),
 ]
 
 
+TUNING_SIZES = [1, 32]
+
+
 def gather_rounds(n):
-    return max(10, min(200, 400 // n))
+    return max(20, min(200, 400 // n))
 
 
 class Suite:
@@ -315,7 +374,7 @@ class Suite:
         self.skipped = skipped  # name -> reason
         self.samples = {}  # (figure, n, contender) -> [values]
         self.errors = {}  # (n, contender) -> first error
-        self.skipped_sizes = []  # sizes left out for time
+        self.short_sizes = {}  # size -> repetitions done, if fewer
         self.t_start = time.monotonic()
 
     def elapsed(self):
@@ -349,18 +408,23 @@ class Suite:
         for name in order:
             c = self.c[name]
             try:
+                cpu0 = None
                 if isinstance(c, Runner) and c.proc and c.proc.poll() is None:
                     reset_peak(c.client_pid)
+                    cpu0 = cpu_ns(c.client_pid)
                 r = c.up(n)
                 self.put("up", n, name, float(r["ms"]), keep)
+                if cpu0 is not None:
+                    used = cpu_ns(c.client_pid) - cpu0
+                    self.put("client_cpu", n, name, used / 1e6 / n, keep)
                 if "actors_ms" in r:
                     self.put("actors", n, name, float(r["actors_ms"]), keep)
                 up.append(name)
             except (ContenderError, OSError, KeyError) as err:
                 self.fail(n, name, err)
         self.idle(n, up, keep)
-        messaging = [x for x in up if x == "caf"] + [
-            x for x in up if x not in ("caf",)]
+        # CAF first: its idle procs poll, the others' do not disturb.
+        messaging = sorted(up, key=lambda x: x != "caf")
         for name in messaging:
             c = self.c[name]
             try:
@@ -397,6 +461,10 @@ class Suite:
             r = c.command(f"rtt_api {self.args.round_trips // 3}")
             self.put("rtt_api", n, name, float(r["med_us"]), keep)
         k = gather_rounds(n)
+        # Untimed: the round trips woke worker 0 only, and a runtime whose
+        # idle workers sleep deeply (Erlang's schedulers) would pay for
+        # waking the others in the first timed gathers.
+        c.command("gather 2")
         r = c.command(f"gather {k}")
         self.put("gather", n, name, float(r["med_ms"]), keep)
         if "direct" in c.features:
@@ -432,10 +500,24 @@ class Suite:
             return {name: [sum((proc_stat(p) or (0, 0, ""))[1] for p in tree)
                            for tree in trees[name]] for name in names}
 
+        def precise():
+            return {name: [sum(cpu_ns(p) for p in tree)
+                           for tree in trees[name]] for name in names}
+
         before = ticks()
+        before_ns = precise()
         t0 = time.monotonic()
+        # Every worker is idle by now: what it has used is its start-up.
+        for name in names:
+            if before_ns[name]:
+                self.put("proc_cpu", n, name,
+                         statistics.mean(before_ns[name]) / 1e6, keep)
+        if "mpi" in names and mpi.client_pid:
+            self.put("client_cpu", n, "mpi", cpu_ns(mpi.client_pid) / 1e6 / n,
+                     keep)
         time.sleep(IDLE_WINDOW_S)
         after = ticks()
+        after_ns = precise()
         window = time.monotonic() - t0
         for name in names:
             rss = [sum(proc_status_kb(p, "VmRSS") or 0 for p in tree)
@@ -451,23 +533,38 @@ class Suite:
             if used:
                 self.put("idle_cpu", n, name,
                          100 * statistics.mean(used) / CLK_TCK / window, keep)
+            used = [a - b for a, b in zip(after_ns[name], before_ns[name])]
+            if used:
+                self.put("idle_cpu_us", n, name,
+                         statistics.mean(used) / 1e3 / window, keep)
 
-    def run_main(self, sizes):
+    def run_main(self, sizes, warm_up=True, deadline=None):
+        """Every contender at each N; without `warm_up` the first
+        repetition counts too. Past `deadline` (seconds of the run) no new
+        repetition starts."""
         for n in sizes:
-            if n >= 128 and self.elapsed() > self.args.budget_for_128:
-                self.note(f"N={n} skipped: {self.elapsed():.0f} s used")
-                self.skipped_sizes.append(n)
-                continue
-            for index in range(self.args.reps + 1):
+            first = 0 if warm_up else 1
+            last_took = 0.0
+            for index in range(first, self.args.reps + 1):
+                if time_left() <= 0 or (
+                        deadline and self.elapsed() + last_took > deadline):
+                    self.note(f"N={n}: time budget reached after "
+                              f"{index - 1} repetitions")
+                    self.short_sizes[n] = index - 1
+                    break
                 self.note(f"N={n} repetition {index}"
                           + (" (warm-up)" if index == 0 else ""))
+                t0 = self.elapsed()
                 self.rep(n, index, keep=index > 0)
+                last_took = self.elapsed() - t0
 
     def run_scaling(self, sizes):
         """libmesh alone: bring-up and gather as N doubles."""
         c = self.c["libmesh"]
         for index in range(self.args.reps + 1):
             for n in sizes:
+                if time_left() <= 0:
+                    return
                 try:
                     r = c.up(n)
                     self.put("scale_up", n, "libmesh", float(r["ms"]),
@@ -479,17 +576,35 @@ class Suite:
                 except (ContenderError, OSError, KeyError) as err:
                     self.fail(n, "libmesh-scaling", err, c)
 
-    def run_memory(self, runners, sizes):
-        """Bring-up from a small client and from one that touched 1 GiB."""
-        for index in range(self.args.reps + 1):
+    def run_memory(self, runners, sizes, reps):
+        """Bring-up from a small client and from one that touched 1 GiB,
+        alternating between the two."""
+        for index in range(reps + 1):
             for n in sizes:
                 for key, c in runners.items():
+                    if time_left() <= 0:
+                        return
                     try:
                         r = c.up(n)
                         self.put("mem_up", n, key, float(r["ms"]), index > 0)
                         c.down()
                     except (ContenderError, OSError, KeyError) as err:
                         self.fail(n, "/".join(key), err, c)
+
+    def run_tuning(self, variants, sizes):
+        """libmesh's messaging with CAF options changed, interleaved with
+        the defaults."""
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                for key, c in variants.items():
+                    if time_left() <= 0:
+                        return
+                    try:
+                        c.up(n)
+                        self.message(n, key, c, index > 0)
+                        c.down()
+                    except (ContenderError, OSError, KeyError) as err:
+                        self.fail(n, key, err, c)
 
     def median(self, fig, n, name):
         xs = self.samples.get((fig, n, name))
@@ -530,8 +645,6 @@ def main_table(suite, sizes):
             "|" + "|".join(["---"] * 2 + ["---:"] * (len(head) - 2)) + "|"]
     for fig, label, unit, _ in FIGURES:
         for n in sizes:
-            if n in suite.skipped_sizes:
-                continue
             ours = suite.median(fig, n, "libmesh")
             values = [cell(suite, fig, n, x, unit) for x in names]
             if all(v in ("—", "skipped") for v in values):
@@ -546,6 +659,25 @@ def main_table(suite, sizes):
             title = f"{label} ({unit})" if unit else label
             rows.append("| " + " | ".join([title, str(n)] + values + ratios)
                         + " |")
+    return "\n".join(rows)
+
+
+def tuning_table(suite, variants):
+    figures = [f for f in FIGURES if f[0] in
+               ("rtt", "rtt_p99", "rtt_api", "gather", "direct", "cast_1k",
+                "cast_1m")]
+    head = ["figure", "N"] + variants + [f"{v} ÷ {variants[0]}"
+                                         for v in variants[1:]]
+    rows = ["| " + " | ".join(head) + " |",
+            "|---|" + "|".join(["---:"] * (len(head) - 1)) + "|"]
+    for fig, label, unit, _ in figures:
+        for n in TUNING_SIZES:
+            values = [suite.median(fig, n, v) for v in variants]
+            ratios = [f"{x / values[0]:.2f}×" if x and values[0] else ""
+                      for x in values[1:]]
+            rows.append("| " + " | ".join([f"{label} ({unit})", str(n)]
+                                          + [fmt(x) for x in values]
+                                          + ratios) + " |")
     return "\n".join(rows)
 
 
@@ -627,11 +759,18 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--sizes", default="1,8,32,128")
     parser.add_argument("--round-trips", type=int, default=1000)
-    parser.add_argument("--budget-for-128", type=float, default=330,
-                        help="skip N >= 128 once this many seconds are used")
+    parser.add_argument("--deadline", type=float, default=520,
+                        help="no repetition of N >= 128 starts if it would "
+                        "end past this many seconds")
+    parser.add_argument("--time-limit", type=float, default=550,
+                        help="stop measuring after this many seconds and "
+                        "print what there is (bench/run ends the suite at "
+                        "590 s)")
     parser.add_argument("--markdown", help="also write the report here")
     parser.add_argument("--skip", default="", help="contenders to leave out")
     args = parser.parse_args()
+    global HARD_DEADLINE
+    HARD_DEADLINE = time.monotonic() + args.time_limit
 
     bench_dir = os.path.join(args.build, "bench")
     src_dir = os.path.dirname(os.path.abspath(__file__))
@@ -648,10 +787,12 @@ def main():
         return Runner(name, [runner, "--contender", name], log, env=env,
                       features=features)
 
-    # A proc that never answers fails a spawn after call_timeout (30 s by
-    # default): 10 s bounds the cost of such a failure in a timed suite and
-    # is still far above any wait here.
-    mesh_env = dict(os.environ, MESH_CALL_TIMEOUT="10s")
+    # These bound what a failure costs (a proc that never answers fails a
+    # spawn after call_timeout, 30 s by default, and is then stopped after
+    # terminate_timeout, 10 s) without touching any timed path: the longest
+    # call here takes well under a second, a polite stop ~0.1 s.
+    mesh_env = dict(os.environ, MESH_CALL_TIMEOUT="5s",
+                    MESH_TERMINATE_TIMEOUT="2s")
     contenders["libmesh"] = runner_of("libmesh", ("rtt_api", "direct"),
                                       mesh_env)
     contenders["floor"] = runner_of("floor")
@@ -674,6 +815,7 @@ def main():
         contenders["erlang"] = Runner(
             "erlang", ["erl", "-noshell", "-start_epmd", "false",
                        "-name", "bench_runner@127.0.0.1",
+                       "-connect_all", "false",
                        "-kernel", "inet_dist_use_interface", "{127,0,0,1}",
                        "-pa", bench_dir, "-run", "bench_erlang", "main"],
             log, env=env)
@@ -700,50 +842,77 @@ def main():
     mem_launchers = [("libmesh", "libmesh (vfork)"),
                      ("floor", "floor (posix_spawn)"),
                      ("floor-fork", "floor (fork + exec)")]
-    mem_runners = {}
+    tuning = {"default": [], "middleman.workers=0":
+              ["--caf", "middleman.workers=0"]}
+    extra = {}  # runners of the side experiments
+    small = [n for n in sizes if n < 128]
+    large = [n for n in sizes if n >= 128]
     try:
-        suite.run_main([n for n in sizes if n < 128])
+        suite.run_main(small)
         suite.note("scaling")
         suite.run_scaling(scale_sizes)
         suite.note("spawn cost vs client memory")
         for launcher, _ in mem_launchers:
             for client, ballast in (("small", "0"), ("1GiB", "1024")):
-                mem_runners[(launcher, client)] = Runner(
+                extra[(launcher, client)] = Runner(
                     launcher, [runner, "--contender", launcher,
                                "--ballast", ballast], log, env=mesh_env)
-        suite.run_memory(mem_runners, mem_sizes)
-        for c in mem_runners.values():
+        suite.run_memory({k: extra[k] for k in extra}, mem_sizes,
+                         2 * args.reps)
+        for c in extra.values():
             c.close()
-        suite.run_main([n for n in sizes if n >= 128])
+        suite.note("CAF options for libmesh")
+        for key, options in tuning.items():
+            extra[key] = Runner(key, [runner, "--contender", "libmesh"]
+                                + options, log, env=mesh_env,
+                                features=("rtt_api", "direct"))
+        suite.run_tuning({k: extra[k] for k in tuning}, TUNING_SIZES)
+        for k in tuning:
+            extra[k].close()
+        # The binaries and caches are warm by now: N=128 has no warm-up,
+        # and it stops early rather than overrun the run's time limit.
+        suite.run_main(large, warm_up=False, deadline=args.deadline)
     finally:
-        for c in list(contenders.values()) + list(mem_runners.values()):
+        for c in list(contenders.values()) + list(extra.values()):
             c.close()
         if epmd:
             epmd.send_signal(signal.SIGTERM)
             epmd.wait()
 
-    shown = [n for n in sizes if n not in suite.skipped_sizes]
+    warm = ", ".join(str(n) for n in large)
     parts = [
-        f"Medians of {args.reps} repetitions after a warm-up; "
-        f"÷ columns are libmesh ÷ baseline (for MB/s higher is better, "
+        f"Medians of {args.reps} repetitions after a warm-up"
+        + (f" (N = {warm}: no warm-up, the binaries are warm by then)"
+           if large else "")
+        + "; ÷ columns are libmesh ÷ baseline (for MB/s higher is better, "
         "for everything else lower is better).",
         "",
-        main_table(suite, shown),
+        main_table(suite, sizes),
         "",
         "Scaling of libmesh (bring-up to ready, call+gather):",
         "",
         growth_table(suite, scale_sizes),
         "",
-        "Spawn cost vs client memory (bring-up to ready):",
+        f"Spawn cost vs client memory (bring-up to ready, medians of "
+        f"{2 * args.reps} alternating repetitions):",
         "",
         memory_table(suite, mem_sizes, mem_launchers),
+        "",
+        "libmesh with a CAF option changed in client and procs "
+        "(interleaved with the defaults):",
+        "",
+        tuning_table(suite, list(tuning)),
         "",
         "Targets (architecture §9, issue 7):",
         "",
         targets(suite, mem_sizes[-1]),
     ]
     notes = [f"* {TITLES.get(k, k)} skipped: {v}" for k, v in skipped.items()]
-    notes += [f"* N={n} skipped: time budget" for n in suite.skipped_sizes]
+    notes += [f"* N={n}: only {k} repetitions fitted in the time budget"
+              for n, k in suite.short_sizes.items()]
+    if time_left() <= 0:
+        notes.append(f"* measuring stopped at the time limit "
+                     f"({args.time_limit:.0f} s); later figures are missing")
     notes += [f"* {name} N={n} failed: {err}"
               for (n, name), err in sorted(suite.errors.items(),
                                            key=lambda kv: str(kv[0]))]
