@@ -259,16 +259,17 @@ caf::expected<uint16_t> publish(caf::actor_system& sys,
 
 caf::expected<caf::strong_actor_ptr>
 connect(caf::actor_system& sys, const std::set<std::string>& interface,
-        const endpoint& target, duration timeout) {
+        const endpoint& target, duration timeout, bool probe_first) {
   if (auto err = check_transport(sys))
     return err;
   auto deadline = clock::now() + timeout;
   // On loopback a connect() is accepted or refused at once and cannot stall
-  // the middleman, so no probe: a probe is a second connection to the peer's
-  // BASP port that closes before its handshake, and under heavy load peers
-  // with many such connections were seen to lose messages to some children.
+  // the middleman, so no probe there, nor towards a parent that launched us:
+  // a probe is a second connection to the peer's BASP port that closes
+  // before its handshake, and under heavy load peers with many such
+  // connections were seen to lose messages to some children.
   probe p;
-  if (!is_loopback(target.host)) {
+  if (probe_first && !is_loopback(target.host)) {
     p = start_probe(target);
     finish_probe(p, target, deadline, timeout);
     if (p.failure)

@@ -86,9 +86,15 @@ caf::expected<uint16_t> publish(caf::actor_system& sys, const Handle& whom,
 /// that it has `interface`. A failure is ec::host_unreachable (refused,
 /// unreachable, timed out, not a libmesh peer) or ec::tls_error (handshake
 /// refused, credentials unusable), whose context starts with the endpoint.
+///
+/// With `probe` (for peers that may not exist, such as daemons named in a
+/// mesh file) a non-loopback target is first reached with a plain TCP
+/// connect under the deadline, because CAF's own connect blocks its
+/// middleman until the kernel gives up on a dropped SYN. A child connecting
+/// to the parent that launched it passes false: that parent listens.
 caf::expected<caf::strong_actor_ptr>
 connect(caf::actor_system& sys, const std::set<std::string>& interface,
-        const endpoint& target, duration timeout);
+        const endpoint& target, duration timeout, bool probe = true);
 
 /// Connects to every target at once, each within `timeout`, and calls
 /// `then(i, result)` for target i as soon as its connection is up or has
@@ -104,8 +110,8 @@ void connect_each(
 /// Typed connect().
 template <class Handle>
 caf::expected<Handle> connect(caf::actor_system& sys, const endpoint& target,
-                              duration timeout) {
-  auto ptr = connect(sys, sys.message_types<Handle>(), target, timeout);
+                              duration timeout, bool probe = true) {
+  auto ptr = connect(sys, sys.message_types<Handle>(), target, timeout, probe);
   if (!ptr)
     return std::move(ptr.error());
   return caf::actor_cast<Handle>(std::move(*ptr));
