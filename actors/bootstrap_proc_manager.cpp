@@ -70,6 +70,8 @@ bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
       spec.extra_env = {{"MESH_BOOTSTRAP", req.payload}};
       spec.pdeathsig =
         config_store::global().get(keys::bootstrap_enable_pdeathsig);
+      if (!req.zygote_payload.empty())
+        spec.zygote_payload = req.zygote_payload;
       // Blocks this worker for the fork/exec only (vfork on the watcher
       // thread). Events the child causes meanwhile queue up behind this
       // handler, so the rank is known before its first line is forwarded.

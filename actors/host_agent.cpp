@@ -121,8 +121,12 @@ void check_stops(agent_ptr self) {
       ++i;
       continue;
     }
-    i->promise.deliver(i->summary);
-    quit = quit || i->quit_after;
+    if (i->quit_after) {
+      quit = true;
+      st.final_replies.emplace_back(i->promise, i->summary);
+    } else {
+      i->promise.deliver(i->summary);
+    }
     i = st.stops.erase(i);
   }
   if (quit) {
@@ -132,7 +136,11 @@ void check_stops(agent_ptr self) {
                                                        + " shut down"));
     st.spawns.clear();
     st.waiters.clear();
-    self->quit();
+    // The replies go out once the manager is down (see the down handler);
+    // unlinked first, so that its exit does not take this agent with it.
+    self->unlink_from(st.manager);
+    self->monitor(st.manager);
+    self->send_exit(st.manager, caf::exit_reason::user_shutdown);
   }
 }
 
@@ -316,6 +324,13 @@ void launch(agent_ptr self, const spawn_procs_request& req,
     p.config = req.config;
     p.bind = spec.bind;
     lr.payload = bootstrap::encode(p);
+    if (!req.host_children && effective(req.config, keys::bootstrap_zygote)) {
+      // Its other fields are unused: the zygote only forks.
+      p.child_role = bootstrap::role::zygote;
+      p.name = "zygote";
+      p.token = bootstrap::make_token();
+      lr.zygote_payload = bootstrap::encode(p);
+    }
   }
   auto name = spec.name;
   auto ready_timeout = effective(req.config, keys::host_spawn_ready_timeout);
@@ -380,6 +395,14 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
     caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
   });
   self->set_down_handler([self](const caf::down_msg& msg) {
+    auto& st = self->state;
+    if (!st.final_replies.empty() && msg.source == st.manager.address()) {
+      for (auto& [promise, summary] : st.final_replies)
+        promise.deliver(summary);
+      st.final_replies.clear();
+      self->quit();
+      return;
+    }
     auto& subs = self->state.subscribers;
     subs.erase(std::remove_if(subs.begin(), subs.end(),
                               [&](auto& s) {

@@ -93,6 +93,12 @@ struct host_agent_state {
   std::map<std::string, std::vector<status_waiter>> waiters;
   std::vector<pending_spawn> spawns;
   std::vector<pending_stop> stops;
+  /// Shutdown summaries held back until the proc manager has ended, so that
+  /// a caller who gets one finds no process of this host left (the
+  /// manager's launcher reaps its zygotes as it ends).
+  std::vector<std::pair<caf::typed_response_promise<shutdown_summary>,
+                        shutdown_summary>>
+    final_replies;
   /// (mesh id or "" for all, subscriber)
   std::vector<std::pair<std::string, caf::actor>> subscribers;
   bool shutting_down = false;

@@ -4,6 +4,7 @@
 #include "actors/proc_agent.hpp"
 #include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/zygote.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 #include "mesh/system.hpp"
@@ -99,16 +100,34 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
   }
   // What this child launches must not mistake itself for this child.
   ::unsetenv(bootstrap::payload_env);
+  if (p->child_role == bootstrap::role::zygote) {
+    // Returns here in the zygote when it is done, and in each proc it forks,
+    // which then goes on as if it had been exec'd with its own payload.
+    std::string forked;
+    if (int code = bootstrap::zygote::serve(forked); code >= 0)
+      return code;
+    p = bootstrap::decode(forked);
+    if (!p || p->child_role != bootstrap::role::proc) {
+      fail_line("bad payload from the zygote: "
+                + (p ? std::string{"not a proc"} : mesh::to_string(p.error())));
+      return 2;
+    }
+  }
   if (auto err = config_store::global().install_client_override(p->config)) {
     fail_line("bad configuration in payload: " + mesh::to_string(err));
     return 2;
   }
   // A proc needs one scheduler thread; a host child serves many procs.
-  if (p->child_role == bootstrap::role::proc)
+  if (p->child_role == bootstrap::role::proc) {
     cfg.set("scheduler.max-threads", size_t{1});
+    // BASP messages are deserialized on the multiplexer thread itself rather
+    // than handed to a worker thread: one thread fewer to start per proc.
+    cfg.set("middleman.workers", size_t{0});
+  }
   caf::actor_system sys{cfg};
   auto parent = net::connect<host_agent_actor>(
-    sys, net::endpoint{p->parent_host, p->parent_port}, registration_timeout);
+    sys, net::endpoint{p->parent_host, p->parent_port}, registration_timeout,
+    /*probe=*/false);
   if (!parent) {
     fail_line("cannot reach the parent host agent: "
               + mesh::to_string(parent.error()));

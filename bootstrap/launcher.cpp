@@ -2,6 +2,9 @@
 // with CAF in the same file it costs ~27 s and 1.1 GB to compile).
 #include "bootstrap/launcher.hpp"
 
+#include "bootstrap/payload.hpp"
+#include "bootstrap/zygote.hpp"
+
 // Boost 1.74 enables its vfork executor only for old POSIX feature levels
 // (not with glibc's _GNU_SOURCE, which g++ defines): without this the vfork
 // path is declared but never defined and libmesh.so has an undefined symbol.
@@ -18,6 +21,7 @@
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -25,10 +29,13 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cerrno>
 #include <condition_variable>
 #include <deque>
 #include <mutex>
+#include <set>
+#include <tuple>
 #include <string_view>
 #include <system_error>
 #include <thread>
@@ -36,6 +43,10 @@
 #include <vector>
 
 extern char** environ;
+
+#ifndef P_PIDFD
+#define P_PIDFD 3 // Linux 5.4; older glibc headers lack the name
+#endif
 
 namespace bp = boost::process;
 
@@ -191,6 +202,12 @@ struct prepared_launch {
   std::vector<char*> argv_ptrs;
   std::vector<char*> env_ptrs;
   bool pdeathsig = true;
+  /// Set for a launch that a zygote may serve: what tells its zygote apart
+  /// (program, arguments and environment without MESH_BOOTSTRAP), the
+  /// zygote's own environment and the child's MESH_BOOTSTRAP value.
+  std::optional<std::string> zygote_key;
+  std::vector<std::string> zygote_envv;
+  std::string child_payload;
 };
 
 std::vector<char*> c_array(std::vector<std::string>& strings) {
@@ -246,13 +263,42 @@ caf::expected<prepared_launch> prepare(const launch_spec& spec) {
     result.envv.push_back(key + "=" + value);
   result.argv_ptrs = c_array(result.argv);
   result.env_ptrs = c_array(result.envv);
+  auto own = spec.extra_env.find(payload_env);
+  if (spec.zygote_payload && spec.pdeathsig && own != spec.extra_env.end() &&
+      own->second.size() <= zygote::max_text) {
+    if (has_nul(*spec.zygote_payload))
+      return bad("the zygote payload contains a NUL byte");
+    std::string key = result.path;
+    for (auto& arg : result.argv)
+      key += '\0' + arg;
+    key += '\0';
+    for (auto& [name, value] : env) {
+      if (name == payload_env)
+        continue;
+      auto entry = name + "=" + value;
+      key += '\0' + entry;
+      result.zygote_envv.push_back(std::move(entry));
+    }
+    result.zygote_envv.push_back(std::string{payload_env} + "=" +
+                                 *spec.zygote_payload);
+    // The zygote resolves every symbol once, at load, rather than each proc
+    // on its first calls (lazy binding costs a fresh proc ~1 ms of CPU). The
+    // zygote removes the variable again, so procs see the user's environment.
+    if (env.count("LD_BIND_NOW") == 0) {
+      result.zygote_envv.push_back("LD_BIND_NOW=1");
+      result.zygote_envv.push_back(std::string{zygote::unset_env} +
+                                   "=LD_BIND_NOW");
+    }
+    result.zygote_key = std::move(key);
+    result.child_payload = own->second;
+  }
   return result;
 }
 
 /// Runs in the child between vfork and exec, in the parent's memory: only
 /// system calls, no allocation, no locks.
 void setup_child(int stdin_fd, int stdout_fd, int stderr_fd, bool pdeathsig,
-                 pid_t parent) noexcept {
+                 pid_t parent, int control_fd) noexcept {
   if (::dup2(stdin_fd, STDIN_FILENO) < 0 ||
       ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
       ::dup2(stderr_fd, STDERR_FILENO) < 0)
@@ -276,10 +322,21 @@ void setup_child(int stdin_fd, int stdout_fd, int stderr_fd, bool pdeathsig,
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  // A zygote's control socket goes to fd 3, without close-on-exec.
+  unsigned first_closed = 3;
+  if (control_fd >= 0) {
+    if (control_fd == zygote::control_fd
+          ? ::fcntl(control_fd, F_SETFD, 0) != 0
+          : ::dup2(control_fd, zygote::control_fd) < 0)
+      ::_exit(setup_failed_exit);
+    first_closed = zygote::control_fd + 1;
+  }
 #ifdef SYS_close_range
   // Descriptors the embedding process opened without O_CLOEXEC (sockets of
   // its own) must not leak into procs. Best effort: old kernels lack it.
-  ::syscall(SYS_close_range, 3U, ~0U, 0U);
+  ::syscall(SYS_close_range, first_closed, ~0U, 0U);
+#else
+  (void)first_closed;
 #endif
 }
 
@@ -306,6 +363,8 @@ bool has_exited(pid_t pid) {
 } // namespace
 
 struct child_watcher::impl {
+  struct zygote_state;
+
   /// One output stream of a child.
   struct stream {
     unique_fd fd;
@@ -318,11 +377,34 @@ struct child_watcher::impl {
     std::string name;
     pid_t pid = -1;
     /// Readable once the child exited; -1 without pidfd support (then
-    /// `has_exited` is polled every fallback_poll_ms).
+    /// `has_exited` is polled every fallback_poll_ms) and for forked ones.
     unique_fd pidfd;
     stream out;
     stream err;
     bool done = false;
+    /// A zygote process itself: no callbacks, not in the table.
+    bool internal = false;
+    /// The zygote that runs as this child (internal) or that forked it. A
+    /// forked child is the zygote's child, not ours: it learns of the exit
+    /// (`forked_exit`) from the zygote and never waits for the pid itself.
+    zygote_state* zygote = nullptr;
+    std::optional<std::pair<std::optional<int>, std::optional<int>>>
+      forked_exit;
+
+    bool forked() const { return zygote != nullptr && !internal; }
+  };
+
+  /// A zygote and what the watcher knows of it.
+  struct zygote_state {
+    std::string key;
+    pid_t pid = -1;
+    unique_fd control;
+    /// The socket closed or broke: its forked children are gone.
+    bool lost = false;
+    /// Its process was reaped.
+    bool reaped = false;
+    /// Its last lines of output, for diagnostics.
+    std::deque<std::string> tail;
   };
 
   /// A launch() waiting for the watcher thread.
@@ -342,6 +424,8 @@ struct child_watcher::impl {
   /// (a pid leaves this table before it is reaped, so it is never reused
   /// while listed).
   std::map<std::string, pid_t> table;
+  /// Pids of the zygotes that serve.
+  std::vector<int64_t> zygote_pids;
   std::deque<launch_job*> jobs;
   bool stopping = false;
 
@@ -361,6 +445,11 @@ struct child_watcher::impl {
   // --- watcher thread only ---
 
   std::vector<std::unique_ptr<child>> children;
+  std::vector<std::unique_ptr<zygote_state>> zygotes;
+  /// Commands whose zygote did not come up: exec'd from now on.
+  std::set<std::string> without_zygote;
+  /// Exit reports that arrived while a launch waited for its own answer.
+  std::deque<std::pair<zygote_state*, zygote::message>> deferred;
 
   void notify() {
     uint64_t one = 1;
@@ -368,20 +457,52 @@ struct child_watcher::impl {
   }
 
   caf::expected<int64_t> spawn(prepared_launch& launch);
+  caf::expected<std::unique_ptr<child>> start(prepared_launch& launch,
+                                               int control_fd);
+  zygote_state* zygote_for(prepared_launch& launch);
+  std::optional<caf::expected<int64_t>> fork_from(zygote_state& z,
+                                                  prepared_launch& launch);
+  std::optional<zygote::message> await(zygote_state& z, zygote::op wanted,
+                                       int timeout_ms);
+  void on_zygote_message(zygote_state& z, const zygote::message& msg);
+  void lose(zygote_state& z);
+  void publish_zygotes();
   void run();
   void read_stream(child& c, stream& s, int max_reads);
   void emit(child& c, stream& s, std::string line);
+  void drain(child& c);
+  void reap_orphan(child& c);
   void finish(child& c);
   void shutdown();
 };
 
-caf::expected<int64_t> child_watcher::impl::spawn(prepared_launch& launch) {
-  {
-    std::lock_guard<std::mutex> guard{mtx};
-    if (table.count(launch.name) != 0)
-      return make_error(ec::invalid_argument, proc_context(launch.name),
-                        "a child of that name is still running");
-  }
+namespace {
+
+/// How long the first launch of a command waits for its zygote to come up.
+/// A libmesh program is ready within milliseconds; anything else (a script,
+/// a program that never calls run_bootstrap_child) is given up on and its
+/// command exec'd from then on.
+constexpr int zygote_ready_ms = 2000;
+
+/// How long a launch waits for a serving zygote to fork; a zygote that does
+/// not answer is dropped and the launch exec'd.
+constexpr int zygote_fork_ms = 5000;
+
+/// How long the watcher waits for the procs of a dead zygote to die of
+/// their parent-death signal.
+constexpr int orphan_exit_ms = 1000;
+
+/// How long a launcher that shuts down waits for a zygote to reap its procs
+/// and exit before it kills the zygote.
+constexpr int zygote_exit_ms = 5000;
+
+/// Output lines of a zygote kept for diagnostics.
+constexpr size_t zygote_tail_lines = 20;
+
+} // namespace
+
+caf::expected<std::unique_ptr<child_watcher::impl::child>>
+child_watcher::impl::start(prepared_launch& launch, int control_fd) {
   unique_fd out_read, out_write, err_read, err_write;
   if (auto err = open_output_pipe(launch.name, out_read, out_write))
     return err;
@@ -406,7 +527,9 @@ caf::expected<int64_t> child_watcher::impl::spawn(prepared_launch& launch) {
         exec.env = launch.env_ptrs.data();
       },
     bp::extend::on_exec_setup =
-      [=](auto&) { setup_child(in_fd, out_fd, err_fd, pdeathsig, parent); },
+      [=](auto&) {
+        setup_child(in_fd, out_fd, err_fd, pdeathsig, parent, control_fd);
+      },
     bp::extend::on_error =
       [](auto& exec, const std::error_code&) {
         // exec failed after vfork: the child has called _exit. Reap it here,
@@ -432,16 +555,231 @@ caf::expected<int64_t> child_watcher::impl::spawn(prepared_launch& launch) {
   c->out.fd = std::move(out_read);
   c->err.fd = std::move(err_read);
   c->err.is_stderr = true;
+  return c;
+}
+
+caf::expected<int64_t> child_watcher::impl::spawn(prepared_launch& launch) {
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    if (table.count(launch.name) != 0)
+      return make_error(ec::invalid_argument, proc_context(launch.name),
+                        "a child of that name is still running");
+  }
+  if (launch.zygote_key)
+    if (auto* z = zygote_for(launch))
+      if (auto forked = fork_from(*z, launch))
+        return std::move(*forked);
+  auto c = start(launch, -1);
+  if (!c)
+    return std::move(c.error());
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    table.emplace((*c)->name, (*c)->pid);
+  }
+  auto pid = static_cast<int64_t>((*c)->pid);
+  children.push_back(std::move(*c));
+  return pid;
+}
+
+child_watcher::impl::zygote_state*
+child_watcher::impl::zygote_for(prepared_launch& launch) {
+  auto& key = *launch.zygote_key;
+  if (without_zygote.count(key) != 0)
+    return nullptr;
+  size_t serving = 0;
+  for (auto& z : zygotes) {
+    if (z->lost)
+      continue;
+    if (z->key == key)
+      return z.get();
+    ++serving;
+  }
+  if (serving >= max_zygotes)
+    return nullptr;
+  if (!zygote::links_libmesh(launch.path)) {
+    without_zygote.insert(key);
+    return nullptr;
+  }
+  int pair[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0)
+    return nullptr;
+  unique_fd mine{pair[0]};
+  unique_fd theirs{above_stdio(pair[1])};
+  if (!theirs)
+    return nullptr;
+  prepared_launch zl;
+  zl.name = "zygote of " + launch.name;
+  zl.path = launch.path;
+  zl.argv = launch.argv;
+  zl.envv = launch.zygote_envv;
+  zl.argv_ptrs = c_array(zl.argv);
+  zl.env_ptrs = c_array(zl.envv);
+  zl.pdeathsig = true;
+  auto c = start(zl, theirs.get());
+  theirs.reset();
+  if (!c) {
+    // Exec'ing the command fails: so will the child's own launch, which
+    // reports why.
+    without_zygote.insert(key);
+    return nullptr;
+  }
+  auto z = std::make_unique<zygote_state>();
+  z->key = key;
+  z->pid = (*c)->pid;
+  z->control = std::move(mine);
+  (*c)->internal = true;
+  (*c)->zygote = z.get();
+  children.push_back(std::move(*c));
+  auto* result = z.get();
+  zygotes.push_back(std::move(z));
+  if (!await(*result, zygote::op::ready, zygote_ready_ms)) {
+    without_zygote.insert(key);
+    if (!result->lost) {
+      // Alive but silent: not a libmesh program, or one far too slow.
+      ::kill(-result->pid, SIGKILL);
+      lose(*result);
+    }
+    return nullptr;
+  }
+  publish_zygotes();
+  return result;
+}
+
+std::optional<caf::expected<int64_t>>
+child_watcher::impl::fork_from(zygote_state& z, prepared_launch& launch) {
+  unique_fd out_read, out_write, err_read, err_write;
+  if (auto err = open_output_pipe(launch.name, out_read, out_write))
+    return caf::expected<int64_t>{std::move(err)};
+  if (auto err = open_output_pipe(launch.name, err_read, err_write))
+    return caf::expected<int64_t>{std::move(err)};
+  unique_fd null_fd{above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC))};
+  if (!null_fd)
+    return caf::expected<int64_t>{
+      os_error(launch.name, "open(/dev/null)", errno)};
+  zygote::message request;
+  request.kind = zygote::op::spawn;
+  request.text = launch.child_payload;
+  request.fds = {null_fd.get(), out_write.get(), err_write.get()};
+  if (zygote::send(z.control.get(), request) != 0) {
+    lose(z);
+    return std::nullopt;
+  }
+  auto reply = await(z, zygote::op::spawned, zygote_fork_ms);
+  if (!reply) {
+    if (!z.lost) {
+      ::kill(-z.pid, SIGKILL);
+      lose(z);
+    }
+    return std::nullopt;
+  }
+  if (reply->kind == zygote::op::spawn_failed)
+    return caf::expected<int64_t>{make_error(
+      ec::spawn_failed, proc_context(launch.name), "the zygote " + reply->text)};
+  auto c = std::make_unique<child>();
+  c->name = launch.name;
+  c->pid = static_cast<pid_t>(reply->pid);
+  c->zygote = &z;
+  // Not polled (its zygote reports its exit); used only if the zygote dies
+  // first, to see it gone and reap it if it was re-parented to us.
+  c->pidfd.reset(open_pidfd(c->pid));
+  c->out.fd = std::move(out_read);
+  c->err.fd = std::move(err_read);
+  c->err.is_stderr = true;
   {
     std::lock_guard<std::mutex> guard{mtx};
     table.emplace(c->name, c->pid);
   }
-  auto pid = static_cast<int64_t>(c->pid);
   children.push_back(std::move(c));
-  return pid;
+  return caf::expected<int64_t>{static_cast<int64_t>(reply->pid)};
+}
+
+std::optional<zygote::message>
+child_watcher::impl::await(zygote_state& z, zygote::op wanted,
+                           int timeout_ms) {
+  using clock = std::chrono::steady_clock;
+  auto deadline = clock::now() + std::chrono::milliseconds{timeout_ms};
+  while (!z.lost) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                  deadline - clock::now())
+                  .count();
+    if (left <= 0)
+      return std::nullopt;
+    pollfd pfd{z.control.get(), POLLIN, 0};
+    auto n = ::poll(&pfd, 1, static_cast<int>(left));
+    if (n <= 0)
+      continue; // EINTR, or the deadline (checked above)
+    int err = 0;
+    auto msg = zygote::receive(z.control.get(), true, err);
+    if (!msg) {
+      if (err != EAGAIN)
+        lose(z);
+      continue;
+    }
+    bool answer = msg->kind == wanted;
+    if (wanted == zygote::op::spawned)
+      answer = answer || msg->kind == zygote::op::spawn_failed;
+    if (answer)
+      return msg;
+    if (msg->kind == zygote::op::exited)
+      deferred.emplace_back(&z, std::move(*msg));
+    // Anything else is out of protocol; ignore it.
+  }
+  return std::nullopt;
+}
+
+void child_watcher::impl::on_zygote_message(zygote_state& z,
+                                            const zygote::message& msg) {
+  if (msg.kind != zygote::op::exited)
+    return;
+  for (size_t i = 0; i < children.size(); ++i) {
+    auto& c = *children[i];
+    if (c.zygote == &z && !c.internal && !c.done && c.pid == msg.pid) {
+      std::optional<int> code;
+      std::optional<int> sig;
+      if (msg.a >= 0)
+        code = msg.a;
+      else
+        sig = msg.b;
+      c.forked_exit.emplace(code, sig);
+      finish(c);
+      return;
+    }
+  }
+}
+
+void child_watcher::impl::lose(zygote_state& z) {
+  if (z.lost)
+    return;
+  z.lost = true;
+  z.control.reset();
+  publish_zygotes();
+  // Its children were SIGKILLed with it (parent-death signal) and reaped by
+  // whoever inherited them: report them without a status. A callback may
+  // launch more children, so walk by index.
+  for (size_t i = 0; i < children.size(); ++i) {
+    auto& c = *children[i];
+    if (c.zygote == &z && !c.internal && !c.done)
+      finish(c);
+  }
+}
+
+void child_watcher::impl::publish_zygotes() {
+  std::vector<int64_t> pids;
+  for (auto& z : zygotes)
+    if (!z->lost)
+      pids.push_back(z->pid);
+  std::lock_guard<std::mutex> guard{mtx};
+  zygote_pids = std::move(pids);
 }
 
 void child_watcher::impl::emit(child& c, stream& s, std::string line) {
+  if (c.internal) {
+    auto& tail = c.zygote->tail;
+    tail.push_back(std::move(line));
+    if (tail.size() > zygote_tail_lines)
+      tail.pop_front();
+    return;
+  }
   if (events.on_line && !closed)
     events.on_line(c.name, s.is_stderr, std::move(line));
 }
@@ -482,10 +820,7 @@ void child_watcher::impl::read_stream(child& c, stream& s, int max_reads) {
   }
 }
 
-void child_watcher::impl::finish(child& c) {
-  // The leader is a zombie: its pid still pins the group id, so this reaches
-  // only what is left of its own group (e.g. a background grandchild).
-  ::kill(-c.pid, SIGKILL);
+void child_watcher::impl::drain(child& c) {
   for (auto* s : {&c.out, &c.err}) {
     // Whatever is still in the pipe was written before the exit. A process
     // outside the group may hold the pipe open: stop at "empty", not EOF.
@@ -494,23 +829,73 @@ void child_watcher::impl::finish(child& c) {
       emit(c, *s, std::exchange(s->pending, {}));
     s->fd.reset();
   }
-  {
+}
+
+void child_watcher::impl::reap_orphan(child& c) {
+  if (!c.pidfd)
+    return;
+  // Its parent-death signal is on its way: wait (briefly) until it is gone.
+  pollfd pfd{c.pidfd.get(), POLLIN, 0};
+  while (::poll(&pfd, 1, orphan_exit_ms) < 0 && errno == EINTR)
+    ;
+  // If this process is a subreaper, the orphan is now our child: reap it
+  // (by its pidfd, so never a recycled pid). Otherwise init does.
+  siginfo_t info{};
+  ::waitid(static_cast<idtype_t>(P_PIDFD), static_cast<id_t>(c.pidfd.get()),
+           &info, WEXITED | WNOHANG);
+  c.pidfd.reset();
+}
+
+void child_watcher::impl::finish(child& c) {
+  // The leader is a zombie: its pid still pins the group id, so this reaches
+  // only what is left of its own group (e.g. a background grandchild). A
+  // forked child is pinned by its zygote, which reaps it only when told to;
+  // one whose zygote is lost is pinned by nothing.
+  bool pinned = !c.forked() || !c.zygote->lost;
+  if (pinned)
+    ::kill(-c.pid, SIGKILL);
+  else if (!c.forked_exit)
+    reap_orphan(c);
+  drain(c);
+  if (!c.internal) {
     std::lock_guard<std::mutex> guard{mtx};
     table.erase(c.name);
   }
-  int status = 0;
-  pid_t reaped;
-  while ((reaped = ::waitpid(c.pid, &status, 0)) < 0 && errno == EINTR)
-    ;
-  c.pidfd.reset();
-  c.done = true;
   std::optional<int> code;
   std::optional<int> sig;
-  if (reaped == c.pid) {
-    if (WIFEXITED(status))
-      code = WEXITSTATUS(status);
-    else if (WIFSIGNALED(status))
-      sig = WTERMSIG(status);
+  if (c.forked()) {
+    if (c.forked_exit) {
+      std::tie(code, sig) = *c.forked_exit;
+      if (!c.zygote->lost &&
+          zygote::send(c.zygote->control.get(),
+                       zygote::make_message(zygote::op::reap, c.pid)) != 0)
+        lose(*c.zygote);
+    } else {
+      // Its zygote died first, which kills it (parent-death signal): say so
+      // where its own last words go.
+      sig = SIGKILL;
+      emit(c, c.err,
+           "libmesh: the zygote (pid " + std::to_string(c.zygote->pid) +
+             ") that forked this proc died, and the proc was killed with it");
+    }
+  } else {
+    int status = 0;
+    pid_t reaped;
+    while ((reaped = ::waitpid(c.pid, &status, 0)) < 0 && errno == EINTR)
+      ;
+    c.pidfd.reset();
+    if (reaped == c.pid) {
+      if (WIFEXITED(status))
+        code = WEXITSTATUS(status);
+      else if (WIFSIGNALED(status))
+        sig = WTERMSIG(status);
+    }
+  }
+  c.done = true;
+  if (c.internal) {
+    c.zygote->reaped = true;
+    lose(*c.zygote);
+    return;
   }
   if (events.on_exit && !closed)
     events.on_exit(c.name, c.pid, code, sig);
@@ -531,9 +916,11 @@ void child_watcher::impl::run() {
     int err = -1;
   };
   std::vector<slots> where;
+  std::vector<std::pair<zygote_state*, int>> controls;
   for (;;) {
     fds.clear();
     where.clear();
+    controls.clear();
     fds.push_back({wake.get(), POLLIN, 0});
     bool timed = false;
     for (auto& c : children) {
@@ -546,33 +933,69 @@ void child_watcher::impl::run() {
       };
       add(c->out.fd, s.out);
       add(c->err.fd, s.err);
-      add(c->pidfd, s.pidfd);
-      timed = timed || !c->pidfd;
+      if (!c->forked())
+        add(c->pidfd, s.pidfd);
+      timed = timed || (!c->pidfd && !c->forked());
       where.push_back(s);
     }
-    auto rc = ::poll(fds.data(), fds.size(), timed ? fallback_poll_ms : -1);
+    for (auto& z : zygotes)
+      if (z->control) {
+        controls.emplace_back(z.get(), static_cast<int>(fds.size()));
+        fds.push_back({z->control.get(), POLLIN, 0});
+      }
+    int timeout = !deferred.empty() ? 0 : timed ? fallback_poll_ms : -1;
+    auto rc = ::poll(fds.data(), fds.size(), timeout);
     if (rc < 0 && errno != EINTR && errno != EAGAIN) {
       // Only EFAULT/EINVAL/ENOMEM are left; retrying is all we can do, but
       // not at full speed.
       ::poll(nullptr, 0, fallback_poll_ms);
       continue;
     }
+    if (rc < 0)
+      for (auto& pfd : fds)
+        pfd.revents = 0;
     auto ready = [&](int slot) { return slot >= 0 && fds[slot].revents != 0; };
     // Children launched by a callback during this pass are appended to
     // `children` and wait for the next round (`where` does not cover them).
     for (size_t i = 0; i < where.size() && !closed; ++i) {
       auto& c = *children[i];
+      if (c.done)
+        continue;
       if (ready(where[i].out))
         read_stream(c, c.out, reads_per_round);
       if (ready(where[i].err))
         read_stream(c, c.err, reads_per_round);
+      if (c.forked())
+        continue; // its zygote reports its exit
       bool check = c.pidfd ? ready(where[i].pidfd) : true;
       if (check && has_exited(c.pid))
-        finish(*children[i]);
+        finish(c);
+    }
+    for (auto& [z, slot] : controls) {
+      if (closed || z->lost || !ready(slot))
+        continue;
+      for (;;) {
+        int err = 0;
+        auto msg = zygote::receive(z->control.get(), true, err);
+        if (!msg) {
+          if (err != EAGAIN)
+            lose(*z);
+          break;
+        }
+        deferred.emplace_back(z, std::move(*msg));
+      }
+    }
+    while (!deferred.empty() && !closed) {
+      auto [z, msg] = std::move(deferred.front());
+      deferred.pop_front();
+      on_zygote_message(*z, msg);
     }
     children.erase(std::remove_if(children.begin(), children.end(),
                                   [](auto& c) { return c->done; }),
                    children.end());
+    zygotes.erase(std::remove_if(zygotes.begin(), zygotes.end(),
+                                 [](auto& z) { return z->lost && z->reaped; }),
+                  zygotes.end());
     if (fds[0].revents != 0) {
       uint64_t count;
       [[maybe_unused]] auto n = ::read(wake.get(), &count, sizeof(count));
@@ -596,19 +1019,41 @@ void child_watcher::impl::run() {
 }
 
 void child_watcher::impl::shutdown() {
+  // Not the zygotes themselves: killed, they would leave their procs to die
+  // as orphans, unreaped by them.
   for (auto& c : children)
-    ::kill(-c->pid, SIGKILL);
+    if (!c->done && !c->internal && (!c->forked() || !c->zygote->lost))
+      ::kill(-c->pid, SIGKILL);
+  // A zygote whose socket closes kills and reaps what it forked, then exits.
+  for (auto& z : zygotes)
+    z->control.reset();
   for (auto& c : children) {
-    {
+    if (c->done)
+      continue;
+    if (!c->internal) {
       std::lock_guard<std::mutex> guard{mtx};
       table.erase(c->name);
     }
-    // SIGKILLed: this returns as soon as the kernel has torn it down.
+    if (c->forked())
+      continue; // reaped by its zygote, whose exit we wait for
+    if (c->internal && c->pidfd) {
+      // Only a stopped or wedged zygote takes longer: then it is killed.
+      pollfd pfd{c->pidfd.get(), POLLIN, 0};
+      while (::poll(&pfd, 1, zygote_exit_ms) < 0 && errno == EINTR)
+        ;
+      if (pfd.revents == 0)
+        ::kill(-c->pid, SIGKILL);
+    } else if (c->internal) {
+      ::kill(-c->pid, SIGKILL);
+    }
+    // SIGKILLed or exiting: this returns as soon as the kernel is done.
     while (::waitpid(c->pid, nullptr, 0) < 0 && errno == EINTR)
       ;
   }
   children.clear();
+  zygotes.clear();
   std::lock_guard<std::mutex> guard{mtx};
+  zygote_pids.clear();
   for (auto* job : jobs)
     job->result = make_error(ec::spawn_failed, proc_context(job->launch->name),
                              "the launcher is shutting down");
@@ -689,6 +1134,11 @@ bool child_watcher::signal(const std::string& name, int sig) {
 size_t child_watcher::running() const {
   std::lock_guard<std::mutex> guard{impl_->mtx};
   return impl_->table.size();
+}
+
+std::vector<int64_t> child_watcher::zygote_pids() const {
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  return impl_->zygote_pids;
 }
 
 } // namespace mesh::bootstrap

@@ -26,6 +26,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace mesh::bootstrap {
 
@@ -42,6 +43,14 @@ struct launch_spec {
   std::map<std::string, std::string> extra_env;
   /// PR_SET_PDEATHSIG(SIGKILL) in the child: it dies with the watcher thread.
   bool pdeathsig = true;
+  /// If set (and `pdeathsig`), the child may be forked by a zygote
+  /// (bootstrap/zygote.hpp) instead of exec'd: a process started once per
+  /// distinct program, arguments and environment, with MESH_BOOTSTRAP set to
+  /// this value, that forks children on request and hands each its own
+  /// MESH_BOOTSTRAP from `extra_env`. A command whose zygote does not come up
+  /// (not a libmesh program, too slow, or more distinct commands than
+  /// `max_zygotes`) is exec'd for every child, as without this field.
+  std::optional<std::string> zygote_payload;
 };
 
 /// Callbacks of a watcher. Both run on the watcher thread, in the order things
@@ -54,7 +63,9 @@ struct child_events {
   std::function<void(const std::string& name, bool is_stderr, std::string line)>
     on_line;
   /// The child exited (exit_code set) or was killed (signal set); both unset
-  /// only if someone else reaped it. Comes after all of its lines.
+  /// only if someone else reaped it. Comes after all of its lines. A child
+  /// forked by a zygote that died is reported killed by SIGKILL (its
+  /// parent-death signal), after a last stderr line that says so.
   std::function<void(const std::string& name, int64_t pid,
                      std::optional<int> exit_code, std::optional<int> signal)>
     on_exit;
@@ -66,6 +77,9 @@ public:
   /// Longest line delivered in one piece (1 MiB): a child that never writes
   /// '\n' cannot make the watcher buffer without bound.
   static constexpr size_t max_line = size_t{1} << 20;
+
+  /// Zygotes kept at once (one per distinct command).
+  static constexpr size_t max_zygotes = 4;
 
   /// Starts the watcher thread.
   explicit child_watcher(child_events events);
@@ -93,6 +107,9 @@ public:
 
   /// Number of children launched and not yet reaped.
   size_t running() const;
+
+  /// Pids of the zygotes currently serving (for tests and diagnostics).
+  std::vector<int64_t> zygote_pids() const;
 
 private:
   struct impl;

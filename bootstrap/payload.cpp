@@ -337,9 +337,11 @@ caf::error decode_role(std::string_view value, role& x) {
                      std::to_string(value.size()) + " bytes, expected 1");
   auto code = static_cast<uint8_t>(value[0]);
   if (code != static_cast<uint8_t>(role::host) &&
-      code != static_cast<uint8_t>(role::proc))
+      code != static_cast<uint8_t>(role::proc) &&
+      code != static_cast<uint8_t>(role::zygote))
     return bad_value(role_tag, std::to_string(code) +
-                                 " (expected 1 for host or 2 for proc)");
+                                 " (expected 1 for host, 2 for proc or 3 for "
+                                 "zygote)");
   x = static_cast<role>(code);
   return {};
 }

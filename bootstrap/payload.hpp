@@ -32,15 +32,17 @@ constexpr const char* payload_env = "MESH_BOOTSTRAP";
 /// The record version this binary writes and reads.
 constexpr uint8_t payload_version = 1;
 
-/// What the child runs: a host (host agent for its own procs) or one proc.
-enum class role : uint8_t { host = 1, proc = 2 };
+/// What the child runs: a host (host agent for its own procs), one proc, or
+/// a zygote that forks procs (bootstrap/zygote.hpp; its other fields are
+/// those of the proc it was first started for, and unused).
+enum class role : uint8_t { host = 1, proc = 2, zygote = 3 };
 
 /// Tags of the record's fields (part of the wire format: never renumber).
 /// Tags role_tag..config_tag are required, bind_tag and proc_command_tag
 /// optional.
 enum field_tag : uint8_t {
   end_marker = 0,
-  role_tag,         ///< 1 byte: 1 host, 2 proc.
+  role_tag,         ///< 1 byte: 1 host, 2 proc, 3 zygote.
   name_tag,         ///< The bytes of the name.
   mesh_id_tag,      ///< The bytes of the mesh id.
   host_mesh_id_tag, ///< The bytes of the host mesh id.

@@ -22,7 +22,8 @@ TEST_CASE("every architecture key is registered with its default") {
   for (auto name :
        {"proc_spawn_max_idle", "proc_stop_max_idle", "host_spawn_ready_timeout",
         "attach_config_timeout", "terminate_timeout", "terminate_concurrency",
-        "bootstrap_enable_pdeathsig", "tail_log_lines", "log_forwarding",
+        "bootstrap_enable_pdeathsig", "bootstrap_zygote", "tail_log_lines",
+        "log_forwarding",
         "listen_address", "tls.certificate", "tls.key", "tls.cafile"})
     CHECK_MESSAGE(reg.find(name) != nullptr, name);
   mesh::config_store store;
@@ -31,6 +32,7 @@ TEST_CASE("every architecture key is registered with its default") {
   CHECK(store.get(mesh::keys::terminate_timeout) == 10s);
   CHECK(store.get(mesh::keys::terminate_concurrency) == 16);
   CHECK(store.get(mesh::keys::bootstrap_enable_pdeathsig));
+  CHECK(store.get(mesh::keys::bootstrap_zygote));
   CHECK(store.get(mesh::keys::tail_log_lines) == 100);
   CHECK(store.get(mesh::keys::listen_address) == "127.0.0.1");
   CHECK(store.source_of("terminate_timeout") == config_source::default_value);

@@ -191,6 +191,12 @@ meshd_daemon::start(const std::vector<std::string>& argv,
 }
 
 meshd_daemon::~meshd_daemon() {
+  // Politely first: meshd then stops its procs and reaps its zygote, which a
+  // SIGKILL would leave to die of its parent-death signal as an orphan.
+  if (pid_ > 0 && !status_) {
+    ::kill(pid_, SIGTERM);
+    wait_exit(std::chrono::seconds{10});
+  }
   if (pid_ > 0 && !status_) {
     ::kill(pid_, SIGKILL);
     int status = 0;

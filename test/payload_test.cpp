@@ -403,11 +403,18 @@ TEST_SUITE("payload") {
             std::to_string(record.size()));
   }
 
-  TEST_CASE("role must be 1 (host) or 2 (proc)") {
+  TEST_CASE("role must be 1 (host), 2 (proc) or 3 (zygote)") {
     auto record = encode_record(proc_payload());
-    CHECK(decode_record_error(with_value(record, role_tag, "\x03")) ==
-          "bad bootstrap payload: bad value for field 'role': 3 (expected 1 "
-          "for host or 2 for proc)");
+    CHECK(decode_record_error(with_value(record, role_tag, "\x04")) ==
+          "bad bootstrap payload: bad value for field 'role': 4 (expected 1 "
+          "for host, 2 for proc or 3 for zygote)");
+    CHECK(decode_record_error(
+            with_value(record, role_tag, std::string(1, '\0'))) ==
+          "bad bootstrap payload: bad value for field 'role': 0 (expected 1 "
+          "for host, 2 for proc or 3 for zygote)");
+    auto zygote = decode_record(with_value(record, role_tag, "\x03"));
+    REQUIRE(zygote);
+    CHECK(zygote->child_role == role::zygote);
     CHECK(contains(decode_record_error(with_value(record, role_tag, "")),
                    "bad value for field 'role': 0 bytes, expected 1"));
   }

@@ -24,6 +24,9 @@ const config_key<int64_t> terminate_concurrency{
   "terminate_concurrency", 16, true, "children terminated at once per host"};
 const config_key<bool> bootstrap_enable_pdeathsig{
   "bootstrap_enable_pdeathsig", true, true, "children die with their parent"};
+const config_key<bool> bootstrap_zygote{
+  "bootstrap_zygote", true, true,
+  "fork procs from a per-host zygote of their bootstrap command"};
 const config_key<int64_t> tail_log_lines{
   "tail_log_lines", 100, true, "stderr lines kept per proc for error reports"};
 const config_key<bool> log_forwarding{

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -182,6 +183,38 @@ std::vector<pid_t> child_pids() {
   return result;
 }
 
+std::string process_name(pid_t pid) {
+  std::ifstream comm{"/proc/" + std::to_string(pid) + "/comm"};
+  std::string name;
+  std::getline(comm, name);
+  return name;
+}
+
+std::vector<pid_t> proc_pids() {
+  auto pids = child_pids();
+  pids.erase(std::remove_if(pids.begin(), pids.end(),
+                            [](pid_t pid) {
+                              return process_name(pid) == "mesh-zygote";
+                            }),
+             pids.end());
+  return pids;
+}
+
+bool reap_exiting_children(std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  for (;;) {
+    size_t left = 0;
+    for (auto pid : child_pids())
+      if (::waitpid(pid, nullptr, WNOHANG) != pid)
+        ++left;
+    if (left == 0)
+      return true;
+    if (std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{5});
+  }
+}
+
 size_t kill_children() {
   auto pids = child_pids();
   for (auto pid : pids)
@@ -214,6 +247,8 @@ reaped_fixture::~reaped_fixture() {
     for (auto& c : args)
       if (c == '\0')
         c = ' ';
+    if (args.empty()) // a zombie: its name is all that is left
+      args = "[" + process_name(pid) + "]";
     list += " " + std::to_string(pid) + " (" + args + ")";
   }
   if (left.size() > 20)

@@ -37,6 +37,17 @@ run_result run(const std::vector<std::string>& argv,
 /// includes orphaned descendants).
 std::vector<pid_t> child_pids();
 
+/// child_pids() without zygotes (processes named "mesh-zygote"): the procs
+/// of a host that is still up, which keeps its zygote until it shuts down.
+std::vector<pid_t> proc_pids();
+
+/// Name of a process (/proc/PID/comm), or "" if it is gone.
+std::string process_name(pid_t pid);
+
+/// Waits up to `limit` for every child (as a subreaper: every orphaned
+/// descendant) to exit on its own, reaping each; true if all did.
+bool reap_exiting_children(std::chrono::milliseconds limit);
+
 /// Kills and reaps every child; returns how many there were.
 size_t kill_children();
 

@@ -20,6 +20,9 @@ extern const config_key<duration> terminate_timeout;
 extern const config_key<int64_t> terminate_concurrency;
 /// Children die with their parent (PR_SET_PDEATHSIG).
 extern const config_key<bool> bootstrap_enable_pdeathsig;
+/// Procs are forked from a per-host zygote of their bootstrap command instead
+/// of exec'd one by one (needs bootstrap_enable_pdeathsig).
+extern const config_key<bool> bootstrap_zygote;
 /// Stderr lines kept per proc for error reports.
 extern const config_key<int64_t> tail_log_lines;
 /// Child stdout/stderr forwarded to the client, prefixed [host/rank].
