@@ -7,6 +7,7 @@
 // Prints medians and ratios; absolute times on a shared machine are noise.
 //
 //   build/bench/bringup [reps]
+//   build/bench/bringup --profile N [reps]   libmesh alone, N procs (for perf)
 #include "naive_launcher.hpp"
 
 #include <mesh/host_mesh.hpp>
@@ -140,8 +141,18 @@ int main(int argc, char** argv) {
   mesh::config cfg;
   if (auto code = mesh::run_bootstrap_child(cfg))
     return *code;
-  int reps = argc > 1 ? std::atoi(argv[1]) : 5;
   caf::actor_system sys{cfg};
+  if (argc > 2 && std::string{argv[1]} == "--profile") {
+    auto n = static_cast<size_t>(std::atoi(argv[2]));
+    int reps = argc > 3 ? std::atoi(argv[3]) : 20;
+    std::vector<double> lm;
+    for (int rep = 0; rep < reps; ++rep)
+      lm.push_back(libmesh_run(sys, n).bringup);
+    std::printf("libmesh bring-up of %zu procs: median %.1f ms\n", n,
+                median(lm));
+    return 0;
+  }
+  int reps = argc > 1 ? std::atoi(argv[1]) : 5;
   std::printf("bring-up to ready, median of %d runs after a warm-up (ms)\n",
               reps);
   std::printf("%4s %9s %11s %9s %13s %17s %14s\n", "N", "floor", "caf+boost",

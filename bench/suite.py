@@ -899,7 +899,8 @@ def main():
         memory_table(suite, mem_sizes, mem_launchers),
         "",
         "libmesh with a CAF option changed in client and procs "
-        "(interleaved with the defaults):",
+        "(interleaved with the defaults; procs already default to "
+        "middleman.workers=0, so this changes the client's side):",
         "",
         tuning_table(suite, list(tuning)),
         "",
