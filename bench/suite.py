@@ -839,7 +839,7 @@ def main():
     suite = Suite(args, contenders, skipped)
     scale_sizes = [1, 2, 4, 8, 16, 32, 64, 128]
     mem_sizes = [1, 8]
-    mem_launchers = [("libmesh", "libmesh (vfork)"),
+    mem_launchers = [("libmesh", "libmesh (zygote fork)"),
                      ("floor", "floor (posix_spawn)"),
                      ("floor-fork", "floor (fork + exec)")]
     tuning = {"default": [], "middleman.workers=0":
