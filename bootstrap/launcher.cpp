@@ -715,9 +715,9 @@ child_watcher::impl::await(zygote_state& z, zygote::op wanted,
         lose(z);
       continue;
     }
-    bool answer = msg->kind == wanted;
-    if (wanted == zygote::op::spawned)
-      answer = answer || msg->kind == zygote::op::spawn_failed;
+    bool answer = msg->kind == wanted ||
+                  (wanted != zygote::op::ready &&
+                   msg->kind == zygote::op::spawn_failed);
     if (answer)
       return msg;
     if (msg->kind == zygote::op::exited)
@@ -866,10 +866,19 @@ void child_watcher::impl::finish(child& c) {
   if (c.forked()) {
     if (c.forked_exit) {
       std::tie(code, sig) = *c.forked_exit;
-      if (!c.zygote->lost &&
-          zygote::send(c.zygote->control.get(),
-                       zygote::make_message(zygote::op::reap, c.pid)) != 0)
-        lose(*c.zygote);
+      // Reported only once reaped: whoever hears of the exit finds the
+      // process gone.
+      auto& z = *c.zygote;
+      if (!z.lost) {
+        std::optional<zygote::message> reply;
+        if (zygote::send(z.control.get(),
+                         zygote::make_message(zygote::op::reap, c.pid)) == 0)
+          reply = await(z, zygote::op::reaped, zygote_fork_ms);
+        if (!z.lost && (!reply || reply->kind != zygote::op::reaped)) {
+          ::kill(-z.pid, SIGKILL);
+          lose(z);
+        }
+      }
     } else {
       // Its zygote died first, which kills it (parent-death signal): say so
       // where its own last words go.

@@ -18,6 +18,7 @@
 #include <cstring>
 #include <algorithm>
 #include <map>
+#include <string>
 #include <string_view>
 
 namespace mesh::bootstrap::zygote {
@@ -37,6 +38,7 @@ bool known(char c) {
   case op::spawn_failed:
   case op::exited:
   case op::reap:
+  case op::reaped:
     return true;
   }
   return false;
@@ -363,12 +365,18 @@ int serve(std::string& payload) {
     if (msg->kind == op::reap) {
       auto i = kids.find(static_cast<pid_t>(msg->pid));
       // Only reported exits are reaped: a running proc's pid stays ours.
-      if (i != kids.end() && i->second.pidfd < 0) {
-        while (::waitpid(i->first, nullptr, 0) < 0 && errno == EINTR)
-          ;
-        kids.erase(i);
-      }
       close_all(msg->fds);
+      if (i == kids.end() || i->second.pidfd >= 0) {
+        send(control_fd, make_message(op::spawn_failed, msg->pid,
+                                      "pid " + std::to_string(msg->pid)
+                                        + " is not an exited proc of this "
+                                          "zygote"));
+        continue;
+      }
+      while (::waitpid(i->first, nullptr, 0) < 0 && errno == EINTR)
+        ;
+      kids.erase(i);
+      send(control_fd, make_message(op::reaped, msg->pid));
       continue;
     }
     if (msg->kind != op::spawn || msg->fds.size() != 3) {

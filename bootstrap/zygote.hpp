@@ -17,6 +17,9 @@
 //                                    b = signal or 0; not yet reaped, so its
 //                                    pid still pins its process group
 //   launcher -> zygote  W pid        reap it
+//   zygote -> launcher  D pid        reaped (so a reported exit is a gone
+//                                    process), or E if pid is not a reported
+//                                    proc of this zygote
 //
 // When the control socket closes, the zygote SIGKILLs the process group of
 // every proc it forked, reaps them all and exits 0. Its procs carry
@@ -44,6 +47,7 @@ enum class op : char {
   spawn_failed = 'E',
   exited = 'X',
   reap = 'W',
+  reaped = 'D',
 };
 
 struct message {

@@ -225,9 +225,13 @@ TEST_SUITE("zygote protocol") {
     one_fd.fds = {0};
     REQUIRE(zygote::send(z.sock, one_fd) == 0);
     expect_error("one fd");
-    // Reaping a pid it never forked does nothing.
+    // Reaping a pid it never forked is refused.
     REQUIRE(zygote::send(z.sock, zygote::make_message(zygote::op::reap, 1))
             == 0);
+    auto refused = z.next();
+    REQUIRE(refused);
+    CHECK(refused->kind == zygote::op::spawn_failed);
+    CHECK(refused->text == "pid 1 is not an exited proc of this zygote");
     // Still serving: a proper spawn forks a proc that fails to reach its
     // (absent) parent, says so on the stderr we gave it and exits 1.
     int out[2], err[2];
@@ -257,6 +261,11 @@ TEST_SUITE("zygote protocol") {
     CHECK(::kill(proc, 0) == 0);
     REQUIRE(zygote::send(z.sock, zygote::make_message(zygote::op::reap, proc))
             == 0);
+    auto reaped = z.next();
+    REQUIRE(reaped);
+    CHECK(reaped->kind == zygote::op::reaped);
+    CHECK(reaped->pid == proc);
+    CHECK(::kill(proc, 0) != 0);
     auto text = read_all(err[0]);
     CHECK_MESSAGE(text.find("cannot reach the parent host agent")
                     != std::string::npos,
