@@ -50,6 +50,17 @@ bootstrap::child_events events_for(const caf::actor_addr& manager) {
   return events;
 }
 
+bootstrap::launch_spec spec_of(const launch_request& req) {
+  bootstrap::launch_spec spec;
+  spec.name = req.name;
+  spec.command = req.command;
+  spec.extra_env = {{"MESH_BOOTSTRAP", req.payload}};
+  spec.pdeathsig = config_store::global().get(keys::bootstrap_enable_pdeathsig);
+  if (!req.zygote_payload.empty())
+    spec.zygote_payload = req.zygote_payload;
+  return spec;
+}
+
 } // namespace
 
 bootstrap_proc_manager_state::bootstrap_proc_manager_state() = default;
@@ -63,15 +74,11 @@ bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
   st.watcher =
     std::make_unique<bootstrap::child_watcher>(events_for(self->address()));
   return {
+    [self](warm_atom, const launch_request& req) {
+      self->state.watcher->warm(spec_of(req));
+    },
     [self](launch_atom, const launch_request& req) -> caf::result<int64_t> {
-      bootstrap::launch_spec spec;
-      spec.name = req.name;
-      spec.command = req.command;
-      spec.extra_env = {{"MESH_BOOTSTRAP", req.payload}};
-      spec.pdeathsig =
-        config_store::global().get(keys::bootstrap_enable_pdeathsig);
-      if (!req.zygote_payload.empty())
-        spec.zygote_payload = req.zygote_payload;
+      auto spec = spec_of(req);
       // Blocks this worker for the fork/exec only (vfork on the watcher
       // thread). Events the child causes meanwhile queue up behind this
       // handler, so the rank is known before its first line is forwarded.

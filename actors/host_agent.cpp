@@ -267,6 +267,32 @@ void on_exit(agent_ptr self, const proc_exit& ex) {
   settle_stops(self, rec);
 }
 
+/// Has the proc manager start the zygote of the default proc command now, so
+/// that the first spawn does not wait for it (e.g. a meshd that serves its
+/// first client minutes after it started).
+void warm_default_command(agent_ptr self) {
+  auto& st = self->state;
+  if (!st.options.bootstrap_children || !st.options.default_command
+      || st.port == 0
+      || !config_store::global().get(keys::bootstrap_zygote))
+    return;
+  bootstrap::payload p;
+  p.child_role = bootstrap::role::proc;
+  p.name = "warm-up";
+  p.mesh_id = "warm-up";
+  p.parent_host = st.host;
+  p.parent_port = st.port;
+  p.token = bootstrap::make_token();
+  launch_request lr;
+  lr.name = p.name;
+  lr.command = *st.options.default_command;
+  lr.payload = bootstrap::encode(p);
+  p.child_role = bootstrap::role::zygote;
+  p.name = "zygote";
+  lr.zygote_payload = bootstrap::encode(p);
+  self->send(st.manager, warm_atom::value, std::move(lr));
+}
+
 std::optional<bootstrap_command>
 command_for(const host_agent_state& st, const spawn_procs_request& req,
             const proc_spec& spec) {
@@ -502,6 +528,7 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
     [self](set_endpoint_atom, const std::string& host, uint16_t port) {
       self->state.host = host;
       self->state.port = port;
+      warm_default_command(self);
     },
     [self](register_child_atom,
            const child_registration& reg) -> caf::result<caf::ok_atom> {

@@ -52,6 +52,9 @@ proc_manager_actor::behavior_type in_process_proc_manager(
               });
       return int64_t{0};
     },
+    [](warm_atom, const launch_request&) {
+      // In-process procs start no process: nothing to prepare.
+    },
     [self](signal_atom, const std::string& name, int32_t sig) {
       auto i = self->state.procs.find(name);
       if (i == self->state.procs.end())

@@ -427,6 +427,8 @@ struct child_watcher::impl {
   /// Pids of the zygotes that serve.
   std::vector<int64_t> zygote_pids;
   std::deque<launch_job*> jobs;
+  /// Zygotes to start before anyone launches from them.
+  std::deque<prepared_launch> warm_jobs;
   bool stopping = false;
 
   /// Set first thing by the destructor: no callback starts after it.
@@ -1010,12 +1012,16 @@ void child_watcher::impl::run() {
       [[maybe_unused]] auto n = ::read(wake.get(), &count, sizeof(count));
     }
     std::deque<launch_job*> todo;
+    std::deque<prepared_launch> warm;
     {
       std::lock_guard<std::mutex> guard{mtx};
       if (stopping)
         break;
       todo.swap(jobs);
+      warm.swap(warm_jobs);
     }
+    for (auto& launch : warm)
+      zygote_for(launch);
     for (auto* job : todo) {
       auto result = spawn(*job->launch);
       std::lock_guard<std::mutex> guard{mtx};
@@ -1130,6 +1136,19 @@ caf::expected<int64_t> child_watcher::launch(const launch_spec& spec) {
   impl_->notify();
   impl_->job_done.wait(guard, [&] { return job.result.has_value(); });
   return std::move(*job.result);
+}
+
+void child_watcher::warm(const launch_spec& spec) {
+  if (impl_->broken)
+    return;
+  auto launch = prepare(spec);
+  if (!launch || !launch->zygote_key)
+    return;
+  std::lock_guard<std::mutex> guard{impl_->mtx};
+  if (impl_->stopping)
+    return;
+  impl_->warm_jobs.push_back(std::move(*launch));
+  impl_->notify();
 }
 
 bool child_watcher::signal(const std::string& name, int sig) {

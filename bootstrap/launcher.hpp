@@ -101,6 +101,12 @@ public:
   /// launching anything.
   caf::expected<int64_t> launch(const launch_spec& spec);
 
+  /// Starts, in the background, the zygote that would serve `spec` (see
+  /// launch_spec::zygote_payload), so that the first launch of its command
+  /// does not wait for it; launches no child. Does nothing for a spec that no
+  /// zygote serves.
+  void warm(const launch_spec& spec);
+
   /// Sends `sig` to the process group of the named child; false if no
   /// running (not yet reaped) child has that name.
   bool signal(const std::string& name, int sig);

@@ -382,6 +382,31 @@ TEST_SUITE("procs forked by a zygote") {
   }
 
   TEST_CASE_FIXTURE(mesh_fixture,
+                    "a host starts the zygote of its default command before "
+                    "the first spawn") {
+    auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+    REQUIRE(hosts);
+    pid_t zygote_pid = -1;
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (zygote_pid < 0 && std::chrono::steady_clock::now() < deadline) {
+      for (auto pid : mesh::test::child_pids())
+        if (mesh::test::process_name(pid) == zygote::process_name)
+          zygote_pid = pid;
+      std::this_thread::sleep_for(5ms);
+    }
+    REQUIRE(zygote_pid > 0);
+    CHECK(mesh::test::proc_pids().empty());
+    auto pm = hosts->spawn("warm", extent{{"procs", 2}});
+    REQUIRE(pm);
+    auto states = pm->states();
+    REQUIRE(states);
+    for (auto& st : *states)
+      CHECK(parent_of(static_cast<pid_t>(st.pid)) == zygote_pid);
+    REQUIRE(hosts->shutdown());
+    CHECK(::kill(zygote_pid, 0) != 0);
+  }
+
+  TEST_CASE_FIXTURE(mesh_fixture,
                     "with bootstrap_zygote off every proc is exec'd") {
     mesh::config_override off{"bootstrap_zygote", "false"};
     auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
@@ -412,7 +437,7 @@ TEST_SUITE("procs forked by a zygote") {
     REQUIRE(states);
     for (auto& st : *states)
       CHECK(parent_of(static_cast<pid_t>(st.pid)) == ::getpid());
-    CHECK(mesh::test::child_pids().size() == 2); // no zygote either
+    CHECK(mesh::test::proc_pids().size() == 2);
     REQUIRE(hosts->shutdown());
   }
 

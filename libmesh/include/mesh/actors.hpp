@@ -53,6 +53,7 @@ using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
 using register_child_atom = caf::atom_constant<caf::atom("regchild")>;
 /// --- host agent <-> proc manager ---
 using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using signal_atom = caf::atom_constant<caf::atom("signal")>;
 using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
 using proc_output_atom = caf::atom_constant<caf::atom("procoutput")>;
@@ -264,6 +265,9 @@ using host_agent_actor = caf::typed_actor<
 using proc_manager_actor = caf::typed_actor<
   // Starts a proc; replies with its pid (0 in-process) once it is started.
   caf::replies_to<launch_atom, launch_request>::with<int64_t>,
+  // Prepares, in the background, whatever makes later launches of this
+  // request's command fast (its zygote); launches nothing.
+  caf::reacts_to<warm_atom, launch_request>,
   // Sends a signal to the proc's process group (in-process: SIGTERM asks its
   // proc agent to stop, SIGKILL kills it).
   caf::reacts_to<signal_atom, std::string, int32_t>,
