@@ -4,6 +4,9 @@
 // is re-parented to us even when its own parent died first, so
 // `mesh::test::reaped_fixture` sees every leak, grandchildren included.
 #define DOCTEST_CONFIG_IMPLEMENT
+// Compiled here so that the umbrella header stays self-contained.
+#include "mesh/mesh.hpp"
+
 #include <doctest/doctest.h>
 
 #include <sys/prctl.h>

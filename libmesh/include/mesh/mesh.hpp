@@ -2,6 +2,7 @@
 // Including this header gives the whole public API.
 #pragma once
 
+#include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/bootstrap.hpp"
 #include "mesh/config.hpp"
@@ -15,3 +16,4 @@
 #include "mesh/region.hpp"
 #include "mesh/status.hpp"
 #include "mesh/system.hpp"
+#include "mesh/value_mesh.hpp"
