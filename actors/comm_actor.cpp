@@ -156,6 +156,9 @@ comm_actor_actor::behavior_type comm_actor(comm_ptr self) {
       return result;
     },
     [self](comm_stats_atom) { return self->state.stats; },
+    [](decodes_atom, const caf::message& msg) {
+      return static_cast<uint64_t>(msg.size());
+    },
   };
 }
 

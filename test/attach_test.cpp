@@ -218,6 +218,57 @@ TEST_CASE_FIXTURE(attach_fixture,
   CHECK(b->wait_exit(30s) == 0);
 }
 
+TEST_CASE_FIXTURE(attach_fixture,
+                  "an actor mesh on meshd hosts exchanges the user's own "
+                  "types, which meshd itself does not know") {
+  auto a = start_meshd();
+  auto b = start_meshd();
+  auto hosts = host_mesh::attach(sys, host_mesh_id::instance("types"),
+                                 {a->address(), b->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("workers", extent{{"gpus", 3}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto counters =
+    pm->spawn<mesh::test::counter_actor>("counters", "counter", int32_t{5});
+  REQUIRE_MESSAGE(counters, mesh::to_string(counters.error()));
+  auto gathers = [&] {
+    caf::scoped_actor self{sys};
+    mesh::comm_actor_actor comm;
+    self->request(hosts->agent(0), 10s, mesh::comm_atom::value)
+      .receive([&](mesh::comm_actor_actor& c) { comm = c; },
+               [&](caf::error& err) { FAIL(mesh::to_string(err)); });
+    uint64_t n = 0;
+    self->request(comm, 10s, mesh::comm_stats_atom::value)
+      .receive([&](mesh::comm_stats& s) { n = s.gathers; },
+               [&](caf::error& err) { FAIL(mesh::to_string(err)); });
+    return n;
+  };
+  auto first = gathers();
+  for (uint64_t round = 0; round < 2; ++round) { // the second from the cache
+    auto pongs = counters->call<mesh::test::pong>(
+      mesh::test::ping{7 + round, "hi"});
+    REQUIRE_MESSAGE(pongs, mesh::to_string(pongs.error()));
+    REQUIRE(pongs->size() == 6);
+    for (auto [pt, p] : *pongs) {
+      CHECK(p.seq == 7 + round);
+      CHECK(p.text == "hi");
+    }
+  }
+  // Casts of user types arrive too: each ping adds its seq to the counter.
+  counters->cast(mesh::test::ping{10, "add"});
+  // The user's types went to the members directly: meshd's comm actor
+  // cannot decode them.
+  auto before = gathers();
+  CHECK(before == first);
+  auto values = counters->call<int32_t>(caf::get_atom::value);
+  REQUIRE_MESSAGE(values, mesh::to_string(values.error()));
+  for (auto [pt, v] : *values)
+    CHECK(v == 15);
+  // Built-in types still go through it, one message per host.
+  CHECK(gathers() == before + 1);
+  REQUIRE(hosts->shutdown());
+}
+
 // -- HM-1..HM-4
 // -----------------------------------------------------------------
 

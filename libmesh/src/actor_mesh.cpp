@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <utility>
 
 namespace mesh::detail {
@@ -43,6 +44,49 @@ std::string where(const actor_mesh_core& core, const actor_mesh_plan& plan,
   return "rank " + std::to_string(view_rank) + " (proc " +
          core.proc_names[base] + " on host " +
          core.host_addrs[base / core.procs_per_host] + ")";
+}
+
+/// The element types of `msg`, as a cache key.
+std::string signature(const caf::message& msg) {
+  std::string result;
+  for (size_t i = 0; i < msg.size(); ++i) {
+    auto rtti = msg.type(i);
+    result += std::to_string(rtti.first);
+    if (rtti.second != nullptr)
+      result += rtti.second->name();
+    result += ';';
+  }
+  return result;
+}
+
+/// Whether the comm actor of `host` can relay `msg`: the host process
+/// (a meshd, for instance) may not know the application's types, and CAF
+/// 0.17 delivers what it cannot decode as an empty message. Asked once per
+/// host and signature; an unanswered question is not cached and answers
+/// yes, so that the relay reports the host's problem as usual.
+bool relays(actor_mesh_core& core, size_t host, const caf::message& msg,
+            caf::timespan timeout) {
+  if (msg.empty())
+    return true;
+  auto key = std::make_pair(host, signature(msg));
+  {
+    std::lock_guard<std::mutex> guard{core.relay_mtx};
+    if (auto i = core.relay_ok.find(key); i != core.relay_ok.end())
+      return i->second;
+  }
+  std::optional<bool> ok;
+  {
+    auto caller = core.callers->borrow();
+    auto& self = *caller;
+    self->request(core.comms[host], timeout, decodes_atom::value, msg)
+      .receive([&](uint64_t n) { ok = n == msg.size(); },
+               [&](caf::error&) { caller.discard(); });
+  }
+  if (!ok)
+    return true;
+  std::lock_guard<std::mutex> guard{core.relay_mtx};
+  core.relay_ok.emplace(std::move(key), *ok);
+  return *ok;
 }
 
 caf::timespan relay_margin(caf::timespan timeout) {
@@ -128,6 +172,12 @@ duration actor_mesh_base::default_timeout() {
 
 void actor_mesh_base::cast_message(caf::message msg) const {
   auto& core = *core_;
+  caf::timespan timeout{default_timeout()};
+  // A group is sent to its members one by one if it has one member or its
+  // host cannot relay the message.
+  auto one_by_one = [&](const host_group& g) {
+    return g.members.size() == 1 || !relays(core, g.host, msg, timeout);
+  };
   std::vector<const host_group*> credit_points;
   for (auto& g : plan_->groups) {
     auto sent = core.casts_per_host[g.host].fetch_add(1) + 1;
@@ -136,14 +186,14 @@ void actor_mesh_base::cast_message(caf::message msg) const {
       continue;
     }
     // Anonymous: replies to a cast have nowhere to go.
-    if (g.members.size() == 1)
-      caf::anon_send(g.members.front().actor, msg);
+    if (one_by_one(g))
+      for (auto& m : g.members)
+        caf::anon_send(m.actor, msg);
     else
       caf::anon_send(core.comms[g.host], cast_atom::value, g.members, msg);
   }
   if (credit_points.empty())
     return;
-  caf::timespan timeout{default_timeout()};
   auto caller = core.callers->borrow();
   auto& self = *caller;
   using probe_handle =
@@ -155,13 +205,14 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   std::vector<probe_handle> probes;
   std::vector<sync_handle> syncs;
   for (auto g : credit_points) {
-    if (g->members.size() == 1) {
-      auto& target = g->members.front().actor;
-      caf::anon_send(target, msg);
-      // CAF answers this system query after every earlier message.
-      probes.push_back(self->request(target, timeout, caf::sys_atom::value,
-                                     caf::get_atom::value,
-                                     std::string{"info"}));
+    if (one_by_one(*g)) {
+      for (auto& m : g->members) {
+        caf::anon_send(m.actor, msg);
+        // CAF answers this system query after every earlier message.
+        probes.push_back(self->request(m.actor, timeout, caf::sys_atom::value,
+                                       caf::get_atom::value,
+                                       std::string{"info"}));
+      }
     } else {
       syncs.push_back(
         self->request(core.comms[g->host], timeout + relay_margin(timeout),
@@ -219,20 +270,21 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
                              std::vector<comm_member>{}, msg, ts));
     // All requests go out before any reply is awaited: members answer
     // concurrently.
-    std::vector<std::pair<const host_group*, direct_handle>> direct;
+    std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
     std::vector<std::pair<const host_group*, relay_handle>> relayed;
     for (auto& g : plan.groups) {
-      if (g.members.size() == 1)
-        direct.emplace_back(&g,
-                            self->request(g.members.front().actor, ts, msg));
+      if (g.members.size() == 1 || !relays(core, g.host, msg, ts))
+        for (size_t i = 0; i < g.members.size(); ++i)
+          direct.emplace_back(g.view_ranks[i],
+                              self->request(g.members[i].actor, ts, msg));
       else
         relayed.emplace_back(
           &g, self->request(core.comms[g.host], ts + relay_margin(ts),
                             gather_atom::value, g.members, msg, ts));
     }
-    for (auto& [g, h] : direct) {
-      auto v = g->view_ranks.front();
-      h.receive(
+    for (auto& item : direct) {
+      auto v = item.first;
+      item.second.receive(
         [&, v](caf::error& err) {
           late = true;
           errors.emplace_back(v, explain_member_error(sys, err, ts));

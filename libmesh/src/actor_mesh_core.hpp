@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <memory>
+#include <map>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -90,6 +91,11 @@ struct actor_mesh_core {
   std::unique_ptr<std::atomic<uint64_t>[]> casts_per_host;
   /// For the blocking calls and credit points.
   std::unique_ptr<caller_pool> callers;
+  /// Whether a host's comm actor can relay messages of a signature (its
+  /// process knows their types), by (host, signature); guarded by
+  /// `relay_mtx`.
+  std::map<std::pair<size_t, std::string>, bool> relay_ok;
+  std::mutex relay_mtx;
 };
 
 /// The members of one host within a view.

@@ -66,7 +66,11 @@ counter(counter_actor::stateful_pointer<counter_state> self, int32_t start) {
   return {
     [self](caf::add_atom, int32_t x) { self->state.value += x; },
     [self](caf::get_atom) { return self->state.value; },
+    // A ping with text "add" also adds its seq (so that a cast of the
+    // user's own type can be observed).
     [self](const ping& p) {
+      if (p.text == "add")
+        self->state.value += static_cast<int32_t>(p.seq);
       return pong{p.seq, p.text, self->state.value};
     },
   };

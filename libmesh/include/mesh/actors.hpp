@@ -72,6 +72,7 @@ using cast_atom = caf::atom_constant<caf::atom("cast")>;
 using cast_sync_atom = caf::atom_constant<caf::atom("castsync")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
 using comm_stats_atom = caf::atom_constant<caf::atom("commstats")>;
+using decodes_atom = caf::atom_constant<caf::atom("decodes")>;
 /// --- supervision: proc agent -> host agent ---
 using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
 
@@ -211,7 +212,11 @@ using comm_actor_actor = caf::typed_actor<
   caf::replies_to<gather_atom, std::vector<comm_member>, caf::message,
                   caf::timespan>::with<std::vector<gather_result>>,
   // Counters, for tests and benchmarks.
-  caf::replies_to<comm_stats_atom>::with<comm_stats>>;
+  caf::replies_to<comm_stats_atom>::with<comm_stats>,
+  // How many elements of the message arrived: fewer than were sent means
+  // this process does not know its types (a meshd does not know the
+  // application's), so it cannot relay such messages.
+  caf::replies_to<decodes_atom, caf::message>::with<uint64_t>>;
 
 /// The host agent: owns the procs of one host (architecture §4).
 using host_agent_actor = caf::typed_actor<
