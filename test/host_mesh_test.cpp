@@ -214,7 +214,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
                          });
   REQUIRE_FALSE(pm);
   CHECK(mesh::to_string(pm.error()).find("rank 1") != std::string::npos);
-  CHECK(mesh::test::proc_pids().empty());
+  CHECK(mesh::test::settled_proc_count(0) == 0);
   REQUIRE(hosts->shutdown());
 }
 
@@ -266,7 +266,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
   auto stopped = hosts->stop();
   REQUIRE_MESSAGE(stopped, mesh::to_string(stopped.error()));
   CHECK(stopped->stopped_politely == 2);
-  CHECK(mesh::test::proc_pids().empty());
+  CHECK(mesh::test::settled_proc_count(0) == 0);
   auto again = hosts->spawn("second", extent{{"procs", 1}});
   REQUIRE_MESSAGE(again, mesh::to_string(again.error()));
   auto summary = hosts->shutdown();
@@ -391,7 +391,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
   CHECK_MESSAGE(text.find("rank 1 on host") != std::string::npos, text);
   CHECK(text.find("ranks") == std::string::npos);
   // Every proc of the failed spawn, hung or running, is gone.
-  CHECK(mesh::test::proc_pids().empty());
+  CHECK(mesh::test::settled_proc_count(0) == 0);
   REQUIRE(hosts->shutdown());
 }
 

@@ -437,7 +437,7 @@ TEST_SUITE("procs forked by a zygote") {
     REQUIRE(states);
     for (auto& st : *states)
       CHECK(parent_of(static_cast<pid_t>(st.pid)) == ::getpid());
-    CHECK(mesh::test::proc_pids().size() == 2);
+    CHECK(mesh::test::settled_proc_count(2) == 2);
     REQUIRE(hosts->shutdown());
   }
 

@@ -215,6 +215,16 @@ bool reap_exiting_children(std::chrono::milliseconds limit) {
   }
 }
 
+size_t settled_proc_count(size_t n, std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  auto count = proc_pids().size();
+  while (count != n && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+    count = proc_pids().size();
+  }
+  return count;
+}
+
 size_t kill_children() {
   auto pids = child_pids();
   for (auto pid : pids)

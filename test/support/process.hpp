@@ -41,6 +41,12 @@ std::vector<pid_t> child_pids();
 /// of a host that is still up, which keeps its zygote until it shuts down.
 std::vector<pid_t> proc_pids();
 
+/// Waits up to `limit` until proc_pids() has `n` entries; returns how many
+/// it has then. (A zygote that is still starting has not named itself yet
+/// and counts as a proc until it has.)
+size_t settled_proc_count(size_t n, std::chrono::milliseconds limit =
+                                      std::chrono::seconds{10});
+
 /// Name of a process (/proc/PID/comm), or "" if it is gone.
 std::string process_name(pid_t pid);
 
