@@ -899,8 +899,7 @@ def main():
         memory_table(suite, mem_sizes, mem_launchers),
         "",
         "libmesh with a CAF option changed in client and procs "
-        "(interleaved with the defaults; procs already default to "
-        "middleman.workers=0, so this changes the client's side):",
+        "(interleaved with the defaults):",
         "",
         tuning_table(suite, list(tuning)),
         "",

@@ -118,12 +118,10 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     return 2;
   }
   // A proc needs one scheduler thread; a host child serves many procs.
-  if (p->child_role == bootstrap::role::proc) {
+  // (middleman.workers=0 for procs was tried: no change in bring-up, and
+  // round trips to a proc actor ~10% slower; see BENCHMARKS.md.)
+  if (p->child_role == bootstrap::role::proc)
     cfg.set("scheduler.max-threads", size_t{1});
-    // BASP messages are deserialized on the multiplexer thread itself rather
-    // than handed to a worker thread: one thread fewer to start per proc.
-    cfg.set("middleman.workers", size_t{0});
-  }
   caf::actor_system sys{cfg};
   auto parent = net::connect<host_agent_actor>(
     sys, net::endpoint{p->parent_host, p->parent_port}, registration_timeout,
