@@ -65,6 +65,12 @@ void configure(caf::actor_system_config& cfg) {
   // workers serve a client or host; procs lower this to one.
   cfg.set("scheduler.policy", caf::atom("sharing"));
   cfg.set("scheduler.max-threads", size_t{2});
+  // BASP messages are deserialized on the middleman's I/O thread instead of
+  // being handed to a worker thread first: one hand-off less per message.
+  // Set in client and procs together it measured round trips 0.68-0.89x and
+  // actor_mesh::call 0.75-0.78x (small casts to one proc 0.77x); on one side
+  // only it gained little or lost (BENCHMARKS.md, "Round trip").
+  cfg.set("middleman.workers", size_t{0});
   // A hung peer is only noticed with heartbeats on the peer and a
   // connection timeout on the watcher; both are off in CAF by default.
   cfg.set("middleman.heartbeat-interval",
