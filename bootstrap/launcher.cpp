@@ -340,16 +340,6 @@ void setup_child(int stdin_fd, int stdout_fd, int stderr_fd, bool pdeathsig,
 #endif
 }
 
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
 /// True if `pid` has exited (without reaping it), or if it is no longer our
 /// child at all (someone else reaped it).
 bool has_exited(pid_t pid) {
@@ -403,8 +393,6 @@ struct child_watcher::impl {
     bool lost = false;
     /// Its process was reaped.
     bool reaped = false;
-    /// Its last lines of output, for diagnostics.
-    std::deque<std::string> tail;
   };
 
   /// A launch() waiting for the watcher thread.
@@ -424,8 +412,6 @@ struct child_watcher::impl {
   /// (a pid leaves this table before it is reaped, so it is never reused
   /// while listed).
   std::map<std::string, pid_t> table;
-  /// Pids of the zygotes that serve.
-  std::vector<int64_t> zygote_pids;
   std::deque<launch_job*> jobs;
   /// Zygotes to start before anyone launches from them.
   std::deque<prepared_launch> warm_jobs;
@@ -468,7 +454,6 @@ struct child_watcher::impl {
                                        int timeout_ms);
   void on_zygote_message(zygote_state& z, const zygote::message& msg);
   void lose(zygote_state& z);
-  void publish_zygotes();
   void run();
   void read_stream(child& c, stream& s, int max_reads);
   void emit(child& c, stream& s, std::string line);
@@ -498,8 +483,6 @@ constexpr int orphan_exit_ms = 1000;
 /// and exit before it kills the zygote.
 constexpr int zygote_exit_ms = 5000;
 
-/// Output lines of a zygote kept for diagnostics.
-constexpr size_t zygote_tail_lines = 20;
 
 } // namespace
 
@@ -553,7 +536,7 @@ child_watcher::impl::start(prepared_launch& launch, int control_fd) {
   c->pid = proc.id();
   // Without pidfd_open (Linux < 5.3, or no descriptor left) this child's exit
   // is noticed by a 5 ms timed poll with waitid(WNOHANG) instead.
-  c->pidfd.reset(open_pidfd(c->pid));
+  c->pidfd.reset(zygote::open_pidfd(c->pid));
   c->out.fd = std::move(out_read);
   c->err.fd = std::move(err_read);
   c->err.is_stderr = true;
@@ -643,7 +626,6 @@ child_watcher::impl::zygote_for(prepared_launch& launch) {
     }
     return nullptr;
   }
-  publish_zygotes();
   return result;
 }
 
@@ -683,7 +665,7 @@ child_watcher::impl::fork_from(zygote_state& z, prepared_launch& launch) {
   c->zygote = &z;
   // Not polled (its zygote reports its exit); used only if the zygote dies
   // first, to see it gone and reap it if it was re-parented to us.
-  c->pidfd.reset(open_pidfd(c->pid));
+  c->pidfd.reset(zygote::open_pidfd(c->pid));
   c->out.fd = std::move(out_read);
   c->err.fd = std::move(err_read);
   c->err.is_stderr = true;
@@ -754,7 +736,6 @@ void child_watcher::impl::lose(zygote_state& z) {
     return;
   z.lost = true;
   z.control.reset();
-  publish_zygotes();
   // Its children were SIGKILLed with it (parent-death signal) and reaped by
   // whoever inherited them: report them without a status. A callback may
   // launch more children, so walk by index.
@@ -765,23 +746,11 @@ void child_watcher::impl::lose(zygote_state& z) {
   }
 }
 
-void child_watcher::impl::publish_zygotes() {
-  std::vector<int64_t> pids;
-  for (auto& z : zygotes)
-    if (!z->lost)
-      pids.push_back(z->pid);
-  std::lock_guard<std::mutex> guard{mtx};
-  zygote_pids = std::move(pids);
-}
-
 void child_watcher::impl::emit(child& c, stream& s, std::string line) {
-  if (c.internal) {
-    auto& tail = c.zygote->tail;
-    tail.push_back(std::move(line));
-    if (tail.size() > zygote_tail_lines)
-      tail.pop_front();
+  // A zygote writes nothing of interest once it serves; what a failing one
+  // says is lost with it, and its command is exec'd instead.
+  if (c.internal)
     return;
-  }
   if (events.on_line && !closed)
     events.on_line(c.name, s.is_stderr, std::move(line));
 }
@@ -1068,7 +1037,6 @@ void child_watcher::impl::shutdown() {
   children.clear();
   zygotes.clear();
   std::lock_guard<std::mutex> guard{mtx};
-  zygote_pids.clear();
   for (auto* job : jobs)
     job->result = make_error(ec::spawn_failed, proc_context(job->launch->name),
                              "the launcher is shutting down");
@@ -1164,9 +1132,5 @@ size_t child_watcher::running() const {
   return impl_->table.size();
 }
 
-std::vector<int64_t> child_watcher::zygote_pids() const {
-  std::lock_guard<std::mutex> guard{impl_->mtx};
-  return impl_->zygote_pids;
-}
 
 } // namespace mesh::bootstrap

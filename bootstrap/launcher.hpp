@@ -26,7 +26,6 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <vector>
 
 namespace mesh::bootstrap {
 
@@ -113,9 +112,6 @@ public:
 
   /// Number of children launched and not yet reaped.
   size_t running() const;
-
-  /// Pids of the zygotes currently serving (for tests and diagnostics).
-  std::vector<int64_t> zygote_pids() const;
 
 private:
   struct impl;

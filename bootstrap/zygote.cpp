@@ -55,16 +55,6 @@ void say(const char* what) {
   std::fflush(stderr);
 }
 
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
 /// A read-only view of a whole file; empty if it cannot be mapped.
 class mapped_file {
 public:
@@ -145,6 +135,16 @@ bool become_proc(const std::vector<int>& fds, pid_t zygote,
 }
 
 } // namespace
+
+int open_pidfd(pid_t pid) {
+#ifdef SYS_pidfd_open
+  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  (void)pid;
+  errno = ENOSYS;
+  return -1;
+#endif
+}
 
 bool links_libmesh(const std::string& path) {
   mapped_file file{path};

@@ -26,6 +26,8 @@
 // PR_SET_PDEATHSIG(SIGKILL) towards it, and it towards its launcher thread.
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -68,6 +70,10 @@ inline message make_message(op kind, int64_t pid = 0, std::string text = {}) {
   msg.text = std::move(text);
   return msg;
 }
+
+/// pidfd_open(2): a descriptor that becomes readable when `pid` exits (any
+/// process, not only a child), or -1 with errno set.
+int open_pidfd(pid_t pid);
 
 /// Sends `msg` (and `msg.fds`, which stay owned by the caller). Returns 0
 /// or an errno value.
