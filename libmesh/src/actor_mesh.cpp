@@ -61,14 +61,19 @@ std::string signature(const caf::message& msg) {
 
 /// Whether the comm actor of `host` can relay `msg`: the host process
 /// (a meshd, for instance) may not know the application's types, and CAF
-/// 0.17 delivers what it cannot decode as an empty message. Asked once per
-/// host and signature; an unanswered question is not cached and answers
-/// yes, so that the relay reports the host's problem as usual.
+/// 0.17 delivers what it cannot decode as an empty message. A comm actor in
+/// this very process knows what the caller knows; any other is asked once
+/// per signature. An unanswered question is not cached and answers yes, so
+/// that the relay reports the host's problem as usual. `sig` is the
+/// message's signature(), computed on first use and kept for the caller's
+/// other hosts.
 bool relays(actor_mesh_core& core, size_t host, const caf::message& msg,
-            caf::timespan timeout) {
-  if (msg.empty())
+            std::optional<std::string>& sig, caf::timespan timeout) {
+  if (msg.empty() || core.comms[host]->node() == core.sys->node())
     return true;
-  auto key = std::make_pair(host, signature(msg));
+  if (!sig)
+    sig = signature(msg);
+  auto key = std::make_pair(host, *sig);
   {
     std::lock_guard<std::mutex> guard{core.relay_mtx};
     if (auto i = core.relay_ok.find(key); i != core.relay_ok.end())
@@ -175,8 +180,9 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   caf::timespan timeout{default_timeout()};
   // A group is sent to its members one by one if it has one member or its
   // host cannot relay the message.
+  std::optional<std::string> sig;
   auto one_by_one = [&](const host_group& g) {
-    return g.members.size() == 1 || !relays(core, g.host, msg, timeout);
+    return g.members.size() == 1 || !relays(core, g.host, msg, sig, timeout);
   };
   std::vector<const host_group*> credit_points;
   for (auto& g : plan_->groups) {
@@ -272,8 +278,9 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
     // concurrently.
     std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
     std::vector<std::pair<const host_group*, relay_handle>> relayed;
+    std::optional<std::string> sig;
     for (auto& g : plan.groups) {
-      if (g.members.size() == 1 || !relays(core, g.host, msg, ts))
+      if (g.members.size() == 1 || !relays(core, g.host, msg, sig, ts))
         for (size_t i = 0; i < g.members.size(); ++i)
           direct.emplace_back(g.view_ranks[i],
                               self->request(g.members[i].actor, ts, msg));
