@@ -55,37 +55,6 @@ int raw_connect(const std::string& address) {
   return fd;
 }
 
-int64_t parent_of(int64_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string line;
-  if (!std::getline(stat, line))
-    return -1;
-  // Format: pid (comm) state ppid ...; comm may contain spaces or ')'.
-  auto close = line.rfind(')');
-  if (close == std::string::npos)
-    return -1;
-  std::istringstream rest{line.substr(close + 2)};
-  char state;
-  int64_t ppid = -1;
-  rest >> state >> ppid;
-  return ppid;
-}
-
-std::vector<pid_t> children_of(pid_t pid) {
-  std::vector<pid_t> result;
-  auto dir = ::opendir("/proc");
-  if (dir == nullptr)
-    return result;
-  while (auto ent = ::readdir(dir)) {
-    char* end = nullptr;
-    auto candidate = std::strtol(ent->d_name, &end, 10);
-    if (end != ent->d_name && *end == '\0' && parent_of(candidate) == pid)
-      result.push_back(static_cast<pid_t>(candidate));
-  }
-  ::closedir(dir);
-  return result;
-}
-
 namespace {
 
 bool inherited(const std::string& entry) {

@@ -4,6 +4,8 @@
 // raw connections and the process tree.
 #pragma once
 
+#include "support/process.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -24,12 +26,6 @@ std::string mesh_child_path();
 /// A plain TCP connection to "host:port" (IPv4), for clients that speak no
 /// protocol at all; fails the test if it cannot be made.
 int raw_connect(const std::string& address);
-
-/// The parent of a process (from /proc); -1 if it does not exist.
-int64_t parent_of(int64_t pid);
-
-/// The processes whose parent is `pid`.
-std::vector<pid_t> children_of(pid_t pid);
 
 class meshd_daemon {
 public:

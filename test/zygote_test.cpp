@@ -33,6 +33,7 @@ using namespace std::chrono_literals;
 using mesh::extent;
 using mesh::host_mesh;
 using mesh::proc_status;
+using mesh::test::parent_of;
 namespace zygote = mesh::bootstrap::zygote;
 
 namespace {
@@ -41,20 +42,6 @@ mesh::bootstrap_command child_command() {
   mesh::bootstrap_command cmd;
   cmd.program = mesh::test::build_path("test/mesh_child");
   return cmd;
-}
-
-/// Parent pid of `pid` from /proc, or -1.
-pid_t parent_of(pid_t pid) {
-  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string line;
-  if (!std::getline(stat, line))
-    return -1;
-  auto close = line.rfind(')');
-  std::istringstream rest{line.substr(close + 2)};
-  char state;
-  long ppid = -1;
-  rest >> state >> ppid;
-  return static_cast<pid_t>(ppid);
 }
 
 /// A port on 127.0.0.1 where nothing listens.
@@ -143,6 +130,17 @@ struct manual_zygote {
       ::waitpid(pid, nullptr, 0);
     }
     ::close(err_read);
+  }
+
+  /// Closes our end of the control socket and waits (10 s at most) for the
+  /// zygote to exit; its wait status.
+  std::optional<int> close_and_wait() {
+    ::close(sock);
+    sock = -1;
+    auto status = wait_exit(pid, 10s);
+    if (status)
+      pid = -1;
+    return status;
   }
 
   /// The next message within 10 s.
@@ -273,11 +271,8 @@ TEST_SUITE("zygote protocol") {
     ::close(err[0]);
     ::close(out[0]);
     // End of the socket: the zygote exits 0.
-    ::close(z.sock);
-    z.sock = -1;
-    auto status = wait_exit(z.pid, 10s);
+    auto status = z.close_and_wait();
     REQUIRE(status);
-    z.pid = -1;
     CHECK(WIFEXITED(*status));
     CHECK(WEXITSTATUS(*status) == 0);
     CHECK(::kill(proc, 0) != 0);
@@ -313,11 +308,8 @@ TEST_SUITE("zygote protocol") {
     auto proc = static_cast<pid_t>(forked->pid);
     std::this_thread::sleep_for(50ms);
     CHECK(::kill(proc, 0) == 0);
-    ::close(z.sock);
-    z.sock = -1;
-    auto status = wait_exit(z.pid, 10s);
+    auto status = z.close_and_wait();
     REQUIRE(status);
-    z.pid = -1;
     CHECK(WIFEXITED(*status));
     CHECK(::kill(proc, 0) != 0); // killed and reaped by the zygote
     ::close(listener);

@@ -154,33 +154,39 @@ run_result run(const std::vector<std::string>& argv,
   return res;
 }
 
-std::vector<pid_t> child_pids() {
+int64_t parent_of(int64_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(stat, line))
+    return -1;
+  // Format: pid (comm) state ppid ...; comm may contain spaces or ')'.
+  auto close = line.rfind(')');
+  if (close == std::string::npos)
+    return -1;
+  std::istringstream rest{line.substr(close + 2)};
+  char state;
+  int64_t ppid = -1;
+  rest >> state >> ppid;
+  return ppid;
+}
+
+std::vector<pid_t> children_of(pid_t pid) {
   std::vector<pid_t> result;
-  auto self = ::getpid();
-  DIR* dir = ::opendir("/proc");
+  auto dir = ::opendir("/proc");
   if (dir == nullptr)
     return result;
-  while (auto* ent = ::readdir(dir)) {
+  while (auto ent = ::readdir(dir)) {
     char* end = nullptr;
-    long pid = std::strtol(ent->d_name, &end, 10);
-    if (end == ent->d_name || *end != '\0')
-      continue;
-    std::ifstream stat{"/proc/" + std::string{ent->d_name} + "/stat"};
-    std::string line;
-    if (!std::getline(stat, line))
-      continue;
-    // Format: pid (comm) state ppid ...; comm may contain spaces or ')'.
-    auto close = line.rfind(')');
-    if (close == std::string::npos)
-      continue;
-    std::istringstream rest{line.substr(close + 2)};
-    char state;
-    long ppid;
-    if (rest >> state >> ppid && ppid == self)
-      result.push_back(static_cast<pid_t>(pid));
+    auto candidate = std::strtol(ent->d_name, &end, 10);
+    if (end != ent->d_name && *end == '\0' && parent_of(candidate) == pid)
+      result.push_back(static_cast<pid_t>(candidate));
   }
   ::closedir(dir);
   return result;
+}
+
+std::vector<pid_t> child_pids() {
+  return children_of(::getpid());
 }
 
 std::string process_name(pid_t pid) {

@@ -33,8 +33,14 @@ run_result run(const std::vector<std::string>& argv,
                const std::map<std::string, std::string>& env = {},
                const std::string& stdin_text = {});
 
+/// The parent of a process (from /proc); -1 if it does not exist.
+int64_t parent_of(int64_t pid);
+
+/// The processes whose parent is `pid`.
+std::vector<pid_t> children_of(pid_t pid);
+
 /// PIDs of our live or unreaped children (with the subreaper set, this
-/// includes orphaned descendants).
+/// includes orphaned descendants): children_of(getpid()).
 std::vector<pid_t> child_pids();
 
 /// child_pids() without zygotes (processes named "mesh-zygote"): the procs
