@@ -1,6 +1,7 @@
 #include "actors/bootstrap_proc_manager.hpp"
 
 #include "bootstrap/launcher.hpp"
+#include "bootstrap/payload.hpp"
 #include "mesh/config_keys.hpp"
 
 #include <caf/actor_addr.hpp>
@@ -56,8 +57,10 @@ bootstrap::launch_spec spec_of(const launch_request& req) {
   spec.command = req.command;
   spec.extra_env = {{"MESH_BOOTSTRAP", req.payload}};
   spec.pdeathsig = config_store::global().get(keys::bootstrap_enable_pdeathsig);
-  if (!req.zygote_payload.empty())
-    spec.zygote_payload = req.zygote_payload;
+  if (req.zygote)
+    spec.zygote_payload = [payload = req.payload] {
+      return bootstrap::zygote_payload_of(payload);
+    };
   return spec;
 }
 

@@ -267,15 +267,6 @@ void on_exit(agent_ptr self, const proc_exit& ex) {
   settle_stops(self, rec);
 }
 
-/// MESH_BOOTSTRAP of a zygote that may fork the proc of `proc`. Its other
-/// fields are unused (the zygote only forks); the token is its own.
-std::string zygote_payload_for(bootstrap::payload proc) {
-  proc.child_role = bootstrap::role::zygote;
-  proc.name = "zygote";
-  proc.token = bootstrap::make_token();
-  return bootstrap::encode(proc);
-}
-
 /// Has the proc manager start the zygote of the default proc command now, so
 /// that the first spawn does not wait for it (e.g. a meshd that serves its
 /// first client minutes after it started).
@@ -296,7 +287,7 @@ void warm_default_command(agent_ptr self) {
   lr.name = p.name;
   lr.command = *st.options.default_command;
   lr.payload = bootstrap::encode(p);
-  lr.zygote_payload = zygote_payload_for(std::move(p));
+  lr.zygote = true;
   self->send(st.manager, warm_atom::value, std::move(lr));
 }
 
@@ -357,8 +348,8 @@ void launch(agent_ptr self, const spawn_procs_request& req,
     p.config = req.config;
     p.bind = spec.bind;
     lr.payload = bootstrap::encode(p);
-    if (!req.host_children && effective(req.config, keys::bootstrap_zygote))
-      lr.zygote_payload = zygote_payload_for(std::move(p));
+    lr.zygote =
+      !req.host_children && effective(req.config, keys::bootstrap_zygote);
   }
   auto name = spec.name;
   auto ready_timeout = effective(req.config, keys::host_spawn_ready_timeout);

@@ -118,8 +118,6 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     return 2;
   }
   // A proc needs one scheduler thread; a host child serves many procs.
-  // (middleman.workers=0 for procs was tried: no change in bring-up, and
-  // round trips to a proc actor ~10% slower; see BENCHMARKS.md.)
   if (p->child_role == bootstrap::role::proc)
     cfg.set("scheduler.max-threads", size_t{1});
   caf::actor_system sys{cfg};

@@ -28,6 +28,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <atomic>
 #include <chrono>
 #include <cerrno>
@@ -204,9 +206,10 @@ struct prepared_launch {
   bool pdeathsig = true;
   /// Set for a launch that a zygote may serve: what tells its zygote apart
   /// (program, arguments and environment without MESH_BOOTSTRAP), the
-  /// zygote's own environment and the child's MESH_BOOTSTRAP value.
+  /// zygote's MESH_BOOTSTRAP (asked for only when it is started) and the
+  /// child's own.
   std::optional<std::string> zygote_key;
-  std::vector<std::string> zygote_envv;
+  std::function<std::string()> zygote_payload;
   std::string child_payload;
 };
 
@@ -217,6 +220,12 @@ std::vector<char*> c_array(std::vector<std::string>& strings) {
     result.push_back(str.data());
   result.push_back(nullptr);
   return result;
+}
+
+bool is_payload_entry(const std::string& entry) {
+  return entry.size() > std::strlen(payload_env) &&
+         entry.compare(0, std::strlen(payload_env), payload_env) == 0 &&
+         entry[std::strlen(payload_env)] == '=';
 }
 
 caf::expected<prepared_launch> prepare(const launch_spec& spec) {
@@ -266,31 +275,41 @@ caf::expected<prepared_launch> prepare(const launch_spec& spec) {
   auto own = spec.extra_env.find(payload_env);
   if (spec.zygote_payload && spec.pdeathsig && own != spec.extra_env.end() &&
       own->second.size() <= zygote::max_text) {
-    if (has_nul(*spec.zygote_payload))
-      return bad("the zygote payload contains a NUL byte");
     std::string key = result.path;
     for (auto& arg : result.argv)
       key += '\0' + arg;
     key += '\0';
-    for (auto& [name, value] : env) {
-      if (name == payload_env)
-        continue;
-      auto entry = name + "=" + value;
-      key += '\0' + entry;
-      result.zygote_envv.push_back(std::move(entry));
-    }
-    result.zygote_envv.push_back(std::string{payload_env} + "=" +
-                                 *spec.zygote_payload);
-    // The zygote resolves every symbol once, at load, rather than each proc
-    // on its first calls (lazy binding costs a fresh proc ~1 ms of CPU). The
-    // zygote removes the variable again, so procs see the user's environment.
-    if (env.count("LD_BIND_NOW") == 0) {
-      result.zygote_envv.push_back("LD_BIND_NOW=1");
-      result.zygote_envv.push_back(std::string{zygote::unset_env} +
-                                   "=LD_BIND_NOW");
-    }
+    for (auto& entry : result.envv)
+      if (!is_payload_entry(entry))
+        key += '\0' + entry;
     result.zygote_key = std::move(key);
+    result.zygote_payload = spec.zygote_payload;
     result.child_payload = own->second;
+  }
+  return result;
+}
+
+/// The environment of the zygote for `launch`: the child's, with the
+/// zygote's own MESH_BOOTSTRAP. The zygote also resolves every symbol once,
+/// at load, rather than each proc on its first calls (lazy binding costs a
+/// fresh proc ~1 ms of CPU); it removes LD_BIND_NOW again, so that procs see
+/// the user's environment. Empty if the zygote payload is unusable.
+std::vector<std::string> zygote_environment(const prepared_launch& launch) {
+  auto payload = launch.zygote_payload();
+  if (payload.empty() || has_nul(payload))
+    return {};
+  std::vector<std::string> result;
+  bool bind_now = false;
+  for (auto& entry : launch.envv) {
+    if (is_payload_entry(entry))
+      continue;
+    bind_now = bind_now || entry.rfind("LD_BIND_NOW=", 0) == 0;
+    result.push_back(entry);
+  }
+  result.push_back(std::string{payload_env} + "=" + payload);
+  if (!bind_now) {
+    result.push_back("LD_BIND_NOW=1");
+    result.push_back(std::string{zygote::unset_env} + "=LD_BIND_NOW");
   }
   return result;
 }
@@ -596,7 +615,11 @@ child_watcher::impl::zygote_for(prepared_launch& launch) {
   zl.name = "zygote of " + launch.name;
   zl.path = launch.path;
   zl.argv = launch.argv;
-  zl.envv = launch.zygote_envv;
+  zl.envv = zygote_environment(launch);
+  if (zl.envv.empty()) {
+    without_zygote.insert(key);
+    return nullptr;
+  }
   zl.argv_ptrs = c_array(zl.argv);
   zl.env_ptrs = c_array(zl.envv);
   zl.pdeathsig = true;

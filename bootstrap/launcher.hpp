@@ -45,11 +45,12 @@ struct launch_spec {
   /// If set (and `pdeathsig`), the child may be forked by a zygote
   /// (bootstrap/zygote.hpp) instead of exec'd: a process started once per
   /// distinct program, arguments and environment, with MESH_BOOTSTRAP set to
-  /// this value, that forks children on request and hands each its own
+  /// what this returns (called only when that zygote is started; "" means
+  /// none), that forks children on request and hands each its own
   /// MESH_BOOTSTRAP from `extra_env`. A command whose zygote does not come up
   /// (not a libmesh program, too slow, or more distinct commands than
   /// `max_zygotes`) is exec'd for every child, as without this field.
-  std::optional<std::string> zygote_payload;
+  std::function<std::string()> zygote_payload;
 };
 
 /// Callbacks of a watcher. Both run on the watcher thread, in the order things

@@ -579,6 +579,16 @@ caf::expected<payload> decode_record(std::string_view bytes) {
   return result;
 }
 
+std::string zygote_payload_of(std::string_view proc) {
+  auto p = decode(proc);
+  if (!p)
+    return {};
+  p->child_role = role::zygote;
+  p->name = "zygote";
+  p->token = make_token();
+  return encode(*p);
+}
+
 std::string encode(const payload& p) {
   return base64_encode(encode_record(p));
 }

@@ -94,6 +94,12 @@ std::string encode(const payload& p);
 /// throws.
 caf::expected<payload> decode(std::string_view text);
 
+/// The MESH_BOOTSTRAP value of a zygote that may fork the proc whose value is
+/// `proc`: the same record with role zygote, name "zygote" and a token of its
+/// own (its other fields are unused: a zygote only forks). Empty if `proc`
+/// does not decode.
+std::string zygote_payload_of(std::string_view proc);
+
 /// The binary record of `p` (before base64). Deterministic.
 std::string encode_record(const payload& p);
 

@@ -403,6 +403,24 @@ TEST_SUITE("payload") {
             std::to_string(record.size()));
   }
 
+  TEST_CASE("a zygote's payload is its proc's with role, name and token of "
+            "its own") {
+    auto proc = proc_payload();
+    auto z = decode(zygote_payload_of(encode(proc)));
+    REQUIRE(z);
+    CHECK(z->child_role == role::zygote);
+    CHECK(z->name == "zygote");
+    CHECK(z->token != proc.token);
+    CHECK(z->token.size() == 32);
+    CHECK(z->mesh_id == proc.mesh_id);
+    CHECK(z->parent_port == proc.parent_port);
+    CHECK(z->config == proc.config);
+    // Nothing to derive from a payload that does not decode.
+    CHECK(zygote_payload_of("").empty());
+    CHECK(zygote_payload_of("not%base64").empty());
+    CHECK(zygote_payload_of(encode(proc).substr(0, 20)).empty());
+  }
+
   TEST_CASE("role must be 1 (host), 2 (proc) or 3 (zygote)") {
     auto record = encode_record(proc_payload());
     CHECK(decode_record_error(with_value(record, role_tag, "\x04")) ==

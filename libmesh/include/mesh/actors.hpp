@@ -152,8 +152,8 @@ struct launch_request {
   uint64_t rank = 0;          ///< Rank in its mesh (for log prefixes).
   bootstrap_command command;  ///< Resolved command (already bind-wrapped).
   std::string payload;        ///< Encoded MESH_BOOTSTRAP value.
-  /// MESH_BOOTSTRAP of a zygote that may fork this proc; empty: exec it.
-  std::string zygote_payload;
+  /// The proc may be forked by a zygote of its command (else it is exec'd).
+  bool zygote = false;
   std::string token;          ///< For in-process procs, which register too.
   config_snapshot config;     ///< For in-process procs.
 };
@@ -422,7 +422,7 @@ typename Inspector::result_type inspect(Inspector& f, child_registration& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
   return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
-           x.command, x.payload, x.zygote_payload, x.token, x.config);
+           x.command, x.payload, x.zygote, x.token, x.config);
 }
 
 template <class Inspector>
