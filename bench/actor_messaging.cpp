@@ -11,6 +11,8 @@
 // Prints medians and ratios; absolute times on a shared machine are noise.
 //
 //   build/bench/actor_messaging [rounds]
+#include "stats.hpp"
+
 #include <mesh/host_mesh.hpp>
 #include <mesh/system.hpp>
 
@@ -36,17 +38,9 @@ extern char** environ;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double us_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::micro>(clock_type::now() - t0)
-    .count();
-}
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs.empty() ? 0 : xs[xs.size() / 2];
-}
+using bench::clock_type;
+using bench::median;
+using bench::us_since;
 
 struct bench_state {
   static inline const char* name = "bench_actor";

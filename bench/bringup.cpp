@@ -11,6 +11,8 @@
 //                                            also prints local()'s own time
 #include "naive_launcher.hpp"
 
+#include "stats.hpp"
+
 #include <mesh/host_mesh.hpp>
 #include <mesh/system.hpp>
 
@@ -36,17 +38,9 @@ extern char** environ;
 
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-double ms_since(clock_type::time_point t0) {
-  return std::chrono::duration<double, std::milli>(clock_type::now() - t0)
-    .count();
-}
-
-double median(std::vector<double> xs) {
-  std::sort(xs.begin(), xs.end());
-  return xs.empty() ? 0 : xs[xs.size() / 2];
-}
+using bench::clock_type;
+using bench::median;
+using bench::ms_since;
 
 std::string sibling(const char* name) {
   char buf[4096];

@@ -24,6 +24,14 @@ inline double us_since(clock_type::time_point t0) {
     .count();
 }
 
+/// The median of `xs` (the upper one for an even count); 0 for no samples.
+inline double median(std::vector<double> xs) {
+  if (xs.empty())
+    return 0;
+  std::sort(xs.begin(), xs.end());
+  return xs[xs.size() / 2];
+}
+
 /// The nearest-rank percentile `p` (0..100) of `xs`; 0 for no samples.
 inline double percentile(std::vector<double> xs, double p) {
   if (xs.empty())
