@@ -6,6 +6,7 @@
 #include "mesh/error.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
+#include "support/actor_fixture.hpp"
 #include "support/event_log.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
@@ -40,17 +41,8 @@ mesh::bootstrap_command child_command() {
   return cmd;
 }
 
-/// The test actors registered in this process too: in-process procs spawn
-/// them here, and the client needs their types.
-struct test_config : mesh::config {
-  test_config() { mesh::test::add_test_actors(*this); }
-};
-
-struct actor_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
-  test_config cfg;
-  caf::actor_system sys{cfg};
-};
+using mesh::test::actor_fixture;
+using mesh::test::test_config;
 
 /// Collects pushed events for a test to wait on (at most 20 s per wait).
 using mesh::test::event_log;

@@ -9,6 +9,7 @@
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
 #include "meshd_daemon.hpp"
+#include "support/actor_fixture.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
 
@@ -37,17 +38,7 @@ using mesh::test::meshd_daemon;
 
 namespace {
 
-/// The test actor types are registered here too: the client needs the
-/// types of their messages.
-struct test_config : mesh::config {
-  test_config() { mesh::test::add_test_actors(*this); }
-};
-
-struct attach_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
-  test_config cfg;
-  caf::actor_system sys{cfg};
-};
+using attach_fixture = mesh::test::actor_fixture;
 
 /// A meshd on a free loopback port whose procs run mesh_child.
 std::unique_ptr<meshd_daemon> start_meshd(std::vector<std::string> extra = {},

@@ -11,6 +11,7 @@
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
 #include "meshd_daemon.hpp"
+#include "support/actor_fixture.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
 
@@ -132,17 +133,7 @@ ino_t netns_of(int64_t pid) {
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-/// The test actor types are registered here too: the client needs the
-/// types of their messages.
-struct test_config : mesh::config {
-  test_config() { mesh::test::add_test_actors(*this); }
-};
-
-struct netns_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
-  test_config cfg;
-  caf::actor_system sys{cfg};
-};
+using netns_fixture = mesh::test::actor_fixture;
 
 #define SKIP_WITHOUT(lab)                                                      \
   if (!(lab).ready()) {                                                        \

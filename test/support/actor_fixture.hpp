@@ -1,0 +1,26 @@
+// The fixture of the suites that spawn the test actors: an actor system whose
+// configuration knows them (in-process procs spawn them here, and the client
+// needs the types of their messages), short stop timeouts, and the check
+// that no process is left behind.
+#pragma once
+
+#include "mesh/config.hpp"
+#include "mesh/system.hpp"
+#include "support/process.hpp"
+#include "support/test_actors.hpp"
+
+#include <caf/actor_system.hpp>
+
+namespace mesh::test {
+
+struct test_config : mesh::config {
+  test_config() { add_test_actors(*this); }
+};
+
+struct actor_fixture : reaped_fixture {
+  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  test_config cfg;
+  caf::actor_system sys{cfg};
+};
+
+} // namespace mesh::test
