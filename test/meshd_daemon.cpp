@@ -27,7 +27,7 @@ extern char** environ;
 namespace mesh::test {
 
 std::string meshd_path() {
-  return build_path("meshd");
+  return build_path("tools/meshd");
 }
 
 std::string mesh_child_path() {

@@ -2,8 +2,8 @@
 
 #include "actors/comm_actor.hpp"
 #include "actors/mesh_controller.hpp"
-#include "libmesh/src/actor_mesh_core.hpp"
-#include "libmesh/src/mesh_data.hpp"
+#include "libmesh/src/client/actor_mesh_core.hpp"
+#include "libmesh/src/client/mesh_data.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 

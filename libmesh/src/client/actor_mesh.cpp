@@ -1,7 +1,7 @@
 #include "mesh/actor_mesh.hpp"
 
 #include "actors/comm_actor.hpp"
-#include "libmesh/src/actor_mesh_core.hpp"
+#include "libmesh/src/client/actor_mesh_core.hpp"
 #include "mesh/config_keys.hpp"
 
 #include <caf/all.hpp>

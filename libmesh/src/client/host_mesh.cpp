@@ -3,7 +3,7 @@
 #include "actors/host_agent.hpp"
 #include "actors/mesh_controller.hpp"
 #include "bootstrap/network.hpp"
-#include "libmesh/src/mesh_data.hpp"
+#include "libmesh/src/client/mesh_data.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 

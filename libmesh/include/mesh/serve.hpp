@@ -1,0 +1,84 @@
+// Serving one machine's host for host_mesh::attach: what meshd does, as a
+// public call, for an application that embeds a host in its own daemon.
+//
+// Two phases, because CAF chooses its transport (plain TCP or mutual TLS)
+// when the actor system is configured:
+//
+//   mesh::host_options opts{"0.0.0.0:4000", cert, key, ca};
+//   if (auto err = mesh::prepare_host(opts)) ...       // before the config
+//   mesh::config cfg;                                  // picks up TLS
+//   caf::actor_system sys{cfg};
+//   auto host = mesh::serve_host(sys, opts);           // publishes the host
+//   ... host->address() ...; host->wait();             // until shut down
+//
+// A host runs commands on request, so an open port is remote code
+// execution: prepare_host refuses a non-loopback address without mutual TLS
+// unless `insecure` says so in so many words (architecture §7.6).
+#pragma once
+
+#include "mesh/actors.hpp"
+#include "mesh/bootstrap.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/error.hpp>
+#include <caf/expected.hpp>
+
+#include <optional>
+#include <string>
+
+namespace mesh {
+
+/// How a process serves its host.
+struct host_options {
+  /// "HOST:PORT" to listen on; port 0 picks a free one.
+  std::string listen = "127.0.0.1:0";
+  /// Mutual TLS: all three PEM files, or none (then the tls.* configuration
+  /// keys, e.g. MESH_TLS_CERTIFICATE, decide).
+  std::string tls_certificate;
+  std::string tls_key;
+  std::string tls_cafile;
+  /// Allows plain TCP on a non-loopback address.
+  bool insecure = false;
+  /// What procs run; default: this executable (which must call
+  /// run_bootstrap_child first in main).
+  std::optional<bootstrap_command> proc_command;
+};
+
+/// Checks `opts` (the address parses, TLS files are all given or none and
+/// load, plain TCP only on loopback unless `insecure`, proc_command is an
+/// executable file) and makes its listen address and TLS files this
+/// process's settings, which the children of the host inherit. Call it
+/// before configuring the actor system; the error is one sentence.
+caf::error prepare_host(const host_options& opts);
+
+/// A host served by this process.
+class served_host {
+public:
+  served_host() = default;
+  served_host(caf::actor_system& sys, host_agent_actor agent,
+              std::string address, bool tls);
+
+  /// "host:port" it listens on.
+  const std::string& address() const { return address_; }
+  /// True if peers must present a certificate of the CA (mutual TLS).
+  bool uses_tls() const { return tls_; }
+  /// The host agent, published on address().
+  const host_agent_actor& agent() const { return agent_; }
+  /// Asks the host to stop its procs and end (shutdown_host); returns at once.
+  void shutdown() const;
+  /// Blocks until the host has ended; its exit reason (none: a clean end).
+  caf::error wait() const;
+
+private:
+  caf::actor_system* sys_ = nullptr;
+  host_agent_actor agent_;
+  std::string address_;
+  bool tls_ = false;
+};
+
+/// Starts a host agent on `sys` that launches procs as OS children and
+/// publishes it on opts.listen (after prepare_host(opts)).
+caf::expected<served_host> serve_host(caf::actor_system& sys,
+                                      const host_options& opts);
+
+} // namespace mesh

@@ -1,0 +1,167 @@
+// mesh::prepare_host / serve_host (mesh/serve.hpp): the host side of attach,
+// shared by meshd and applications that embed a host.
+#include "mesh/serve.hpp"
+
+#include "actors/host_agent.hpp"
+#include "bootstrap/network.hpp"
+#include "bootstrap/tls.hpp"
+#include "mesh/config_keys.hpp"
+#include "mesh/error.hpp"
+
+#include <caf/exit_reason.hpp>
+#include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+namespace mesh {
+
+namespace {
+
+std::string absolute(const std::string& path) {
+  std::error_code err;
+  auto abs = std::filesystem::absolute(path, err);
+  return err ? path : abs.lexically_normal().string();
+}
+
+caf::error refuse(std::string what) {
+  return make_error(ec::invalid_argument, std::move(what));
+}
+
+/// The TLS credentials to serve with: the options' files (all three or
+/// none), else the tls.* configuration keys; checked as CAF will use them.
+caf::expected<std::optional<tls::credentials>>
+credentials_of(const host_options& opts) {
+  int given = !opts.tls_certificate.empty() + !opts.tls_key.empty()
+              + !opts.tls_cafile.empty();
+  std::optional<tls::credentials> creds;
+  if (given == 3) {
+    creds = tls::credentials{absolute(opts.tls_certificate),
+                             absolute(opts.tls_key), absolute(opts.tls_cafile)};
+  } else if (given > 0) {
+    std::string missing;
+    for (auto [what, value] : {std::pair{"certificate", &opts.tls_certificate},
+                               std::pair{"key", &opts.tls_key},
+                               std::pair{"CA file", &opts.tls_cafile}})
+      if (value->empty())
+        missing += std::string{missing.empty() ? "" : ", "} + what;
+    return make_error(ec::tls_error,
+                      "the TLS certificate, key and CA file go together",
+                      "missing " + missing);
+  } else {
+    auto configured = tls::from_config();
+    if (!configured)
+      return std::move(configured.error());
+    creds = std::move(*configured);
+  }
+  if (creds)
+    if (auto err = tls::check(*creds))
+      return err;
+  return creds;
+}
+
+/// The environment is where children look for settings this process has and
+/// a client's config push must not override (env beats client_override).
+void export_setting(const config_key<std::string>& key,
+                    const std::string& value) {
+  auto info = config_registry::instance().find(key.name());
+  ::setenv(info->env_name().c_str(), value.c_str(), 1);
+}
+
+} // namespace
+
+caf::error prepare_host(const host_options& opts) {
+  auto where = net::parse_endpoint(opts.listen, true);
+  if (!where)
+    return refuse("listen: " + mesh::to_string(where.error()));
+  auto creds = credentials_of(opts);
+  if (!creds)
+    return std::move(creds.error());
+  if (!*creds && !opts.insecure && !net::is_loopback(where->host))
+    return refuse("refusing to listen on " + where->to_string()
+                  + " without TLS: anyone who can reach it could run "
+                    "commands on this machine. Give a TLS certificate, key "
+                    "and CA file, or --insecure on a network you trust");
+  if (opts.proc_command
+      && ::access(opts.proc_command->program.c_str(), X_OK) != 0)
+    return refuse("proc command '" + opts.proc_command->program
+                  + "' is not an executable file");
+  // Everything children must share with this process goes into the
+  // environment before the actor system (and its threads) exists.
+  export_setting(keys::listen_address, where->host);
+  if (*creds) {
+    export_setting(keys::tls_certificate, (*creds)->certificate);
+    export_setting(keys::tls_key, (*creds)->key);
+    export_setting(keys::tls_cafile, (*creds)->cafile);
+  }
+  return config_store::global().load_env();
+}
+
+served_host::served_host(caf::actor_system& sys, host_agent_actor agent,
+                         std::string address, bool tls)
+  : sys_(&sys),
+    agent_(std::move(agent)),
+    address_(std::move(address)),
+    tls_(tls) {
+  // nop
+}
+
+void served_host::shutdown() const {
+  if (agent_)
+    caf::anon_send(agent_, shutdown_host_atom::value);
+}
+
+caf::error served_host::wait() const {
+  if (sys_ == nullptr || !agent_)
+    return caf::none;
+  caf::error reason;
+  caf::scoped_actor self{*sys_};
+  self->monitor(agent_);
+  self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
+  if (reason == caf::exit_reason::normal)
+    return caf::none;
+  return reason;
+}
+
+caf::expected<served_host> serve_host(caf::actor_system& sys,
+                                      const host_options& opts) {
+  auto where = net::parse_endpoint(opts.listen, true);
+  if (!where)
+    return refuse("listen: " + mesh::to_string(where.error()));
+  if (auto err = net::check_transport(sys))
+    return err;
+  host_agent_options agent_opts;
+  agent_opts.bootstrap_children = true;
+  if (opts.proc_command) {
+    agent_opts.default_command = *opts.proc_command;
+    agent_opts.default_command->program =
+      absolute(opts.proc_command->program);
+  } else {
+    auto cmd = bootstrap_command::current();
+    if (!cmd)
+      return std::move(cmd.error());
+    agent_opts.default_command = std::move(*cmd);
+  }
+  auto agent = sys.spawn(host_agent, std::move(agent_opts));
+  auto port = net::publish(sys, agent, where->host, where->port);
+  if (!port) {
+    caf::anon_send_exit(agent, caf::exit_reason::kill);
+    return std::move(port.error());
+  }
+  caf::anon_send(agent, set_endpoint_atom::value, where->host, *port);
+  bool tls = net::uses_tls(sys);
+  if (tls && !tls::error_queue_guarded())
+    spdlog::warn("OpenSSL's I/O calls do not go through libmesh first: one "
+                 "client that fails its TLS handshake may drop the others");
+  net::endpoint bound{where->host, *port};
+  return served_host{sys, agent, bound.to_string(), tls};
+}
+
+} // namespace mesh

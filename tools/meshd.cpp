@@ -1,0 +1,194 @@
+// meshd: one machine's host for host_mesh::attach (architecture §3, §8).
+//
+// A cluster scheduler (systemd, Slurm, ...) starts one meshd per machine; a
+// client then attaches to all of them by address. meshd runs the host side of
+// a mesh (host agent, bootstrap proc manager and what the host agent starts
+// with them) until SIGTERM/SIGINT or a shutdown_host message from a client,
+// then stops its procs and exits 0.
+//
+// A host agent launches commands on request, so an open port is remote code
+// execution: meshd refuses a non-loopback address without mutual TLS unless
+// the operator says --insecure, and then warns on every start (§7.6).
+//
+// Exit codes: 0 clean, 1 runtime failure (cannot listen, host agent failed),
+// 2 bad command line or unusable credentials (one line on stderr says why).
+#include <mesh/error.hpp>
+#include <mesh/serve.hpp>
+#include <mesh/system.hpp>
+
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+#include <string_view>
+#include <thread>
+
+namespace {
+
+/// Refuses to start: one line on stderr, exit code 2.
+int refuse(const std::string& why) {
+  std::fprintf(stderr, "meshd: %s\n", why.c_str());
+  std::fflush(stderr);
+  return 2;
+}
+
+// -- signals ------------------------------------------------------------------
+
+/// SIGTERM/SIGINT write their number here; a watcher thread turns it into a
+/// shutdown of the host agent (a handler may only do async-signal-safe work).
+int signal_pipe[2] = {-1, -1};
+
+extern "C" void on_signal(int sig) {
+  auto byte = static_cast<unsigned char>(sig);
+  [[maybe_unused]] auto n = ::write(signal_pipe[1], &byte, 1);
+}
+
+bool install_signal_handlers() {
+  if (::pipe2(signal_pipe, O_CLOEXEC) != 0)
+    return false;
+  struct sigaction sa {};
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  return ::sigaction(SIGTERM, &sa, nullptr) == 0 &&
+         ::sigaction(SIGINT, &sa, nullptr) == 0;
+}
+
+/// Runs until the pipe carries a 0 byte (meshd is done anyway): the first
+/// signal shuts the host down politely, a second one ends meshd at once
+/// (its procs die with it through their parent-death signal).
+void watch_signals(mesh::host_agent_actor agent) {
+  bool asked = false;
+  for (;;) {
+    unsigned char sig = 0;
+    auto n = ::read(signal_pipe[0], &sig, 1);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || sig == 0)
+      return;
+    if (asked) {
+      spdlog::warn("second {}: exiting without waiting for the procs",
+                   strsignal(sig));
+      std::_Exit(1);
+    }
+    asked = true;
+    spdlog::info("{}: stopping the procs, then exiting", strsignal(sig));
+    caf::anon_send(agent, mesh::shutdown_host_atom::value);
+  }
+}
+
+int serve(const mesh::host_options& opts) {
+  if (!install_signal_handlers())
+    return refuse(std::string{"cannot install signal handlers: "} +
+                  std::strerror(errno));
+  mesh::config cfg;
+  caf::actor_system sys{cfg};
+  auto host = mesh::serve_host(sys, opts);
+  if (!host) {
+    spdlog::error("{}", mesh::to_string(host.error()));
+    return 1;
+  }
+  // The first line of stdout is the contract with scripts and tests.
+  std::printf("listening on %s\n", host->address().c_str());
+  std::fflush(stdout);
+  if (opts.insecure && host->uses_tls())
+    spdlog::info("--insecure is ignored: mutual TLS is on");
+  else if (opts.insecure)
+    spdlog::warn("WARNING: --insecure: {} serves plain TCP; anyone who can "
+                 "reach it can run commands on this machine as this user",
+                 host->address());
+  spdlog::info("serving host {} with {}, procs run {}", host->address(),
+               host->uses_tls() ? "mutual TLS" : "plain TCP",
+               opts.proc_command ? opts.proc_command->program
+                                 : std::string{"meshd itself"});
+  std::thread watcher{watch_signals, host->agent()};
+  auto reason = host->wait();
+  unsigned char done = 0;
+  [[maybe_unused]] auto n = ::write(signal_pipe[1], &done, 1);
+  watcher.join();
+  if (reason) {
+    spdlog::error("the host agent failed: {}", sys.render(reason));
+    return 1;
+  }
+  spdlog::info("host {} shut down", host->address());
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  // Procs launched by meshd run meshd again: the child role comes first.
+  {
+    mesh::config child_cfg;
+    if (auto code = mesh::run_bootstrap_child(child_cfg))
+      return *code;
+  }
+  // stdout carries only the "listening on" line; logs go to stderr.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("meshd"));
+  spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e meshd[%P] %l: %v");
+  mesh::host_options opts;
+  std::string proc_command;
+  CLI::App app{"meshd: runs one machine's libmesh host, which clients join "
+               "with host_mesh::attach"};
+  app
+    .add_option("--listen", opts.listen,
+                "HOST:PORT to listen on; port 0 picks a free port. The "
+                "first stdout line is 'listening on HOST:PORT'")
+    ->required();
+  app.add_option("--tls-cert", opts.tls_certificate,
+                 "PEM certificate of this host (mutual TLS; with --tls-key "
+                 "and --tls-ca)");
+  app.add_option("--tls-key", opts.tls_key,
+                 "PEM private key of --tls-cert (not passphrase-protected)");
+  app.add_option("--tls-ca", opts.tls_cafile,
+                 "PEM CA bundle; only clients with a certificate it signed "
+                 "may connect");
+  app.add_flag("--insecure", opts.insecure,
+               "allow plain TCP on a non-loopback address: anyone who "
+               "reaches the port can run commands as this user");
+  app.add_option("--proc-command", proc_command,
+                 "program that procs run (it must call "
+                 "mesh::run_bootstrap_child); default: meshd itself");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  // The TLS flags go together (checked here to name the missing flags).
+  int tls_flags = !opts.tls_certificate.empty() + !opts.tls_key.empty() +
+                  !opts.tls_cafile.empty();
+  if (tls_flags > 0 && tls_flags < 3) {
+    std::string missing;
+    for (auto [flag, value] : {std::pair{"--tls-cert", &opts.tls_certificate},
+                               std::pair{"--tls-key", &opts.tls_key},
+                               std::pair{"--tls-ca", &opts.tls_cafile}})
+      if (value->empty())
+        missing += std::string{missing.empty() ? "" : ", "} + flag;
+    return refuse("--tls-cert, --tls-key and --tls-ca go together: missing " +
+                  missing);
+  }
+  if (!proc_command.empty())
+    opts.proc_command = mesh::bootstrap_command{proc_command, {}, {}, {}};
+  if (auto err = mesh::prepare_host(opts)) {
+    // A bad address is named after the host_options field, which is
+    // meshd's --listen.
+    auto why = mesh::to_string(err);
+    constexpr std::string_view field = "invalid argument: listen: ";
+    if (why.rfind(field, 0) == 0)
+      why = "--listen: " + why.substr(field.size());
+    return refuse(why);
+  }
+  return serve(opts);
+}
