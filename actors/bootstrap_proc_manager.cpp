@@ -26,8 +26,9 @@ using manager_ptr =
 /// reference): a strong handle, owned by the watcher that the manager's state
 /// owns, would keep the manager alive forever. Once the manager is gone, its
 /// events are dropped.
-bootstrap::child_events events_for(const caf::actor_addr& manager) {
-  auto post = [manager](auto&&... xs) {
+/// Sends a message to the manager if it is still alive (see events_for).
+auto poster(const caf::actor_addr& manager) {
+  return [manager](auto&&... xs) {
     // If `strong` turns out to be the manager's last reference, the manager
     // is destroyed right here, on the watcher thread, when it goes out of
     // scope: the watcher's destructor allows for being called from its own
@@ -36,6 +37,10 @@ bootstrap::child_events events_for(const caf::actor_addr& manager) {
       caf::anon_send(caf::actor_cast<proc_manager_actor>(std::move(strong)),
                      std::forward<decltype(xs)>(xs)...);
   };
+}
+
+bootstrap::child_events events_for(const caf::actor_addr& manager) {
+  auto post = poster(manager);
   bootstrap::child_events events;
   events.on_line = [post](const std::string& name, bool is_stderr,
                           std::string line) {
@@ -81,15 +86,38 @@ bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
       self->state.watcher->warm(spec_of(req));
     },
     [self](launch_atom, const launch_request& req) -> caf::result<int64_t> {
-      auto spec = spec_of(req);
-      // Blocks this worker for the fork/exec only (vfork on the watcher
-      // thread). Events the child causes meanwhile queue up behind this
-      // handler, so the rank is known before its first line is forwarded.
-      auto pid = self->state.watcher->launch(spec);
-      if (!pid)
-        return std::move(pid.error());
-      self->state.ranks[req.name] = req.rank;
-      return *pid;
+      // Never blocks this worker: the watcher thread forks and reports the
+      // outcome as a launched message, which it posts before any line or
+      // exit of the child, so the rank is known before its first line.
+      auto& st = self->state;
+      auto id = ++st.last_launch;
+      auto promise = self->make_response_promise<int64_t>();
+      st.launching.emplace(id, std::make_pair(req.name, promise));
+      st.ranks[req.name] = req.rank;
+      st.watcher->launch_async(
+        spec_of(req), [post = poster(self->address()),
+                       id](caf::expected<int64_t> pid) {
+          if (pid)
+            post(launched_atom::value, id, *pid, caf::error{});
+          else
+            post(launched_atom::value, id, int64_t{-1},
+                 std::move(pid.error()));
+        });
+      return promise;
+    },
+    [self](launched_atom, uint64_t id, int64_t pid, caf::error& err) {
+      auto& st = self->state;
+      auto i = st.launching.find(id);
+      if (i == st.launching.end())
+        return;
+      auto [name, promise] = std::move(i->second);
+      st.launching.erase(i);
+      if (err) {
+        st.ranks.erase(name);
+        promise.deliver(std::move(err));
+      } else {
+        promise.deliver(pid);
+      }
     },
     [self](signal_atom, const std::string& name, int32_t sig) {
       // An unknown or already reaped proc: nothing to signal, its exit has

@@ -12,6 +12,8 @@
 
 #include "mesh/actors.hpp"
 
+#include <caf/typed_response_promise.hpp>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -35,6 +37,12 @@ struct bootstrap_proc_manager_state {
   /// Rank of each launched proc that has not exited yet: the watcher only
   /// knows names, proc_output carries the rank.
   std::map<std::string, uint64_t> ranks;
+  /// Launches the watcher has not reported yet, by launch id: the proc's
+  /// name and the launch request's promise.
+  std::map<uint64_t,
+           std::pair<std::string, caf::typed_response_promise<int64_t>>>
+    launching;
+  uint64_t last_launch = 0;
   /// Launches, watches and reaps the children. Declared last, destroyed
   /// first: its callbacks hold only a weak reference to the manager.
   std::unique_ptr<bootstrap::child_watcher> watcher;

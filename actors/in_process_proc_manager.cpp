@@ -52,6 +52,9 @@ proc_manager_actor::behavior_type in_process_proc_manager(
               });
       return int64_t{0};
     },
+    [](launched_atom, uint64_t, int64_t, const caf::error&) {
+      // Launches complete inside the launch handler: nothing reports later.
+    },
     [](warm_atom, const launch_request&) {
       // In-process procs start no process: nothing to prepare.
     },

@@ -228,7 +228,24 @@ bool is_payload_entry(const std::string& entry) {
          entry[std::strlen(payload_env)] == '=';
 }
 
-caf::expected<prepared_launch> prepare(const launch_spec& spec) {
+/// The environment a watcher starts its children with: this process's, read
+/// once when the watcher starts (reading `environ` per launch would race
+/// with any setenv of the embedding application).
+std::map<std::string, std::string> environment_now() {
+  std::map<std::string, std::string> env;
+  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
+    std::string_view kv{*entry};
+    auto eq = kv.find('=');
+    if (eq != std::string_view::npos && eq > 0)
+      env.emplace(std::string{kv.substr(0, eq)},
+                  std::string{kv.substr(eq + 1)});
+  }
+  return env;
+}
+
+caf::expected<prepared_launch>
+prepare(const launch_spec& spec,
+        const std::map<std::string, std::string>& base_env) {
   auto& cmd = spec.command;
   auto bad = [&](const std::string& what) {
     return make_error(ec::invalid_argument, proc_context(spec.name), what);
@@ -240,14 +257,7 @@ caf::expected<prepared_launch> prepare(const launch_spec& spec) {
       return bad("an argument contains a NUL byte");
   // The parent's environment, then the command's, then the extra variables:
   // later wins.
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string_view kv{*entry};
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos && eq > 0)
-      env.emplace(std::string{kv.substr(0, eq)},
-                  std::string{kv.substr(eq + 1)});
-  }
+  auto env = base_env;
   for (auto* layer : {&cmd.env, &spec.extra_env}) {
     for (auto& [key, value] : *layer) {
       if (key.empty() || key.find('=') != std::string::npos || has_nul(key))
@@ -414,10 +424,10 @@ struct child_watcher::impl {
     bool reaped = false;
   };
 
-  /// A launch() waiting for the watcher thread.
+  /// A launch waiting for the watcher thread; `done` gets its outcome.
   struct launch_job {
-    prepared_launch* launch;
-    std::optional<caf::expected<int64_t>> result;
+    prepared_launch launch;
+    launched done;
   };
 
   explicit impl(child_events ev) : events(std::move(ev)) {}
@@ -425,13 +435,11 @@ struct child_watcher::impl {
   // --- shared, guarded by mtx ---
 
   mutable std::mutex mtx;
-  /// Wakes launch() callers when their job is done.
-  std::condition_variable job_done;
   /// Launched and not yet reaped children: the only pids signal() may touch
   /// (a pid leaves this table before it is reaped, so it is never reused
   /// while listed).
   std::map<std::string, pid_t> table;
-  std::deque<launch_job*> jobs;
+  std::deque<launch_job> jobs;
   /// Zygotes to start before anyone launches from them.
   std::deque<prepared_launch> warm_jobs;
   bool stopping = false;
@@ -442,6 +450,8 @@ struct child_watcher::impl {
   // --- fixed after construction ---
 
   child_events events;
+  /// This process's environment when the watcher started.
+  std::map<std::string, std::string> base_env = environment_now();
   /// Wakes the watcher thread for launches and shutdown.
   unique_fd wake;
   /// Set if the watcher could not start; every launch fails with it.
@@ -1003,7 +1013,7 @@ void child_watcher::impl::run() {
       uint64_t count;
       [[maybe_unused]] auto n = ::read(wake.get(), &count, sizeof(count));
     }
-    std::deque<launch_job*> todo;
+    std::deque<launch_job> todo;
     std::deque<prepared_launch> warm;
     {
       std::lock_guard<std::mutex> guard{mtx};
@@ -1014,13 +1024,13 @@ void child_watcher::impl::run() {
     }
     for (auto& launch : warm)
       zygote_for(launch);
-    for (auto* job : todo) {
-      auto result = spawn(*job->launch);
-      std::lock_guard<std::mutex> guard{mtx};
-      job->result = std::move(result);
-    }
-    if (!todo.empty())
-      job_done.notify_all();
+    // Each outcome is told before the next poll, so before any line or exit
+    // of that child.
+    for (auto& job : todo)
+      job.done(closed ? make_error(ec::spawn_failed,
+                                   proc_context(job.launch.name),
+                                   "the launcher is shutting down")
+                      : spawn(job.launch));
   }
   shutdown();
 }
@@ -1059,12 +1069,14 @@ void child_watcher::impl::shutdown() {
   }
   children.clear();
   zygotes.clear();
-  std::lock_guard<std::mutex> guard{mtx};
-  for (auto* job : jobs)
-    job->result = make_error(ec::spawn_failed, proc_context(job->launch->name),
-                             "the launcher is shutting down");
-  jobs.clear();
-  job_done.notify_all();
+  std::deque<launch_job> refused;
+  {
+    std::lock_guard<std::mutex> guard{mtx};
+    refused.swap(jobs);
+  }
+  for (auto& job : refused)
+    job.done(make_error(ec::spawn_failed, proc_context(job.launch.name),
+                        "the launcher is shutting down"));
 }
 
 child_watcher::child_watcher(child_events events)
@@ -1105,34 +1117,55 @@ child_watcher::~child_watcher() {
   impl_->thread.join();
 }
 
-caf::expected<int64_t> child_watcher::launch(const launch_spec& spec) {
+void child_watcher::launch_async(const launch_spec& spec, launched done) {
   if (impl_->broken)
-    return impl_->broken;
-  auto launch = prepare(spec);
+    return done(impl_->broken);
+  auto launch = prepare(spec, impl_->base_env);
   if (!launch)
-    return std::move(launch.error());
+    return done(std::move(launch.error()));
+  {
+    std::lock_guard<std::mutex> guard{impl_->mtx};
+    if (!impl_->stopping) {
+      impl_->jobs.push_back({std::move(*launch), std::move(done)});
+      impl_->notify();
+      return;
+    }
+  }
+  done(make_error(ec::spawn_failed, proc_context(spec.name),
+                  "the launcher is shutting down"));
+}
+
+caf::expected<int64_t> child_watcher::launch(const launch_spec& spec) {
   // From a callback: we already are the thread that must fork.
   if (std::this_thread::get_id() == impl_->thread_id) {
     if (impl_->closed)
       return make_error(ec::spawn_failed, proc_context(spec.name),
                         "the launcher is shutting down");
+    auto launch = prepare(spec, impl_->base_env);
+    if (!launch)
+      return std::move(launch.error());
     return impl_->spawn(*launch);
   }
-  impl::launch_job job{&*launch, std::nullopt};
-  std::unique_lock<std::mutex> guard{impl_->mtx};
-  if (impl_->stopping)
-    return make_error(ec::spawn_failed, proc_context(spec.name),
-                      "the launcher is shutting down");
-  impl_->jobs.push_back(&job);
-  impl_->notify();
-  impl_->job_done.wait(guard, [&] { return job.result.has_value(); });
-  return std::move(*job.result);
+  struct outcome {
+    std::mutex mtx;
+    std::condition_variable ready;
+    std::optional<caf::expected<int64_t>> result;
+  };
+  auto out = std::make_shared<outcome>();
+  launch_async(spec, [out](caf::expected<int64_t> result) {
+    std::lock_guard<std::mutex> guard{out->mtx};
+    out->result = std::move(result);
+    out->ready.notify_all();
+  });
+  std::unique_lock<std::mutex> guard{out->mtx};
+  out->ready.wait(guard, [&] { return out->result.has_value(); });
+  return std::move(*out->result);
 }
 
 void child_watcher::warm(const launch_spec& spec) {
   if (impl_->broken)
     return;
-  auto launch = prepare(spec);
+  auto launch = prepare(spec, impl_->base_env);
   if (!launch || !launch->zygote_key)
     return;
   std::lock_guard<std::mutex> guard{impl_->mtx};

@@ -94,11 +94,21 @@ public:
   child_watcher(const child_watcher&) = delete;
   child_watcher& operator=(const child_watcher&) = delete;
 
+  /// What becomes of a launch: the child's pid, or why it did not start.
+  using launched = std::function<void(caf::expected<int64_t>)>;
+
   /// Launches a child in its own process group, its stdin on /dev/null, its
-  /// stdout/stderr on pipes; returns its pid once exec succeeded. Blocks only
-  /// for the fork/exec, which runs on the watcher thread. A missing or
-  /// non-executable program fails with ec::spawn_failed naming it, without
-  /// launching anything.
+  /// stdout/stderr on pipes, and returns at once: `done` is called exactly
+  /// once with the pid once exec succeeded (on the watcher thread, before
+  /// any line or exit of that child is reported), or with the failure (a
+  /// missing or non-executable program fails with ec::spawn_failed naming
+  /// it; a spec refused before anything starts is told on the calling
+  /// thread). The environment is this process's as it was when the watcher
+  /// started, plus the command's and the spec's variables.
+  void launch_async(const launch_spec& spec, launched done);
+
+  /// launch_async, waiting for the outcome: for tests and callers that are
+  /// not actors (never call it from an actor: it blocks the thread).
   caf::expected<int64_t> launch(const launch_spec& spec);
 
   /// Starts, in the background, the zygote that would serve `spec` (see

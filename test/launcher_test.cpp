@@ -341,15 +341,17 @@ TEST_CASE_FIXTURE(reaped_fixture,
 }
 
 TEST_CASE_FIXTURE(reaped_fixture,
-                  "child_watcher environment: inherited, then command env, "
-                  "then extra_env wins") {
+                  "child_watcher environment: inherited as it was when the "
+                  "watcher started, then command env, then extra_env wins") {
   recorder rec;
-  child_watcher watcher{rec.callbacks()};
   ::setenv("MESH_TEST_INHERITED", "from-parent", 1);
   ::setenv("MESH_TEST_SHADOWED", "from-parent", 1);
+  child_watcher watcher{rec.callbacks()};
+  // Read once at start: a later setenv (racing with nothing) is not seen.
+  ::setenv("MESH_TEST_LATE", "too-late", 1);
   auto spec = sh("p", "echo \"$MESH_TEST_INHERITED\"; echo "
                       "\"$MESH_TEST_SHADOWED\"; echo \"$FROM_CMD\"; echo "
-                      "\"$OVERRIDDEN\"");
+                      "\"$OVERRIDDEN\"; echo \"late:$MESH_TEST_LATE\"");
   spec.command.env = {{"MESH_TEST_SHADOWED", "from-command"},
                       {"FROM_CMD", "cmd"},
                       {"OVERRIDDEN", "cmd"}};
@@ -357,6 +359,7 @@ TEST_CASE_FIXTURE(reaped_fixture,
   auto pid = watcher.launch(spec);
   ::unsetenv("MESH_TEST_INHERITED");
   ::unsetenv("MESH_TEST_SHADOWED");
+  ::unsetenv("MESH_TEST_LATE");
   REQUIRE(pid);
   REQUIRE(rec.wait_exit("p"));
   std::vector<std::string> lines;
@@ -364,7 +367,7 @@ TEST_CASE_FIXTURE(reaped_fixture,
     if (auto* ln = as_line(ev))
       lines.push_back(ln->text);
   CHECK(lines == std::vector<std::string>{"from-parent", "from-command", "cmd",
-                                          "extra"});
+                                          "extra", "late:"});
 }
 
 TEST_CASE_FIXTURE(reaped_fixture,

@@ -5,6 +5,9 @@
 // Test behaviours, chosen by environment variables the tests set per rank:
 //   MESH_TEST_IGNORE_TERM=1  ignore SIGTERM and hang after a polite stop, so
 //                            that only SIGKILL ends the process.
+//   MESH_TEST_ZYGOTE_GATE=DIR  when started as a zygote, create DIR/started
+//                            and wait (at most 30 s) until DIR/open exists:
+//                            a test holds the zygote's start open at will.
 // Run with the argument "client N" it is instead a client process that brings
 // up local() with N procs, prints "pid <p>" per proc and blocks forever (the
 // test then SIGKILLs it to check that its procs die with it).
@@ -50,7 +53,22 @@ int run_client(int procs) {
 
 } // namespace
 
+/// A zygote starts with MESH_ZYGOTE_UNSET in its environment (its procs do
+/// not run main again): hold it at the gate of MESH_TEST_ZYGOTE_GATE.
+void wait_at_zygote_gate() {
+  const char* gate = std::getenv("MESH_TEST_ZYGOTE_GATE");
+  if (gate == nullptr || std::getenv("MESH_ZYGOTE_UNSET") == nullptr)
+    return;
+  std::string dir{gate};
+  if (auto* f = std::fopen((dir + "/started").c_str(), "w"))
+    std::fclose(f);
+  for (int i = 0; i < 30000 && ::access((dir + "/open").c_str(), F_OK) != 0;
+       ++i)
+    ::usleep(1000);
+}
+
 int main(int argc, char** argv) {
+  wait_at_zygote_gate();
   bool ignore_term = std::getenv("MESH_TEST_IGNORE_TERM") != nullptr;
   if (ignore_term)
     std::signal(SIGTERM, SIG_IGN);

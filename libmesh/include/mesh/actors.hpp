@@ -53,6 +53,7 @@ using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
 using register_child_atom = caf::atom_constant<caf::atom("regchild")>;
 /// --- host agent <-> proc manager ---
 using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using launched_atom = caf::atom_constant<caf::atom("launched")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using signal_atom = caf::atom_constant<caf::atom("signal")>;
 using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
@@ -269,7 +270,11 @@ using host_agent_actor = caf::typed_actor<
 /// processes) and in-process.
 using proc_manager_actor = caf::typed_actor<
   // Starts a proc; replies with its pid (0 in-process) once it is started.
+  // Never blocks the manager: the fork happens elsewhere.
   caf::replies_to<launch_atom, launch_request>::with<int64_t>,
+  // From the manager's own launcher: the outcome of a launch (its id, the
+  // pid or -1, the error).
+  caf::reacts_to<launched_atom, uint64_t, int64_t, caf::error>,
   // Prepares, in the background, whatever makes later launches of this
   // request's command fast (its zygote); launches nothing.
   caf::reacts_to<warm_atom, launch_request>,
