@@ -42,28 +42,32 @@ F openssl_function(const char* name) {
 
 } // namespace
 
+// These must interpose OpenSSL's own definitions, so they are exported even
+// though libmesh is built with hidden visibility (and libmesh.map lists them).
+#define MESH_INTERPOSE __attribute__((visibility("default")))
+
 extern "C" {
 
-int SSL_read(SSL* ssl, void* buf, int num) {
+MESH_INTERPOSE int SSL_read(SSL* ssl, void* buf, int num) {
   static auto real = openssl_function<int (*)(SSL*, void*, int)>("SSL_read");
   ERR_clear_error();
   return real(ssl, buf, num);
 }
 
-int SSL_write(SSL* ssl, const void* buf, int num) {
+MESH_INTERPOSE int SSL_write(SSL* ssl, const void* buf, int num) {
   static auto real =
     openssl_function<int (*)(SSL*, const void*, int)>("SSL_write");
   ERR_clear_error();
   return real(ssl, buf, num);
 }
 
-int SSL_accept(SSL* ssl) {
+MESH_INTERPOSE int SSL_accept(SSL* ssl) {
   static auto real = openssl_function<int (*)(SSL*)>("SSL_accept");
   ERR_clear_error();
   return real(ssl);
 }
 
-int SSL_connect(SSL* ssl) {
+MESH_INTERPOSE int SSL_connect(SSL* ssl) {
   static auto real = openssl_function<int (*)(SSL*)>("SSL_connect");
   ERR_clear_error();
   return real(ssl);

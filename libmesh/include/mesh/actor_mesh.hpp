@@ -17,6 +17,8 @@
 // - The messages and replies of typed handles are checked at compile time.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/config.hpp"
 #include "mesh/error.hpp"
 #include "mesh/extent.hpp"
@@ -44,6 +46,8 @@
 #include <string_view>
 #include <type_traits>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -202,3 +206,5 @@ private:
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

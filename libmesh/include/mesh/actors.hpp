@@ -14,6 +14,8 @@
 //   ... cfg.add_message_types<caf::id_block::my_app>();
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/bootstrap.hpp"
 #include "mesh/config.hpp"
 #include "mesh/status.hpp"
@@ -33,6 +35,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -513,3 +517,5 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::gather_result>))
 
 CAF_END_TYPE_ID_BLOCK(mesh)
+
+MESH_PUBLIC_END

@@ -3,6 +3,8 @@
 // command in `numactl` or `taskset` (architecture §2, §5).
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <functional>
 #include <map>
 #include <optional>
@@ -10,6 +12,8 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -84,3 +88,5 @@ bootstrap_command wrap_for_binding(const bootstrap_command& cmd,
 bool numa_available();
 
 } // namespace mesh
+
+MESH_PUBLIC_END

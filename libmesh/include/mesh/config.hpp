@@ -11,6 +11,8 @@
 // paths are process-local and never propagate.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -23,6 +25,8 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -205,3 +209,5 @@ private:
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

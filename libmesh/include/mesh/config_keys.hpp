@@ -2,7 +2,11 @@
 // variable is MESH_<NAME> (dots become '_'), its YAML key is its name.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/config.hpp"
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh::keys {
 
@@ -40,3 +44,5 @@ extern const config_key<std::string> tls_key;
 extern const config_key<std::string> tls_cafile;
 
 } // namespace mesh::keys
+
+MESH_PUBLIC_END

@@ -8,6 +8,8 @@
 // system, so `sys.render(err)` and `mesh::to_string(err)` agree.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -17,6 +19,8 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 #include <caf/make_message.hpp>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -118,3 +122,5 @@ std::string to_string(const caf::error& err);
 std::string render_error(uint8_t code, const caf::message& context);
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -17,6 +17,8 @@
 // ignored by the parsers.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstddef>
 #include <initializer_list>
 #include <iosfwd>
@@ -27,6 +29,8 @@
 #include <vector>
 
 #include <caf/expected.hpp>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -178,3 +182,5 @@ caf::expected<shape_items> parse_shape_items(std::string_view kind,
 } // namespace detail
 
 } // namespace mesh
+
+MESH_PUBLIC_END

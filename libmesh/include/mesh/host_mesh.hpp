@@ -2,6 +2,8 @@
 // HostMesh / HostMeshRef).
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/actors.hpp"
 #include "mesh/bootstrap.hpp"
 #include "mesh/extent.hpp"
@@ -18,6 +20,8 @@
 #include <string>
 #include <string_view>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -141,3 +145,5 @@ private:
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -16,6 +16,8 @@
 // every host derive the same string independently, in any process and build.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -25,6 +27,8 @@
 #include <utility>
 
 #include "mesh/error.hpp"
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -265,3 +269,5 @@ struct hash<mesh::basic_mesh_id<Tag>> {
 };
 
 } // namespace std
+
+MESH_PUBLIC_END

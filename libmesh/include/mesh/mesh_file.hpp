@@ -11,6 +11,8 @@
 //   * a result carries a `mesh_file` if and only if it has no diagnostics.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstddef>
 #include <map>
 #include <optional>
@@ -21,6 +23,8 @@
 #include "mesh/bootstrap.hpp"
 #include "mesh/error.hpp"
 #include "mesh/extent.hpp"
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -120,3 +124,5 @@ mesh_file_result load_mesh_file(const std::string& path);
 caf::error to_error(const mesh_file_result& result);
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -2,6 +2,8 @@
 // hosts ⊕ per_host.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/extent.hpp"
@@ -19,6 +21,8 @@
 #include <string>
 #include <utility>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -85,3 +89,5 @@ private:
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -21,6 +21,8 @@
 // The unity region is "".
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstddef>
 #include <iosfwd>
 #include <optional>
@@ -31,6 +33,8 @@
 #include <caf/expected.hpp>
 
 #include "mesh/extent.hpp"
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -126,3 +130,5 @@ std::string to_string(const region& x);
 std::ostream& operator<<(std::ostream& out, const region& x);
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -16,6 +16,8 @@
 // unless `insecure` says so in so many words (architecture §7.6).
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/actors.hpp"
 #include "mesh/bootstrap.hpp"
 
@@ -25,6 +27,8 @@
 
 #include <optional>
 #include <string>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -82,3 +86,5 @@ caf::expected<served_host> serve_host(caf::actor_system& sys,
                                       const host_options& opts);
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -1,11 +1,15 @@
 // Proc statuses, states, events and the shutdown summary.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -84,3 +88,5 @@ struct shutdown_summary {
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -1,9 +1,13 @@
 // Embedding libmesh in a CAF application: configure the caller's actor system.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include <caf/actor_system_config.hpp>
 
 #include <optional>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -29,3 +33,5 @@ public:
 std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg);
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -6,6 +6,8 @@
 // the last dimension across, the other dimensions down.
 #pragma once
 
+#include "mesh/export.hpp"
+
 #include "mesh/error.hpp"
 #include "mesh/extent.hpp"
 
@@ -18,6 +20,8 @@
 #include <type_traits>
 #include <utility>
 #include <vector>
+
+MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
@@ -128,3 +132,5 @@ private:
 };
 
 } // namespace mesh
+
+MESH_PUBLIC_END

@@ -1,0 +1,57 @@
+#!/usr/bin/env python3
+"""Fails when libmesh.so exports anything but the public API (architecture §3).
+
+Every dynamic symbol libmesh.so defines must belong to namespace mesh (its
+functions, statics, type information) or be one of the OpenSSL calls that
+bootstrap/tls_error_queue.cpp interposes; and none may come from the
+internal layers (mesh::bootstrap, mesh::net, mesh::tls, the actors' behaviour
+functions), which only tests reach, through the static library.
+
+Usage: check_exports.py LIBMESH_SO
+"""
+import re
+import subprocess
+import sys
+
+INTERPOSED = {"SSL_read", "SSL_write", "SSL_accept", "SSL_connect"}
+# Demangled, or (for names too long for nm to demangle) mangled.
+PUBLIC = re.compile(r"^(typeinfo for |typeinfo name for |vtable for |VTT for |"
+                    r"guard variable for |(non-)?virtual thunk to )?mesh::|"
+                    r"^_Z(N|NK|TIN|TSN|TVN)4mesh")
+INTERNAL = re.compile(r"mesh::(bootstrap|net|tls)::|mesh::(host_agent|"
+                      r"proc_agent|comm_actor|mesh_controller|"
+                      r"bootstrap_proc_manager|in_process_proc_manager)\(")
+
+
+def main(argv):
+    if len(argv) != 2:
+        print(__doc__)
+        return 2
+    out = subprocess.run(["nm", "-DC", "--defined-only", argv[1]], check=True,
+                         capture_output=True, text=True).stdout
+    bad = []
+    count = 0
+    for line in out.splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) < 3:
+            continue
+        name = parts[2]
+        count += 1
+        if name in INTERPOSED:
+            continue
+        if not PUBLIC.match(name) or INTERNAL.search(name):
+            bad.append(name)
+    for name in bad[:40]:
+        print("exported but not public:", name[:200])
+    if bad:
+        print(f"{len(bad)} of {count} exported symbols are not the public API")
+        return 1
+    if count == 0:
+        print("no exported symbol found: is this libmesh.so?")
+        return 1
+    print(f"exports: {count} symbols, all of namespace mesh's public API")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
