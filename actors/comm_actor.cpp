@@ -156,8 +156,11 @@ comm_actor_actor::behavior_type comm_actor(comm_ptr self) {
       return result;
     },
     [self](comm_stats_atom) { return self->state.stats; },
-    [](decodes_atom, const caf::message& msg) {
-      return static_cast<uint64_t>(msg.size());
+    [self](known_types_atom) {
+      std::vector<std::string> names;
+      for (auto& entry : self->system().config().value_factories_by_name)
+        names.push_back(entry.first);
+      return names;
     },
   };
 }

@@ -77,7 +77,7 @@ using cast_atom = caf::atom_constant<caf::atom("cast")>;
 using cast_sync_atom = caf::atom_constant<caf::atom("castsync")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
 using comm_stats_atom = caf::atom_constant<caf::atom("commstats")>;
-using decodes_atom = caf::atom_constant<caf::atom("decodes")>;
+using known_types_atom = caf::atom_constant<caf::atom("knowntypes")>;
 /// --- supervision: proc agent -> host agent ---
 using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
 
@@ -218,10 +218,11 @@ using comm_actor_actor = caf::typed_actor<
                   caf::timespan>::with<std::vector<gather_result>>,
   // Counters, for tests and benchmarks.
   caf::replies_to<comm_stats_atom>::with<comm_stats>,
-  // How many elements of the message arrived: fewer than were sent means
-  // this process does not know its types (a meshd does not know the
-  // application's), so it cannot relay such messages.
-  caf::replies_to<decodes_atom, caf::message>::with<uint64_t>>;
+  // The names of the message types this process can decode: a host that
+  // does not know a message's types (a meshd does not know the
+  // application's) cannot relay it, and the caller sends it to each member
+  // directly instead (asked once per host when an actor mesh is spawned).
+  caf::replies_to<known_types_atom>::with<std::vector<std::string>>>;
 
 /// The host agent: owns the procs of one host (architecture §4).
 using host_agent_actor = caf::typed_actor<

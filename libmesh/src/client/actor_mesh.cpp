@@ -46,52 +46,34 @@ std::string where(const actor_mesh_core& core, const actor_mesh_plan& plan,
          core.host_addrs[base / core.procs_per_host] + ")";
 }
 
-/// The element types of `msg`, as a cache key.
-std::string signature(const caf::message& msg) {
-  std::string result;
+/// The portable names of the custom types among `msg`'s elements (builtin
+/// types are known everywhere).
+std::vector<std::string> custom_type_names(caf::actor_system& sys,
+                                           const caf::message& msg) {
+  std::vector<std::string> result;
   for (size_t i = 0; i < msg.size(); ++i) {
     auto rtti = msg.type(i);
-    result += std::to_string(rtti.first);
-    if (rtti.second != nullptr)
-      result += rtti.second->name();
-    result += ';';
+    if (rtti.first == 0)
+      result.push_back(sys.types().portable_name(rtti));
   }
   return result;
 }
 
 /// Whether the comm actor of `host` can relay `msg`: the host process
 /// (a meshd, for instance) may not know the application's types, and CAF
-/// 0.17 delivers what it cannot decode as an empty message. A comm actor in
-/// this very process knows what the caller knows; any other is asked once
-/// per signature. An unanswered question is not cached and answers yes, so
-/// that the relay reports the host's problem as usual. `sig` is the
-/// message's signature(), computed on first use and kept for the caller's
-/// other hosts.
-bool relays(actor_mesh_core& core, size_t host, const caf::message& msg,
-            std::optional<std::string>& sig, caf::timespan timeout) {
-  if (msg.empty() || core.comms[host]->node() == core.sys->node())
+/// 0.17 delivers what it cannot decode as an empty message. Decided here,
+/// from the types the host named when the actor mesh was spawned: no
+/// message waits for a question. `names` is custom_type_names(msg),
+/// computed on first use and kept for the caller's other hosts.
+bool relays(const actor_mesh_core& core, size_t host, const caf::message& msg,
+            std::optional<std::vector<std::string>>& names) {
+  auto& known = core.host_types[host];
+  if (msg.empty() || !known)
     return true;
-  if (!sig)
-    sig = signature(msg);
-  auto key = std::make_pair(host, *sig);
-  {
-    std::lock_guard<std::mutex> guard{core.relay_mtx};
-    if (auto i = core.relay_ok.find(key); i != core.relay_ok.end())
-      return i->second;
-  }
-  std::optional<bool> ok;
-  {
-    auto caller = core.callers->borrow();
-    auto& self = *caller;
-    self->request(core.comms[host], timeout, decodes_atom::value, msg)
-      .receive([&](uint64_t n) { ok = n == msg.size(); },
-               [&](caf::error&) { caller.discard(); });
-  }
-  if (!ok)
-    return true;
-  std::lock_guard<std::mutex> guard{core.relay_mtx};
-  core.relay_ok.emplace(std::move(key), *ok);
-  return *ok;
+  if (!names)
+    names = custom_type_names(*core.sys, msg);
+  return std::all_of(names->begin(), names->end(),
+                     [&](const std::string& n) { return known->count(n) > 0; });
 }
 
 caf::timespan relay_margin(caf::timespan timeout) {
@@ -180,9 +162,9 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   caf::timespan timeout{default_timeout()};
   // A group is sent to its members one by one if it has one member or its
   // host cannot relay the message.
-  std::optional<std::string> sig;
+  std::optional<std::vector<std::string>> names;
   auto one_by_one = [&](const host_group& g) {
-    return g.members.size() == 1 || !relays(core, g.host, msg, sig, timeout);
+    return g.members.size() == 1 || !relays(core, g.host, msg, names);
   };
   std::vector<const host_group*> credit_points;
   for (auto& g : plan_->groups) {
@@ -278,9 +260,9 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
     // concurrently.
     std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
     std::vector<std::pair<const host_group*, relay_handle>> relayed;
-    std::optional<std::string> sig;
+    std::optional<std::vector<std::string>> names;
     for (auto& g : plan.groups) {
-      if (g.members.size() == 1 || !relays(core, g.host, msg, sig, ts))
+      if (g.members.size() == 1 || !relays(core, g.host, msg, names))
         for (size_t i = 0; i < g.members.size(); ++i)
           direct.emplace_back(g.view_ranks[i],
                               self->request(g.members[i].actor, ts, msg));

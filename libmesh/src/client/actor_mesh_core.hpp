@@ -11,6 +11,8 @@
 #include <atomic>
 #include <memory>
 #include <map>
+#include <optional>
+#include <set>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -91,11 +93,10 @@ struct actor_mesh_core {
   std::unique_ptr<std::atomic<uint64_t>[]> casts_per_host;
   /// For the blocking calls and credit points.
   std::unique_ptr<caller_pool> callers;
-  /// Whether a host's comm actor can relay messages of a signature (its
-  /// process knows their types), by (host, signature); guarded by
-  /// `relay_mtx`.
-  std::map<std::pair<size_t, std::string>, bool> relay_ok;
-  std::mutex relay_mtx;
+  /// The message types each host's process can decode, by host; nullopt
+  /// for a host in this very process (or one that did not say), which
+  /// relays everything.
+  std::vector<std::optional<std::set<std::string>>> host_types;
 };
 
 /// The members of one host within a view.

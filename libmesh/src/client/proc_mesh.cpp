@@ -160,6 +160,25 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
                           detail::reason_of(sys, comms[h].error()));
     core->comms.push_back(*comms[h]);
   }
+  // Which types each host can relay, asked once here so that no cast ever
+  // waits for the answer. A host that does not answer relays everything
+  // (and so reports its own problem when it fails to).
+  core->host_types.resize(nhosts);
+  std::vector<size_t> remote_index;
+  for (size_t h = 0; h < nhosts; ++h)
+    if (core->comms[h]->node() != sys.node())
+      remote_index.push_back(h);
+  if (!remote_index.empty()) {
+    std::vector<comm_actor_actor> remote_comms;
+    for (auto h : remote_index)
+      remote_comms.push_back(core->comms[h]);
+    auto types = gather<std::vector<std::string>>(sys, remote_comms, timeout,
+                                                  known_types_atom::value);
+    for (size_t i = 0; i < remote_index.size(); ++i)
+      if (types[i])
+        core->host_types[remote_index[i]] =
+          std::set<std::string>(types[i]->begin(), types[i]->end());
+  }
   // Registered before any actor exists: a failure right after the spawn is
   // still routed to this actor mesh.
   auto key = core->id.to_string();
