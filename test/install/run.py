@@ -11,7 +11,8 @@ time, the test failing at the first one that goes wrong:
   3. pkg-config: `pkg-config --cflags --libs libmesh` with PKG_CONFIG_PATH
      at the installed .pc and PKG_CONFIG_SYSROOT_DIR=TMP/dest, build the same
      source with g++;
-  4. run both consumers with LD_LIBRARY_PATH at the installed libdir and
+  4. compile every installed header alone (-fsyntax-only, strict warnings);
+  5. run both consumers with LD_LIBRARY_PATH at the installed libdir and
      check they exit 0 having loaded the installed libmesh.so.
 
 The consumer sources are copied to TMP first, so the only libmesh headers
@@ -224,9 +225,25 @@ def test(args, tmp):
     for flag in (f"-I{includedir}", f"-L{libdir}"):
         if flag not in flags:
             raise Failure(f"pkg-config flags {flags} lack {flag}")
+
     pc_exe = os.path.join(tmp, "consumer-pc")
     run(["g++", "-std=c++17", "-o", pc_exe, os.path.join(src, "consumer.cpp")]
         + flags, env=env)
+
+    # Each installed header on its own, under strict warnings: none relies
+    # on another being included first, none warns in a strict consumer.
+    headers = sorted(h for h in os.listdir(os.path.join(includedir, "mesh"))
+                     if h.endswith(".hpp"))
+    units = []
+    for h in headers:
+        unit = os.path.join(tmp, "headers", h[:-len(".hpp")] + ".cpp")
+        os.makedirs(os.path.dirname(unit), exist_ok=True)
+        with open(unit, "w", encoding="utf-8") as f:
+            f.write(f"#include <mesh/{h}>\n")
+        units.append(unit)
+    run(["g++", "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Wpedantic",
+         "-Werror"] + [f for f in flags if f.startswith("-I")] + units, env=env)
+    log(f"  {len(units)} headers compile alone")
 
     check_runs(os.path.join(cmake_build, "consumer"), root, libdir, env)
     check_runs(pc_exe, root, libdir, env)
