@@ -11,6 +11,7 @@ packages=(
   libspdlog-dev libfmt-dev        # logging and formatting
   libcli11-dev                    # meshctl / meshd command lines
   doctest-dev                     # tests
+  cmake                           # the install test's CMake consumer (test/install)
   iproute2 util-linux numactl     # network namespaces, taskset, numactl
 )
 
