@@ -5,6 +5,8 @@
 #include "mesh/config_keys.hpp"
 
 #include <caf/actor_addr.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
 #include <caf/actor_cast.hpp>
 #include <caf/result.hpp>
 #include <caf/send.hpp>
@@ -56,12 +58,28 @@ bootstrap::child_events events_for(const caf::actor_addr& manager) {
   return events;
 }
 
-bootstrap::launch_spec spec_of(const launch_request& req) {
+/// What every child inherits from its host's actor system, whatever this
+/// process's environment says: the TLS credentials it connects back with
+/// (empty when the host uses none). TLS paths never travel in config
+/// snapshots, and configure() does not export them (no setenv).
+std::map<std::string, std::string> child_env_of(const caf::actor_system& sys) {
+  auto& cfg = sys.config();
+  auto var = [](const config_key<std::string>& key) {
+    return config_registry::instance().find(key.name())->env_name();
+  };
+  return {{var(keys::tls_certificate), cfg.openssl_certificate},
+          {var(keys::tls_key), cfg.openssl_key},
+          {var(keys::tls_cafile), cfg.openssl_cafile}};
+}
+
+bootstrap::launch_spec spec_of(const bootstrap_proc_manager_state& st,
+                               const launch_request& req) {
   bootstrap::launch_spec spec;
   spec.name = req.name;
   spec.command = req.command;
-  spec.extra_env = {{"MESH_BOOTSTRAP", req.payload}};
-  spec.pdeathsig = config_store::global().get(keys::bootstrap_enable_pdeathsig);
+  spec.extra_env = st.child_env;
+  spec.extra_env.insert_or_assign("MESH_BOOTSTRAP", req.payload);
+  spec.pdeathsig = st.pdeathsig;
   if (req.zygote)
     spec.zygote_payload = [payload = req.payload] {
       return bootstrap::zygote_payload_of(payload);
@@ -79,11 +97,14 @@ proc_manager_actor::behavior_type
 bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
   auto& st = self->state;
   st.listener = std::move(listener);
+  st.child_env = child_env_of(self->system());
+  st.pdeathsig =
+    config_of(self->system()).get(keys::bootstrap_enable_pdeathsig);
   st.watcher =
     std::make_unique<bootstrap::child_watcher>(events_for(self->address()));
   return {
     [self](warm_atom, const launch_request& req) {
-      self->state.watcher->warm(spec_of(req));
+      self->state.watcher->warm(spec_of(self->state, req));
     },
     [self](launch_atom, const launch_request& req) -> caf::result<int64_t> {
       // Never blocks this worker: the watcher thread forks and reports the
@@ -95,7 +116,7 @@ bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
       st.launching.emplace(id, std::make_pair(req.name, promise));
       st.ranks[req.name] = req.rank;
       st.watcher->launch_async(
-        spec_of(req), [post = poster(self->address()),
+        spec_of(st, req), [post = poster(self->address()),
                        id](caf::expected<int64_t> pid) {
           if (pid)
             post(launched_atom::value, id, *pid, caf::error{});

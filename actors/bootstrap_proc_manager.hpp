@@ -43,6 +43,10 @@ struct bootstrap_proc_manager_state {
            std::pair<std::string, caf::typed_response_promise<int64_t>>>
     launching;
   uint64_t last_launch = 0;
+  /// Added to every child's environment (see child_env_of).
+  std::map<std::string, std::string> child_env;
+  /// bootstrap_enable_pdeathsig of the host's system, read at start.
+  bool pdeathsig = true;
   /// Launches, watches and reaps the children. Declared last, destroyed
   /// first: its callbacks hold only a weak reference to the manager.
   std::unique_ptr<bootstrap::child_watcher> watcher;

@@ -248,7 +248,7 @@ mesh_controller(controller_ptr self,
       st.spawning = true;
       st.hosts = hosts;
       st.hosts_pending = hosts.size();
-      st.max_idle = config_store::global().get(keys::proc_spawn_max_idle);
+      st.max_idle = config_of(self->system()).get(keys::proc_spawn_max_idle);
       arm_idle_timer(self);
       for (size_t h = 0; h < hosts.size(); ++h) {
         auto addr = h < st.layout.host_addrs.size() ? st.layout.host_addrs[h]

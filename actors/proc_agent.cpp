@@ -168,7 +168,7 @@ proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
       if (config_registry::instance().find(key) == nullptr)
         return make_error(ec::invalid_config,
                           "unknown config key '" + key + "'");
-      return render_config_value(config_store::global().get_value(key));
+      return render_config_value(config_of(self->system()).get_value(key));
     },
   };
 }

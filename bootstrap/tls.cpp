@@ -47,8 +47,8 @@ caf::error unusable(const char* what, const std::string& path,
 
 } // namespace
 
-caf::expected<std::optional<credentials>> from_config() {
-  auto& store = config_store::global();
+caf::expected<std::optional<credentials>>
+from_config(const config_store& store) {
   credentials creds{store.get(keys::tls_certificate), store.get(keys::tls_key),
                     store.get(keys::tls_cafile)};
   std::string missing;

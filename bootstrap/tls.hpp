@@ -8,6 +8,8 @@
 // error that names the file and the problem.
 #pragma once
 
+#include "mesh/config.hpp"
+
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
@@ -27,7 +29,8 @@ struct credentials {
 /// The credentials of the configuration store (tls.certificate, tls.key,
 /// tls.cafile): nullopt if none is set, ec::tls_error naming the missing
 /// keys if only some are.
-caf::expected<std::optional<credentials>> from_config();
+caf::expected<std::optional<credentials>>
+from_config(const config_store& store = config_store::global());
 
 /// Loads the files as CAF will and checks them: each is a readable PEM file,
 /// the key is unencrypted and belongs to the certificate, the certificate is

@@ -22,7 +22,7 @@ caf::behavior driver(caf::event_based_actor* self, mesh::host_agent_actor host,
   mesh::spawn_procs_request req;
   req.proc_mesh_id = id.to_string();
   req.default_command = cmd;
-  req.config = mesh::config_store::global().propagated_snapshot();
+  req.config = mesh::config_of(self->system()).propagated_snapshot();
   for (size_t r = 0; r < 2; ++r)
     req.procs.push_back({mesh::proc_name(id, r), r, std::nullopt, std::nullopt});
   self->request(host, caf::infinite, mesh::spawn_procs_atom::value, req)

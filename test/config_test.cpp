@@ -1,6 +1,9 @@
 #include "mesh/config.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
+#include "mesh/system.hpp"
+
+#include <caf/actor_system.hpp>
 
 #include <doctest/doctest.h>
 
@@ -260,4 +263,48 @@ TEST_CASE("config_override stacks and restores") {
     CHECK(global.get(mesh::keys::tail_log_lines) == 11);
   }
   CHECK(global.get(mesh::keys::tail_log_lines) == before);
+}
+
+TEST_CASE("two actor systems in one process have two configuration stores") {
+  mesh::config a;
+  mesh::config b;
+  auto& store_a = mesh::config_of(a);
+  auto& store_b = mesh::config_of(b);
+  REQUIRE(&store_a != &store_b);
+  REQUIRE(&store_a != &mesh::config_store::global());
+  // Runtime, file and client_override layers are each system's own...
+  REQUIRE_FALSE(store_a.set(config_source::runtime, "call_timeout", "7s"));
+  REQUIRE_FALSE(store_b.install_client_override({{"tail_log_lines", "3"}}));
+  CHECK(store_a.get(mesh::keys::call_timeout) == std::chrono::seconds{7});
+  CHECK(store_b.get(mesh::keys::call_timeout) == std::chrono::seconds{30});
+  CHECK(store_a.get(mesh::keys::tail_log_lines) == 100);
+  CHECK(store_b.get(mesh::keys::tail_log_lines) == 3);
+  CHECK(mesh::config_store::global().get(mesh::keys::call_timeout)
+        == std::chrono::seconds{30});
+  // ...while test overrides and the environment are the process's.
+  {
+    mesh::config_override fast{"call_timeout", "1s"};
+    CHECK(store_a.get(mesh::keys::call_timeout) == std::chrono::seconds{1});
+    CHECK(store_a.source_of("call_timeout") == config_source::test_override);
+    CHECK(store_b.get(mesh::keys::call_timeout) == std::chrono::seconds{1});
+  }
+  CHECK(store_a.get(mesh::keys::call_timeout) == std::chrono::seconds{7});
+  CHECK(store_a.source_of("call_timeout") == config_source::runtime);
+  // An actor system finds its config's store.
+  caf::actor_system sys{a};
+  CHECK(&mesh::config_of(sys) == &store_a);
+}
+
+TEST_CASE("configure gives a config a fresh store; an unknown config reads "
+          "the process's") {
+  caf::actor_system_config plain;
+  CHECK(&mesh::config_of(plain) == &mesh::config_store::global());
+  mesh::configure(plain);
+  auto* first = &mesh::config_of(plain);
+  CHECK(first != &mesh::config_store::global());
+  REQUIRE_FALSE(first->set(config_source::runtime, "tail_log_lines", "5"));
+  // Configured again (as a new config at the same address would be): no
+  // stale layers.
+  mesh::configure(plain);
+  CHECK(mesh::config_of(plain).get(mesh::keys::tail_log_lines) == 100);
 }

@@ -357,34 +357,58 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   CHECK(d->wait_exit(30s) == 0);
 }
 
+/// The value of `name` in the environment of process `pid` (nullopt: unset).
+std::optional<std::string> environment_of(int64_t pid, const std::string& name) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/environ"};
+  std::string entry;
+  while (std::getline(in, entry, '\0'))
+    if (entry.rfind(name + "=", 0) == 0)
+      return entry.substr(name.size() + 1);
+  return std::nullopt;
+}
+
 TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                   "a local host mesh under TLS runs its procs over TLS") {
   client c{client_creds("client_a", "ca_a")};
-  // Children of this process inherit its credentials through the
-  // environment; config snapshots never carry them.
-  auto exported = std::getenv("MESH_TLS_CERTIFICATE");
-  REQUIRE(exported != nullptr);
-  CHECK(std::string{exported} == certs().path("client_a.pem"));
+  // configure() exports nothing: the host hands its own credentials to each
+  // child it launches (config snapshots never carry them).
+  CHECK(std::getenv("MESH_TLS_CERTIFICATE") == nullptr);
   mesh::bootstrap_command cmd;
   cmd.program = mesh::test::mesh_child_path();
   auto hosts = host_mesh::local_with_bootstrap(c.sys(), cmd);
   REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
   auto pm = hosts->spawn("local", extent{{"procs", 2}});
   REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  CHECK(environment_of((*states)[0].pid, "MESH_TLS_CERTIFICATE")
+        == certs().path("client_a.pem"));
+  CHECK(environment_of((*states)[0].pid, "MESH_TLS_CAFILE")
+        == certs().path("ca_a.pem"));
   auto summary = hosts->shutdown();
   REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
   CHECK(summary->stopped_politely == 2);
 }
 
-TEST_CASE("configure() clears exported TLS variables when TLS is off") {
-  {
-    client c{client_creds("client_a", "ca_a")};
-    CHECK(std::getenv("MESH_TLS_KEY") != nullptr);
-  }
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "a host without TLS hands its children no credentials, "
+                  "whatever this process's environment says") {
   client plain{no_tls()};
-  CHECK(std::getenv("MESH_TLS_CERTIFICATE") == nullptr);
-  CHECK(std::getenv("MESH_TLS_KEY") == nullptr);
-  CHECK(std::getenv("MESH_TLS_CAFILE") == nullptr);
+  // Set after the client's configuration was read: only children could
+  // pick it up, and they must not.
+  ::setenv("MESH_TLS_CERTIFICATE", "/nonexistent/stale.pem", 1);
+  mesh::bootstrap_command cmd;
+  cmd.program = mesh::test::mesh_child_path();
+  auto hosts = host_mesh::local_with_bootstrap(plain.sys(), cmd);
+  ::unsetenv("MESH_TLS_CERTIFICATE");
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("plain", extent{{"procs", 1}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto states = pm->states();
+  REQUIRE(states);
+  CHECK(environment_of((*states)[0].pid, "MESH_TLS_CERTIFICATE")
+        == std::string{});
+  CHECK(hosts->shutdown());
 }
 
 // -- credentials that cannot work -------------------------------------------

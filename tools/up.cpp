@@ -109,7 +109,7 @@ bool health_round(caf::actor_system& sys, const std::vector<running_mesh>& meshe
           }
         targets.push_back(am.get(r));
       }
-  auto timeout = mesh::config_store::global().get(mesh::keys::call_timeout);
+  auto timeout = mesh::config_of(sys).get(mesh::keys::call_timeout);
   auto probes = probe(sys, targets, timeout);
   bool all = true;
   for (size_t i = 0; i < probes.size() && i < result.size(); ++i) {
@@ -164,7 +164,7 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
   // The file's overrides are the file layer: the environment still wins.
   std::map<std::string, std::string> overrides{file.config.begin(),
                                                file.config.end()};
-  if (auto err = mesh::config_store::global().set_layer(
+  if (auto err = mesh::config_of(sys).set_layer(
         mesh::config_source::file, overrides)) {
     fmt::print(stderr, "meshctl: {}: {}\n", file.path, mesh::to_string(err));
     return 1;

@@ -99,7 +99,7 @@ protected:
   /// The error for a reply that is not one value of the expected type.
   caf::error unexpected_reply(size_t rank, const caf::message& reply) const;
   /// The call_timeout config value.
-  static duration default_timeout();
+  duration default_timeout() const;
 
   std::shared_ptr<actor_mesh_core> core_;
   std::shared_ptr<const actor_mesh_plan> plan_;

@@ -26,6 +26,11 @@
 
 #include <caf/expected.hpp>
 
+namespace caf {
+class actor_system;
+class actor_system_config;
+} // namespace caf
+
 MESH_PUBLIC_BEGIN
 
 namespace mesh {
@@ -141,11 +146,23 @@ private:
   const char* name_;
 };
 
-/// The process-wide layered store.
+/// A layered store. Each actor system that mesh::configure() prepared has
+/// one (config_of), so that two systems in one process do not share their
+/// runtime, file and client_override layers; the test_override and env
+/// layers are the process's (the environment is), kept in global().
 class config_store {
 public:
-  /// The global store. On first use its env layer is read from the
-  /// environment (invalid env values are reported by `load_env()`).
+  /// A store of its own. Given `process`, its test_override and env layers
+  /// are read from and written to that store instead.
+  explicit config_store(config_store* process = nullptr) : process_(process) {}
+
+  config_store(const config_store&) = delete;
+  config_store& operator=(const config_store&) = delete;
+
+  /// The process's store: the test_override and env layers of every store,
+  /// and all layers for code that runs before any actor system exists. On
+  /// first use its env layer is read from the environment (invalid env
+  /// values are reported by `load_env()`).
   static config_store& global();
 
   /// Resolves a key across the layers.
@@ -189,10 +206,24 @@ public:
   std::vector<std::pair<std::string, config_source>> sources() const;
 
 private:
+  /// The store that holds `src` for this one.
+  config_store& owner_of(config_source src);
+  const config_store& owner_of(config_source src) const;
+  /// The value of `name` in this store's own layers from `first` on.
+  std::optional<std::pair<config_source, config_value>>
+  find_own(std::string_view name, config_source first) const;
+
+  config_store* process_ = nullptr;
   mutable std::mutex mtx_;
   std::map<config_source, std::map<std::string, config_value, std::less<>>>
     layers_;
 };
+
+/// The store of the actor system `cfg` configures, if mesh::configure()
+/// prepared it; else config_store::global(). Actors read their settings from
+/// config_of(self->system()).
+config_store& config_of(const caf::actor_system_config& cfg);
+config_store& config_of(const caf::actor_system& sys);
 
 /// RAII test override: sets `name` in the test_override layer and restores
 /// the previous override (if any) on destruction.

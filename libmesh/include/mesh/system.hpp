@@ -5,13 +5,15 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include <memory>
 #include <optional>
 
 MESH_PUBLIC_BEGIN
 
 namespace mesh {
 
-/// Prepares `cfg` for libmesh: loads `caf::io::middleman`, registers libmesh's
+/// Prepares `cfg` for libmesh: gives it a configuration store of its own
+/// (mesh::config_of), loads `caf::io::middleman`, registers libmesh's
 /// message types and error renderer, and sets libmesh's scheduler and
 /// failure-detection defaults (a sharing scheduler with two workers, BASP
 /// heartbeats). Call it before `cfg.parse(...)` so that command-line options
@@ -22,6 +24,11 @@ void configure(caf::actor_system_config& cfg);
 class config : public caf::actor_system_config {
 public:
   config();
+
+private:
+  /// Drops this config's configuration store (mesh::config_of) when the
+  /// config is destroyed.
+  std::shared_ptr<void> store_guard_;
 };
 
 /// The child entry point: call it first in main(), after registering your

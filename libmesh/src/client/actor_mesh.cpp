@@ -153,8 +153,8 @@ caf::expected<actor_mesh_base> actor_mesh_base::sliced(std::string_view label,
   return actor_mesh_base{core_, std::move(*view)};
 }
 
-duration actor_mesh_base::default_timeout() {
-  return config_store::global().get(keys::call_timeout);
+duration actor_mesh_base::default_timeout() const {
+  return config_of(*core_->sys).get(keys::call_timeout);
 }
 
 void actor_mesh_base::cast_message(caf::message msg) const {

@@ -37,7 +37,7 @@ template <class Handle>
 int serve(caf::actor_system& sys, const bootstrap::payload& p,
           const host_agent_actor& parent, Handle typed_agent,
           bool announce_endpoint) {
-  auto listen = config_store::global().get(keys::listen_address);
+  auto listen = config_of(sys).get(keys::listen_address);
   // Published with its typed interface: connecting peers check it.
   auto port = net::publish(sys, typed_agent, listen);
   auto agent = caf::actor_cast<caf::actor>(typed_agent);
@@ -113,7 +113,7 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
       return 2;
     }
   }
-  if (auto err = config_store::global().install_client_override(p->config)) {
+  if (auto err = config_of(cfg).install_client_override(p->config)) {
     fail_line("bad configuration in payload: " + mesh::to_string(err));
     return 2;
   }

@@ -1,6 +1,7 @@
 #include "mesh/system.hpp"
 
 #include "bootstrap/tls.hpp"
+#include "libmesh/src/core/config_stores.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -11,7 +12,6 @@
 #include <caf/timespan.hpp>
 
 #include <chrono>
-#include <cstdlib>
 #include <optional>
 
 namespace mesh {
@@ -22,36 +22,23 @@ namespace {
 /// are all set. CAF turns mandatory mutual authentication on with any
 /// openssl.* key and aborts at start-up when only some are set, so a partial
 /// setting loads nothing here; publish and connect then refuse with an error
-/// naming the missing keys (bootstrap/network.hpp).
-void configure_tls(caf::actor_system_config& cfg) {
-  auto creds = tls::from_config();
-  std::optional<tls::credentials> use;
+/// naming the missing keys (bootstrap/network.hpp). Children learn the
+/// credentials from their host's launcher (actors/bootstrap_proc_manager),
+/// not from this process's environment: configure() never calls setenv.
+void configure_tls(caf::actor_system_config& cfg, const config_store& store) {
+  auto creds = tls::from_config(store);
   if (creds && *creds) {
-    use = **creds;
     cfg.load<caf::openssl::manager>();
-    cfg.openssl_certificate = use->certificate;
-    cfg.openssl_key = use->key;
-    cfg.openssl_cafile = use->cafile;
+    cfg.openssl_certificate = (*creds)->certificate;
+    cfg.openssl_key = (*creds)->key;
+    cfg.openssl_cafile = (*creds)->cafile;
   }
-  // Bootstrap children run on this machine and connect back to this process,
-  // so they need its credentials; TLS paths never travel in config snapshots,
-  // hence the environment, which children inherit. Mirroring it both ways
-  // keeps a child from using credentials this process does not.
-  auto mirror = [](const config_key<std::string>& key, const std::string* v) {
-    auto name = config_registry::instance().find(key.name())->env_name();
-    if (v != nullptr)
-      ::setenv(name.c_str(), v->c_str(), 1);
-    else
-      ::unsetenv(name.c_str());
-  };
-  mirror(keys::tls_certificate, use ? &use->certificate : nullptr);
-  mirror(keys::tls_key, use ? &use->key : nullptr);
-  mirror(keys::tls_cafile, use ? &use->cafile : nullptr);
 }
 
 } // namespace
 
 void configure(caf::actor_system_config& cfg) {
+  auto& store = attach_config_store(cfg);
   cfg.load<caf::io::middleman>();
   cfg.add_message_types<caf::id_block::mesh>();
   cfg.add_error_category(error_category,
@@ -77,11 +64,13 @@ void configure(caf::actor_system_config& cfg) {
           caf::timespan{std::chrono::seconds{1}});
   cfg.set("middleman.connection-timeout",
           caf::timespan{std::chrono::seconds{5}});
-  configure_tls(cfg);
+  configure_tls(cfg, store);
 }
 
 config::config() {
   configure(*this);
+  store_guard_ = std::shared_ptr<void>(
+    nullptr, [this](void*) { detach_config_store(*this); });
 }
 
 } // namespace mesh

@@ -17,8 +17,8 @@
 
 namespace mesh {
 
-std::chrono::milliseconds stop_timeout() {
-  return 3 * config_store::global().get(keys::terminate_timeout)
+std::chrono::milliseconds stop_timeout(caf::actor_system& sys) {
+  return 3 * config_of(sys).get(keys::terminate_timeout)
          + std::chrono::seconds{30};
 }
 
@@ -124,7 +124,7 @@ caf::expected<host_mesh_ref> host_mesh_ref::parse(caf::actor_system& sys,
       return std::move(ep.error());
     targets.push_back(std::move(*ep));
   }
-  auto timeout = config_store::global().get(keys::attach_config_timeout);
+  auto timeout = config_of(sys).get(keys::attach_config_timeout);
   for (auto& agent :
        net::connect_all<host_agent_actor>(sys, targets, timeout)) {
     if (!agent)
@@ -183,7 +183,7 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   layout.proc_mesh_id = id_text;
   layout.procs_per_host = per;
   layout.host_addrs = d_->addrs;
-  auto snapshot = config_store::global().propagated_snapshot();
+  auto snapshot = config_of(*d_->sys).propagated_snapshot();
   std::vector<spawn_procs_request> requests(nhosts);
   auto shared = std::make_shared<mesh_controller_shared>();
   shared->procs.resize(total);
@@ -300,7 +300,7 @@ namespace {
 caf::expected<std::pair<host_agent_actor, uint16_t>>
 start_local_agent(caf::actor_system& sys, host_agent_options opts) {
   auto agent = sys.spawn(host_agent, std::move(opts));
-  auto listen = config_store::global().get(keys::listen_address);
+  auto listen = config_of(sys).get(keys::listen_address);
   auto port = net::publish(sys, agent, listen);
   if (!port) {
     caf::anon_send_exit(agent, caf::exit_reason::kill);
@@ -323,7 +323,7 @@ caf::expected<host_mesh> host_mesh::start_local(caf::actor_system& sys,
   d->id = host_mesh_id::instance("local");
   d->region = mesh::region{mesh::extent{{"hosts", 1}}};
   d->agents.push_back(started->first);
-  d->addrs.push_back(config_store::global().get(keys::listen_address) + ":"
+  d->addrs.push_back(config_of(sys).get(keys::listen_address) + ":"
                      + std::to_string(started->second));
   d->bootstrap = std::move(cmd);
   host_mesh result{std::move(d)};
@@ -373,7 +373,7 @@ caf::expected<host_mesh> host_mesh::process(caf::actor_system& sys,
   req.host_mesh_id = id.to_string();
   req.host_children = true;
   req.default_command = cmd;
-  req.config = config_store::global().propagated_snapshot();
+  req.config = config_of(sys).propagated_snapshot();
   for (size_t r = 0; r < n; ++r) {
     proc_spec spec;
     spec.name = id.to_string() + "-host-" + std::to_string(r);
@@ -391,7 +391,7 @@ caf::expected<host_mesh> host_mesh::process(caf::actor_system& sys,
   for (auto& spec : req.procs)
     result.own_->host_proc_names.push_back(spec.name);
   auto replies = gather<std::vector<proc_info>>(
-    sys, std::vector<host_agent_actor>{launcher->first}, stop_timeout() * 2,
+    sys, std::vector<host_agent_actor>{launcher->first}, stop_timeout(sys) * 2,
     spawn_procs_atom::value, req);
   caf::error failure;
   if (!replies.front()) {
@@ -465,9 +465,9 @@ caf::expected<host_mesh> host_mesh::attach(caf::actor_system& sys,
   // Bad local credentials are this process's problem, not the hosts'.
   if (auto err = net::check_transport(sys))
     return err;
-  auto timeout = config_store::global().get(keys::attach_config_timeout);
+  auto timeout = config_of(sys).get(keys::attach_config_timeout);
   auto deadline = std::chrono::steady_clock::now() + timeout;
-  auto snapshot = config_store::global().propagated_snapshot();
+  auto snapshot = config_of(sys).propagated_snapshot();
   std::vector<caf::error> failures(n);
   std::vector<host_agent_actor> agents(n);
   net::connect_each<host_agent_actor>(
@@ -612,7 +612,7 @@ caf::expected<shutdown_summary> host_mesh::stop() {
     return make_error(ec::not_running,
                       "host mesh " + d_->id.to_string() + " was shut down");
   auto replies = gather_hosts<shutdown_summary>(
-    *d_->sys, d_->agents, stop_timeout(), drain_atom::value,
+    *d_->sys, d_->agents, stop_timeout(*d_->sys), drain_atom::value,
     d_->id.to_string());
   own_->stopped = true;
   auto total = summarize(replies, d_->addrs, "stop");
@@ -629,10 +629,10 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
   auto& sys = *d_->sys;
   // Phase 1: every host terminates its procs while all networking is up.
   auto drained = gather_hosts<shutdown_summary>(
-    sys, d_->agents, stop_timeout(), drain_atom::value, std::string{});
+    sys, d_->agents, stop_timeout(sys), drain_atom::value, std::string{});
   auto total = *summarize(drained, d_->addrs, "drain");
   // Phase 2: the hosts themselves; nothing is left to flush.
-  auto acks = gather_hosts<shutdown_summary>(sys, d_->agents, stop_timeout(),
+  auto acks = gather_hosts<shutdown_summary>(sys, d_->agents, stop_timeout(sys),
                                              shutdown_host_atom::value);
   auto phase2 = *summarize(acks, d_->addrs, "shutdown");
   phase2.hosts = 0;
@@ -647,14 +647,14 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
     caf::scoped_actor self{sys};
     for (size_t r = 0; r < own_->host_proc_names.size(); ++r)
       self
-        ->request(own_->launcher, stop_timeout(), wait_status_atom::value,
+        ->request(own_->launcher, stop_timeout(sys), wait_status_atom::value,
                   own_->host_proc_names[r], proc_status::stopped, uint64_t{r})
         .receive([](uint64_t, proc_state&) {}, [](caf::error&) {});
   }
   for (auto& [agent, port] : own_->local_agents) {
     if (agent == own_->launcher) {
       auto res = gather<shutdown_summary>(
-        sys, std::vector<host_agent_actor>{agent}, stop_timeout(),
+        sys, std::vector<host_agent_actor>{agent}, stop_timeout(sys),
         shutdown_host_atom::value);
       if (!res.front())
         total.failures.push_back("the launcher of the host processes: "

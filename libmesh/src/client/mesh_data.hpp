@@ -60,6 +60,6 @@ std::vector<caf::expected<R>> gather(caf::actor_system& sys,
 
 /// Generous bound for a stop: polite stop, SIGTERM and SIGKILL each get
 /// terminate_timeout, plus slack for the replies.
-std::chrono::milliseconds stop_timeout();
+std::chrono::milliseconds stop_timeout(caf::actor_system& sys);
 
 } // namespace mesh

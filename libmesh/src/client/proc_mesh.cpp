@@ -87,7 +87,7 @@ caf::expected<std::vector<proc_state>> proc_mesh::states() const {
 
 caf::expected<void> proc_mesh::stop(std::string reason) {
   auto replies = gather<shutdown_summary>(
-    *d_->sys, d_->hosts, stop_timeout(), stop_procs_atom::value,
+    *d_->sys, d_->hosts, stop_timeout(*d_->sys), stop_procs_atom::value,
     d_->id.to_string(), std::vector<std::string>{}, reason);
   shutdown_summary total;
   for (size_t h = 0; h < replies.size(); ++h) {
@@ -149,7 +149,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
       return make_error(ec::actor_spawn_failed, what,
                         detail::join_failures(down));
   }
-  auto timeout = config_store::global().get(keys::call_timeout);
+  auto timeout = config_of(sys).get(keys::call_timeout);
   auto comms =
     gather<comm_actor_actor>(sys, d_->hosts, timeout, comm_atom::value);
   for (size_t h = 0; h < nhosts; ++h) {

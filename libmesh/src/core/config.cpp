@@ -1,12 +1,17 @@
 #include "mesh/config.hpp"
 
+#include "libmesh/src/core/config_stores.hpp"
+
 #include "mesh/error.hpp"
+
+#include <caf/actor_system.hpp>
 
 #include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
 #include <limits>
+#include <memory>
 
 extern char** environ;
 
@@ -347,15 +352,35 @@ config_store& config_store::global() {
   return *store;
 }
 
-config_value config_store::get_value(std::string_view name) const {
-  {
-    std::lock_guard<std::mutex> guard{mtx_};
-    for (auto& [src, layer] : layers_) {
-      auto i = layer.find(name);
-      if (i != layer.end())
-        return i->second;
-    }
+config_store& config_store::owner_of(config_source src) {
+  bool process_wide =
+    src == config_source::test_override || src == config_source::env;
+  return process_wide && process_ != nullptr ? *process_ : *this;
+}
+
+const config_store& config_store::owner_of(config_source src) const {
+  return const_cast<config_store*>(this)->owner_of(src);
+}
+
+std::optional<std::pair<config_source, config_value>>
+config_store::find_own(std::string_view name, config_source first) const {
+  std::lock_guard<std::mutex> guard{mtx_};
+  for (auto i = layers_.lower_bound(first); i != layers_.end(); ++i) {
+    auto j = i->second.find(name);
+    if (j != i->second.end())
+      return std::make_pair(i->first, j->second);
   }
+  return std::nullopt;
+}
+
+config_value config_store::get_value(std::string_view name) const {
+  // The process's test_override and env layers first, then our own.
+  if (process_ != nullptr)
+    if (auto hit = process_->find_own(name, config_source::test_override);
+        hit && hit->first <= config_source::env)
+      return hit->second;
+  if (auto hit = find_own(name, config_source::test_override))
+    return hit->second;
   auto info = config_registry::instance().find(name);
   if (info == nullptr) {
     std::fprintf(stderr, "libmesh: unknown config key '%.*s'\n",
@@ -366,10 +391,12 @@ config_value config_store::get_value(std::string_view name) const {
 }
 
 config_source config_store::source_of(std::string_view name) const {
-  std::lock_guard<std::mutex> guard{mtx_};
-  for (auto& [src, layer] : layers_)
-    if (layer.find(name) != layer.end())
-      return src;
+  if (process_ != nullptr)
+    if (auto hit = process_->find_own(name, config_source::test_override);
+        hit && hit->first <= config_source::env)
+      return hit->first;
+  if (auto hit = find_own(name, config_source::test_override))
+    return hit->first;
   return config_source::default_value;
 }
 
@@ -386,8 +413,9 @@ config_store::set_layer(config_source src,
       return std::move(value.error());
     parsed.emplace(name, std::move(*value));
   }
-  std::lock_guard<std::mutex> guard{mtx_};
-  layers_[src] = std::move(parsed);
+  auto& owner = owner_of(src);
+  std::lock_guard<std::mutex> guard{owner.mtx_};
+  owner.layers_[src] = std::move(parsed);
   return caf::none;
 }
 
@@ -399,20 +427,23 @@ caf::error config_store::set(config_source src, std::string_view name,
   auto value = config_registry::instance().validate(name, text);
   if (!value)
     return std::move(value.error());
-  std::lock_guard<std::mutex> guard{mtx_};
-  layers_[src].insert_or_assign(std::string{name}, std::move(*value));
+  auto& owner = owner_of(src);
+  std::lock_guard<std::mutex> guard{owner.mtx_};
+  owner.layers_[src].insert_or_assign(std::string{name}, std::move(*value));
   return caf::none;
 }
 
 void config_store::clear(config_source src) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  layers_.erase(src);
+  auto& owner = owner_of(src);
+  std::lock_guard<std::mutex> guard{owner.mtx_};
+  owner.layers_.erase(src);
 }
 
 void config_store::erase(config_source src, std::string_view name) {
-  std::lock_guard<std::mutex> guard{mtx_};
-  auto layer = layers_.find(src);
-  if (layer == layers_.end())
+  auto& owner = owner_of(src);
+  std::lock_guard<std::mutex> guard{owner.mtx_};
+  auto layer = owner.layers_.find(src);
+  if (layer == owner.layers_.end())
     return;
   auto i = layer->second.find(name);
   if (i != layer->second.end())
@@ -454,6 +485,46 @@ config_store::sources() const {
   for (auto info : config_registry::instance().keys())
     result.emplace_back(info->name, source_of(info->name));
   return result;
+}
+
+// -- stores of actor systems ----------------------------------------------------
+
+namespace {
+
+std::mutex stores_mtx;
+
+/// By config address; shared so that a store outlives a racing lookup.
+std::map<const caf::actor_system_config*, std::shared_ptr<config_store>>&
+stores() {
+  static auto* result =
+    new std::map<const caf::actor_system_config*,
+                 std::shared_ptr<config_store>>;
+  return *result;
+}
+
+} // namespace
+
+config_store& attach_config_store(const caf::actor_system_config& cfg) {
+  auto store = std::make_shared<config_store>(&config_store::global());
+  std::lock_guard<std::mutex> guard{stores_mtx};
+  auto& slot = stores()[&cfg];
+  slot = std::move(store);
+  return *slot;
+}
+
+void detach_config_store(const caf::actor_system_config& cfg) {
+  std::lock_guard<std::mutex> guard{stores_mtx};
+  stores().erase(&cfg);
+}
+
+config_store& config_of(const caf::actor_system_config& cfg) {
+  std::lock_guard<std::mutex> guard{stores_mtx};
+  auto i = stores().find(&cfg);
+  return i != stores().end() ? *i->second : config_store::global();
+}
+
+config_store& config_of(const caf::actor_system& sys) {
+  return config_of(sys.config());
 }
 
 // -- test overrides ------------------------------------------------------------
