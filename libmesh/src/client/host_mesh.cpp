@@ -18,8 +18,11 @@
 namespace mesh {
 
 std::chrono::milliseconds stop_timeout(caf::actor_system& sys) {
-  return 3 * config_of(sys).get(keys::terminate_timeout)
-         + std::chrono::seconds{30};
+  auto& store = config_of(sys);
+  auto escalation =
+    3 * store.get(keys::terminate_timeout) + std::chrono::seconds{5};
+  return std::max<std::chrono::milliseconds>(
+    store.get(keys::proc_stop_max_idle), escalation);
 }
 
 // -- host_mesh_ref ---------------------------------------------------------------
@@ -533,52 +536,6 @@ shutdown_guard host_mesh::into_shutdown_guard() && {
 
 namespace {
 
-/// gather() to host agents, except that a host already known to be gone
-/// answers at once: CAF drops a message to the proxy of a peer whose
-/// connection was lost, without a bounce, so a request to it would only time
-/// out (after stop_timeout(), per phase). Monitoring a terminated actor or
-/// proxy enqueues its down_msg at once, which is what tells them apart.
-template <class R, class... Ts>
-std::vector<caf::expected<R>>
-gather_hosts(caf::actor_system& sys,
-             const std::vector<host_agent_actor>& agents,
-             std::chrono::milliseconds timeout, const Ts&... xs) {
-  std::vector<std::optional<caf::error>> gone(agents.size());
-  {
-    caf::scoped_actor self{sys};
-    for (auto& agent : agents)
-      self->monitor(agent);
-    bool more = !agents.empty();
-    while (more)
-      self->receive(
-        [&](caf::down_msg& msg) {
-          for (size_t i = 0; i < agents.size(); ++i)
-            if (agents[i].address() == msg.source)
-              gone[i] = msg.reason == caf::exit_reason::remote_link_unreachable
-                          ? make_error(ec::host_unreachable,
-                                       "the connection to the host was lost")
-                          : caf::make_error(caf::sec::request_receiver_down);
-        },
-        caf::after(std::chrono::seconds{0}) >> [&] { more = false; });
-  }
-  std::vector<host_agent_actor> live;
-  for (size_t i = 0; i < agents.size(); ++i)
-    if (!gone[i])
-      live.push_back(agents[i]);
-  std::vector<caf::expected<R>> replies;
-  if (!live.empty())
-    replies = gather<R>(sys, live, timeout, xs...);
-  std::vector<caf::expected<R>> result;
-  size_t next = 0;
-  for (size_t i = 0; i < agents.size(); ++i) {
-    if (gone[i])
-      result.emplace_back(std::move(*gone[i]));
-    else
-      result.push_back(std::move(replies[next++]));
-  }
-  return result;
-}
-
 /// Adds up per-host replies; a host that failed to answer is a failure.
 caf::expected<shutdown_summary>
 summarize(const std::vector<caf::expected<shutdown_summary>>& replies,
@@ -611,7 +568,7 @@ caf::expected<shutdown_summary> host_mesh::stop() {
   if (own_->result)
     return make_error(ec::not_running,
                       "host mesh " + d_->id.to_string() + " was shut down");
-  auto replies = gather_hosts<shutdown_summary>(
+  auto replies = gather<shutdown_summary>(
     *d_->sys, d_->agents, stop_timeout(*d_->sys), drain_atom::value,
     d_->id.to_string());
   own_->stopped = true;
@@ -628,11 +585,11 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
   *d_->alive = false;
   auto& sys = *d_->sys;
   // Phase 1: every host terminates its procs while all networking is up.
-  auto drained = gather_hosts<shutdown_summary>(
+  auto drained = gather<shutdown_summary>(
     sys, d_->agents, stop_timeout(sys), drain_atom::value, std::string{});
   auto total = *summarize(drained, d_->addrs, "drain");
   // Phase 2: the hosts themselves; nothing is left to flush.
-  auto acks = gather_hosts<shutdown_summary>(sys, d_->agents, stop_timeout(sys),
+  auto acks = gather<shutdown_summary>(sys, d_->agents, stop_timeout(sys),
                                              shutdown_host_atom::value);
   auto phase2 = *summarize(acks, d_->addrs, "shutdown");
   phase2.hosts = 0;
