@@ -17,21 +17,6 @@ namespace {
 using controller_ptr =
   mesh_controller_actor::stateful_pointer<mesh_controller_state>;
 
-size_t host_of(const mesh_layout& layout, size_t rank) {
-  return layout.procs_per_host == 0 ? 0 : rank / layout.procs_per_host;
-}
-
-std::string where(const mesh_layout& layout, size_t rank) {
-  auto h = host_of(layout, rank);
-  auto host = h < layout.host_addrs.size() ? layout.host_addrs[h] : "?";
-  return "rank " + std::to_string(rank) + " on host " + host;
-}
-
-std::string command_of(const mesh_layout& layout, size_t rank) {
-  return rank < layout.commands.size() ? layout.commands[rank]
-                                       : "the host's default command";
-}
-
 /// Records a state; statuses never go down.
 void record(controller_ptr self, const proc_info& info) {
   std::lock_guard<std::mutex> guard{self->state.shared->mtx};
@@ -70,12 +55,12 @@ void finish_spawn(controller_ptr self, caf::error err) {
 void fail_rank(controller_ptr self, size_t rank, proc_state st) {
   if (!self->state.spawning)
     return;
-  auto h = host_of(self->state.layout, rank);
+  auto h = self->state.layout->host_of(rank);
   auto build = [self, rank](const proc_state& s) {
-    auto& layout = self->state.layout;
+    auto& layout = *self->state.layout;
     std::string what = s.reason.empty() ? std::string{to_string(s.status)}
                                         : s.reason;
-    std::string detail = "command " + command_of(layout, rank);
+    std::string detail = "command " + layout.command_of(rank);
     if (!s.stderr_tail.empty()) {
       detail += "; last stderr lines:";
       for (auto& line : s.stderr_tail)
@@ -83,7 +68,7 @@ void fail_rank(controller_ptr self, size_t rank, proc_state st) {
     }
     return make_error(s.status == proc_status::timeout ? ec::spawn_timeout
                                                         : ec::proc_failed,
-                      where(layout, rank) + " (proc " + s.proc_name + ")",
+                      layout.where(rank),
                       what, detail);
   };
   if (h >= self->state.hosts.size()) {
@@ -93,7 +78,7 @@ void fail_rank(controller_ptr self, size_t rank, proc_state st) {
   // The stderr tail lives with the host; ask for it before failing.
   self
     ->request(self->state.hosts[h], std::chrono::seconds{5},
-              proc_state_atom::value, self->state.layout.proc_mesh_id,
+              proc_state_atom::value, self->state.layout->proc_mesh_id,
               std::vector<std::string>{st.proc_name})
     .then(
       [self, build, st](const std::vector<proc_info>& infos) {
@@ -198,7 +183,7 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
 mesh_controller_actor::behavior_type
 mesh_controller(controller_ptr self,
                 std::shared_ptr<mesh_controller_shared> shared,
-                mesh_layout layout) {
+                std::shared_ptr<const mesh_layout> layout) {
   self->state.shared = std::move(shared);
   self->state.layout = std::move(layout);
   return {
@@ -236,7 +221,7 @@ mesh_controller(controller_ptr self,
       }
     },
     [self](const proc_output& out) {
-      auto h = host_of(self->state.layout, out.rank);
+      auto h = self->state.layout->host_of(out.rank);
       auto text = fmt::format("[{}/{}] {}\n", h, out.rank, out.line);
       std::fputs(text.c_str(), out.is_stderr ? stderr : stdout);
     },
@@ -251,8 +236,8 @@ mesh_controller(controller_ptr self,
       st.max_idle = config_of(self->system()).get(keys::proc_spawn_max_idle);
       arm_idle_timer(self);
       for (size_t h = 0; h < hosts.size(); ++h) {
-        auto addr = h < st.layout.host_addrs.size() ? st.layout.host_addrs[h]
-                                                    : std::string{"?"};
+        auto addr = h < st.layout->host_addrs.size() ? st.layout->host_addrs[h]
+                                                     : std::string{"?"};
         self
           ->request(hosts[h], caf::infinite, spawn_procs_atom::value,
                     std::move(requests[h]))
@@ -295,23 +280,20 @@ mesh_controller(controller_ptr self,
             continue;
           ++missing;
           ranks += (ranks.empty() ? "" : ", ") + std::to_string(r);
-          auto h = host_of(st.layout, r);
-          auto addr = h < st.layout.host_addrs.size()
-                        ? st.layout.host_addrs[h]
-                        : std::string{"?"};
+          auto addr = st.layout->host_addr_of(r);
           if (hosts.find(addr) == std::string::npos)
             hosts += (hosts.empty() ? "" : ", ") + addr;
         }
       }
       finish_spawn(self,
                    make_error(ec::spawn_timeout,
-                              "proc mesh " + st.layout.proc_mesh_id,
+                              "proc mesh " + st.layout->proc_mesh_id,
                               std::string{missing == 1 ? "rank " : "ranks "}
                                 + ranks + " on host " + hosts
                                 + " did not come up within "
                                 + render_duration(st.max_idle)
                                 + " without progress (command "
-                                + command_of(st.layout, 0) + ")"));
+                                + st.layout->command_of(0) + ")"));
     },
   };
 }

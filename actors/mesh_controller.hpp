@@ -14,6 +14,7 @@
 // is logged as an error.
 #pragma once
 
+#include "libmesh/src/core/mesh_layout.hpp"
 #include "mesh/actors.hpp"
 
 #include <caf/typed_response_promise.hpp>
@@ -52,18 +53,11 @@ struct mesh_controller_shared {
   std::map<std::string, std::weak_ptr<actor_mesh_supervision>> actor_meshes;
 };
 
-/// How a proc mesh is laid out over its hosts.
-struct mesh_layout {
-  std::string proc_mesh_id;
-  size_t procs_per_host = 1;
-  std::vector<std::string> host_addrs; ///< By host view rank.
-  std::vector<std::string> commands;   ///< By rank, human form.
-};
-
 struct mesh_controller_state {
   static inline const char* name = "mesh_controller";
   std::shared_ptr<mesh_controller_shared> shared;
-  mesh_layout layout;
+  /// Where each rank lives; shared with the proc mesh and its actor meshes.
+  std::shared_ptr<const mesh_layout> layout;
   /// The spawn in progress, if any.
   caf::typed_response_promise<caf::ok_atom> spawn_promise;
   bool spawning = false;
@@ -76,6 +70,6 @@ struct mesh_controller_state {
 mesh_controller_actor::behavior_type
 mesh_controller(mesh_controller_actor::stateful_pointer<mesh_controller_state> self,
                 std::shared_ptr<mesh_controller_shared> shared,
-                mesh_layout layout);
+                std::shared_ptr<const mesh_layout> layout);
 
 } // namespace mesh

@@ -325,7 +325,8 @@ TEST_CASE_FIXTURE(actor_fixture,
   // to be down or its proc agent is found gone: either way it is named.
   for (size_t r = 0; r < 2; ++r) {
     auto where = "rank " + std::to_string(r) + " (proc " +
-                 mesh::proc_name(pm->id(), r) + ")";
+                 mesh::proc_name(pm->id(), r) + " on host " +
+                 hosts->host_addrs()[0] + ")";
     CHECK_MESSAGE((contains(text, where + " is not running (status stopp") ||
                    contains(text, where + ": its proc agent is gone")),
                   text);

@@ -362,8 +362,11 @@ TEST_CASE_FIXTURE(mesh_fixture,
   REQUIRE_FALSE(pm);
   CHECK(mesh::is(pm.error(), mesh::ec::proc_failed));
   auto text = mesh::to_string(pm.error());
-  CHECK(text.find("rank 0 on host " + hosts->host_addrs()[0])
-        != std::string::npos);
+  // Named as every message names a rank (mesh_layout::where).
+  CHECK_MESSAGE(text.find("rank 0 (proc crashy") != std::string::npos, text);
+  CHECK_MESSAGE(text.find(" on host " + hosts->host_addrs()[0] + ")")
+                  != std::string::npos,
+                text);
   CHECK(text.find("exited with code 1 before the bootstrap handshake")
         != std::string::npos);
   CHECK(text.find("first line") != std::string::npos);

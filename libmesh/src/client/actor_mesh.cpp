@@ -24,7 +24,7 @@ std::shared_ptr<const actor_mesh_plan> make_plan(const actor_mesh_core& core,
   plan->base_ranks = view.base_ranks();
   std::map<size_t, std::vector<size_t>> by_host;
   for (size_t v = 0; v < plan->base_ranks.size(); ++v)
-    by_host[plan->base_ranks[v] / core.procs_per_host].push_back(v);
+    by_host[core.layout->host_of(plan->base_ranks[v])].push_back(v);
   for (auto& [host, ranks] : by_host) {
     host_group g;
     g.host = host;
@@ -37,13 +37,10 @@ std::shared_ptr<const actor_mesh_plan> make_plan(const actor_mesh_core& core,
   return plan;
 }
 
-/// "rank 2 (proc workers-2-... on host 127.0.0.1:4100)", by view rank.
+/// The layout's where() for a rank of a view, named by its view rank.
 std::string where(const actor_mesh_core& core, const actor_mesh_plan& plan,
                   size_t view_rank) {
-  auto base = plan.base_ranks[view_rank];
-  return "rank " + std::to_string(view_rank) + " (proc " +
-         core.proc_names[base] + " on host " +
-         core.host_addrs[base / core.procs_per_host] + ")";
+  return core.layout->where(plan.base_ranks[view_rank], view_rank);
 }
 
 /// The portable names of the custom types among `msg`'s elements (builtin
@@ -303,7 +300,7 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
           late = true;
           for (auto v : group->view_ranks)
             errors.emplace_back(v, "was not reached: the comm actor of host " +
-                                     core.host_addrs[group->host] + " " +
+                                     core.layout->host_addrs[group->host] + " " +
                                      explain_member_error(sys, err, ts));
         });
     }

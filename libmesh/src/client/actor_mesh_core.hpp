@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/mesh_controller.hpp"
+#include "libmesh/src/core/mesh_layout.hpp"
 #include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
 
@@ -78,12 +79,10 @@ struct actor_mesh_core {
   caf::actor_system* sys = nullptr;
   std::string name;
   actor_mesh_id id;
-  std::string proc_mesh_id;
   /// The proc mesh's extent: the base rank space of every view.
   mesh::extent extent;
-  size_t procs_per_host = 1;
-  std::vector<std::string> proc_names; ///< By proc mesh rank.
-  std::vector<std::string> host_addrs; ///< By host.
+  /// Where each proc mesh rank lives (the proc mesh's own layout).
+  std::shared_ptr<const mesh_layout> layout;
   std::vector<caf::actor> members;     ///< By proc mesh rank.
   std::vector<comm_actor_actor> comms; ///< By host.
   /// Guards `supervision` (the proc mesh controller's mutex).

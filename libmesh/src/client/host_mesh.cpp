@@ -186,11 +186,11 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   layout.proc_mesh_id = id_text;
   layout.procs_per_host = per;
   layout.host_addrs = d_->addrs;
+  layout.proc_names.resize(total);
   auto snapshot = config_of(*d_->sys).propagated_snapshot();
   std::vector<spawn_procs_request> requests(nhosts);
   auto shared = std::make_shared<mesh_controller_shared>();
   shared->procs.resize(total);
-  std::vector<std::string> names(total);
   for (size_t h = 0; h < nhosts; ++h) {
     auto& req = requests[h];
     req.proc_mesh_id = id_text;
@@ -206,7 +206,7 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
       spec.command = commands[r];
       if (bind)
         spec.bind = (*bind)[s];
-      names[r] = spec.name;
+      layout.proc_names[r] = spec.name;
       auto& info = shared->procs[r];
       info.state.rank = r;
       info.state.proc_name = spec.name;
@@ -219,7 +219,8 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
     }
   }
   auto& sys = *d_->sys;
-  auto controller = sys.spawn(mesh_controller, shared, std::move(layout));
+  auto where = std::make_shared<const mesh_layout>(std::move(layout));
+  auto controller = sys.spawn(mesh_controller, shared, where);
   // Subscribing first: the host agents see the subscription before the
   // controller's spawn requests (same sender node, FIFO).
   for (auto& agent : d_->agents)
@@ -236,10 +237,8 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   pm->sys = &sys;
   pm->id = id;
   pm->extent = *combined;
-  pm->procs_per_host = per;
+  pm->layout = std::move(where);
   pm->hosts = d_->agents;
-  pm->host_addrs = d_->addrs;
-  pm->names = std::move(names);
   pm->shared = std::move(shared);
   pm->controller = controller;
   proc_mesh result{std::move(pm)};

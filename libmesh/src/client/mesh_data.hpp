@@ -36,10 +36,9 @@ struct proc_mesh::data {
   caf::actor_system* sys = nullptr;
   proc_mesh_id id;
   mesh::extent extent;
-  size_t procs_per_host = 1;
+  /// Where each rank lives (shared with the controller and actor meshes).
+  std::shared_ptr<const mesh_layout> layout;
   std::vector<host_agent_actor> hosts; ///< By host view rank.
-  std::vector<std::string> host_addrs;
-  std::vector<std::string> names;      ///< By rank.
   std::shared_ptr<mesh_controller_shared> shared;
   mesh_controller_actor controller;
 };

@@ -68,14 +68,13 @@ caf::expected<std::vector<proc_state>> proc_mesh::states() const {
     d_->id.to_string(), std::vector<std::string>{});
   std::vector<proc_state> result(size());
   for (size_t r = 0; r < result.size(); ++r) {
-    auto h = r / d_->procs_per_host;
     result[r].rank = r;
-    result[r].proc_name = d_->names[r];
-    result[r].host = d_->host_addrs[h];
+    result[r].proc_name = d_->layout->proc_names[r];
+    result[r].host = d_->layout->host_addr_of(r);
     result[r].status = proc_status::unknown;
-    if (!replies[h])
+    if (auto& reply = replies[d_->layout->host_of(r)]; !reply)
       result[r].reason = "host did not answer: "
-                         + mesh::to_string(replies[h].error());
+                         + mesh::to_string(reply.error());
   }
   for (auto& reply : replies)
     if (reply)
@@ -94,7 +93,7 @@ caf::expected<void> proc_mesh::stop(std::string reason) {
     if (replies[h])
       total += *replies[h];
     else
-      total.failures.push_back("host " + d_->host_addrs[h] + ": "
+      total.failures.push_back("host " + d_->layout->host_addrs[h] + ": "
                                + mesh::to_string(replies[h].error()));
   }
   if (!total.failures.empty())
@@ -117,11 +116,8 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   core->sys = d_->sys;
   core->name = name;
   core->id = actor_mesh_id::instance(name);
-  core->proc_mesh_id = d_->id.to_string();
+  core->layout = d_->layout;
   core->extent = d_->extent;
-  core->procs_per_host = d_->procs_per_host;
-  core->proc_names = d_->names;
-  core->host_addrs = d_->host_addrs;
   core->controller = d_->shared;
   core->supervision = std::make_shared<actor_mesh_supervision>();
   core->supervision->name = name;
@@ -130,9 +126,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   core->callers = std::make_unique<detail::caller_pool>(sys);
   auto what = "actor mesh '" + name + "' of type '" + actor_type +
               "' on proc mesh " + d_->id.to_string();
-  auto where = [&](size_t r) {
-    return "rank " + std::to_string(r) + " (proc " + d_->names[r] + ")";
-  };
+  auto where = [&](size_t r) { return d_->layout->where(r); };
   std::vector<proc_agent_actor> agents(n);
   {
     std::vector<std::string> down;
@@ -155,7 +149,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   for (size_t h = 0; h < nhosts; ++h) {
     if (!comms[h])
       return make_error(ec::actor_spawn_failed, what,
-                        "host " + d_->host_addrs[h] +
+                        "host " + d_->layout->host_addrs[h] +
                           " did not name its comm actor: " +
                           detail::reason_of(sys, comms[h].error()));
     core->comms.push_back(*comms[h]);
@@ -201,7 +195,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
     pending.reserve(n);
     for (size_t r = 0; r < n; ++r) {
       req.supervisor =
-        caf::actor_cast<caf::actor>(d_->hosts[r / d_->procs_per_host]);
+        caf::actor_cast<caf::actor>(d_->hosts[d_->layout->host_of(r)]);
       pending.push_back(
         self->request(agents[r], timeout, spawn_actor_atom::value, req));
     }
