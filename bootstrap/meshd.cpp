@@ -185,15 +185,14 @@ int serve(const options& opts, const mesh::net::endpoint& where,
                   std::strerror(errno));
   mesh::config cfg;
   caf::actor_system sys{cfg};
-  auto agent = sys.spawn(mesh::host_agent, std::move(agent_opts));
-  auto port = mesh::net::publish(sys, agent, where.host, where.port);
-  if (!port) {
-    spdlog::error("{}", mesh::to_string(port.error()));
-    caf::anon_send_exit(agent, caf::exit_reason::kill);
+  auto published = mesh::publish_host_agent(sys, std::move(agent_opts),
+                                            where.host, where.port);
+  if (!published) {
+    spdlog::error("{}", mesh::to_string(published.error()));
     return 1;
   }
-  caf::anon_send(agent, mesh::set_endpoint_atom::value, where.host, *port);
-  mesh::net::endpoint bound{where.host, *port};
+  auto [agent, port] = *published;
+  mesh::net::endpoint bound{where.host, port};
   // The first line of stdout is the contract with scripts and tests.
   std::printf("listening on %s\n", bound.to_string().c_str());
   std::fflush(stdout);
