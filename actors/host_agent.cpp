@@ -76,7 +76,8 @@ void execute(agent_ptr self, proc_effects fx) {
   for (auto& [name, sig] : fx.signals)
     self->send(st.manager, signal_atom::value, name, int32_t{sig});
   for (auto& [name, delay] : fx.ready_timers)
-    self->delayed_send(self, delay, ready_timeout_atom::value, name);
+    self->delayed_send(self, delay, ready_timeout_atom::value,
+                       handshake_deadline{name});
   for (auto& [name, stage] : fx.escalations)
     self->delayed_send(self, terminate_timeout(), escalate_atom::value, name,
                        stage);
@@ -216,6 +217,20 @@ void launch(agent_ptr self, launch_request lr) {
       });
 }
 
+/// The proc manager's reports: from this node (HA-2) and from the manager
+/// itself, whose handle never leaves the process (so that not even a routed
+/// BASP message can claim to come from it).
+bool from_manager(agent_ptr self, const char* what) {
+  if (!from_this_node(self, what))
+    return false;
+  if (self->current_sender() ==
+      caf::actor_cast<caf::strong_actor_ptr>(self->state.manager))
+    return true;
+  spdlog::warn("host {} refused {} from an actor other than its proc manager",
+               self->state.address(), what);
+  return false;
+}
+
 caf::typed_response_promise<shutdown_summary>
 start_stop(agent_ptr self, proc_table::stop_start started) {
   auto promise = self->make_response_promise<shutdown_summary>();
@@ -352,13 +367,13 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
     [self](registrar_atom) { return self->state.registrar; },
     // -- internal: from actors of this node only (HA-2) -----------------------
     [self](proc_exited_atom, const proc_exit& ex) {
-      if (!from_this_node(self, "proc_exited"))
+      if (!from_manager(self, "proc_exited"))
         return;
       execute(self, self->state.table.exited(ex.name, ex.exit_code, ex.signal,
                                              ex.reason));
     },
     [self](proc_output_atom, proc_output& out) {
-      if (!from_this_node(self, "proc_output"))
+      if (!from_manager(self, "proc_output"))
         return;
       auto& st = self->state;
       auto route = st.table.output(out.name, out.is_stderr, out.line);
@@ -373,6 +388,11 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
       if (!from_this_node(self, "set_endpoint"))
         return;
       auto& st = self->state;
+      if (st.port != 0) {
+        spdlog::warn("host {} ignored a second set_endpoint ({}:{})",
+                     st.address(), host, port);
+        return;
+      }
       st.host = host;
       st.port = port;
       st.table.set_address(st.address());
@@ -414,9 +434,10 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
                       failure.proc_name, failure.name, failure.actor_mesh,
                       failure.reason));
     },
-    [self](ready_timeout_atom, const std::string& name) {
+    [self](ready_timeout_atom, const handshake_deadline& deadline) {
       if (!from_this_node(self, "ready_timeout"))
         return;
+      auto& name = deadline.name;
       auto& table = self->state.table;
       auto* rec = table.find(name);
       if (rec == nullptr)

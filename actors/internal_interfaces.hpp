@@ -9,12 +9,17 @@
 //   up, whatever the interface its peer was given. So every internal handler
 //   also refuses a message whose sender is missing or on another node: it
 //   logs a warning and changes nothing (from_this_node below).
-// - The escalation timer carries a `stop_stage`, a type outside libmesh's
-//   type-ID block: no peer can even encode it.
-// Not covered: CAF 0.17 takes the source node of a BASP *routed* message from
-// the message itself, so a peer that crafts one naming an actor of this node
-// as its sender passes the node check. Authenticating every connection
-// (architecture §2) is what keeps such a peer out.
+// - CAF 0.17 takes the source of a BASP *routed* message from the message
+//   itself, so a peer that crafts one naming an actor of this node that it
+//   knows (one whose handle left the process: the host agent, its registrar)
+//   passes the node check. Hence, besides it: the two timers carry types
+//   outside libmesh's type-ID block (`stop_stage`, `handshake_deadline`), so
+//   no peer can encode them at all; the proc manager's reports are accepted
+//   from the proc manager only, whose handle never leaves the process; and
+//   set_endpoint is accepted once. What is left to such a peer is a
+//   registration (which still needs the exact one-time token) and an actor
+//   failure report relayed as if by the registrar: authenticating every
+//   connection (architecture §2) is what keeps that peer out.
 #pragma once
 
 #include "actors/proc_table.hpp"
@@ -25,6 +30,19 @@
 #include <string>
 
 namespace mesh {
+
+/// The payload of a host agent's handshake deadline timer. Deliberately not
+/// in libmesh's type-ID block: local messages need no announcement, and a
+/// message that holds it cannot come from another node.
+struct handshake_deadline {
+  std::string name; ///< The proc that must have registered by now.
+};
+
+/// CAF wants every message type inspectable, announced or not.
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, handshake_deadline& x) {
+  return f(caf::meta::type_name("mesh::handshake_deadline"), x.name);
+}
 
 /// What a proc manager reports to its host agent.
 using proc_listener_actor = caf::typed_actor<
@@ -45,7 +63,7 @@ using host_agent_internal_actor =
     // From its registrar: an actor of a registered proc failed.
     caf::reacts_to<actor_failed_atom, actor_failure>,
     // Own timer: a child's handshake deadline.
-    caf::reacts_to<ready_timeout_atom, std::string>,
+    caf::reacts_to<ready_timeout_atom, handshake_deadline>,
     // Own timer: the next step of a stop, for the stage it was set at.
     caf::reacts_to<escalate_atom, std::string, stop_stage>>;
 

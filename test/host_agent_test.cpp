@@ -233,6 +233,8 @@ TEST_CASE_FIXTURE(two_nodes, "HA-2 internal messages from another node "
     forge(proc_exited_atom::value, proc_exit{name, 0, std::nullopt, {}});
     forge(proc_exited_atom::value, proc_exit{name, std::nullopt, 9, "forged"});
     forge(proc_output_atom::value, proc_output{name, 0, true, "forged"});
+    // (The real timers carry types no peer can encode: these match no
+    // handler at all.)
     forge(ready_timeout_atom::value, name);
     for (int32_t stage = 0; stage < 4; ++stage)
       forge(escalate_atom::value, name, stage);
@@ -250,6 +252,18 @@ TEST_CASE_FIXTURE(two_nodes, "HA-2 internal messages from another node "
     .receive([](caf::ok_atom) {},
              [&](caf::error& err) { internal_refusal = err; });
   CHECK(refused(internal_refusal));
+  // On this node too, only the proc manager reports exits, and the endpoint
+  // is set once.
+  {
+    caf::scoped_actor local{sys};
+    auto local_target = caf::actor_cast<caf::actor>(agent);
+    local->send(local_target, proc_exited_atom::value,
+                proc_exit{"pm-1", 0, std::nullopt, {}});
+    local->send(local_target, proc_output_atom::value,
+                proc_output{"pm-1", 0, true, "forged"});
+    local->send(local_target, set_endpoint_atom::value,
+                std::string{"evil.example"}, uint16_t{1});
+  }
   // To the registrar: a failure of a proc that did not register there.
   caf::anon_send(reg, actor_failed_atom::value,
                  actor_failure{"pm-1", "w", "am", "forged to the registrar"});
