@@ -94,7 +94,7 @@ bootstrap_proc_manager_state::bootstrap_proc_manager_state() = default;
 bootstrap_proc_manager_state::~bootstrap_proc_manager_state() = default;
 
 proc_manager_actor::behavior_type
-bootstrap_proc_manager(manager_ptr self, host_agent_actor listener) {
+bootstrap_proc_manager(manager_ptr self, proc_listener_actor listener) {
   auto& st = self->state;
   st.listener = std::move(listener);
   st.child_env = child_env_of(self->system());

@@ -10,7 +10,7 @@
 // messages go out, and reaps them all.
 #pragma once
 
-#include "mesh/actors.hpp"
+#include "actors/internal_interfaces.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -33,7 +33,7 @@ struct bootstrap_proc_manager_state {
 
   static inline const char* name = "bootstrap_proc_manager";
   /// The host agent that receives proc_output and proc_exit.
-  host_agent_actor listener;
+  proc_listener_actor listener;
   /// Rank of each launched proc that has not exited yet: the watcher only
   /// knows names, proc_output carries the rank.
   std::map<std::string, uint64_t> ranks;
@@ -56,6 +56,6 @@ struct bootstrap_proc_manager_state {
 /// `listener` (the host agent). SIGTERM/SIGKILL go to the proc's process group.
 proc_manager_actor::behavior_type bootstrap_proc_manager(
   proc_manager_actor::stateful_pointer<bootstrap_proc_manager_state> self,
-  host_agent_actor listener);
+  proc_listener_actor listener);
 
 } // namespace mesh

@@ -3,6 +3,8 @@
 #include "actors/bootstrap_proc_manager.hpp"
 #include "actors/comm_actor.hpp"
 #include "actors/in_process_proc_manager.hpp"
+#include "actors/registrar.hpp"
+#include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -12,259 +14,116 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <csignal>
 
 namespace mesh {
 
 namespace {
 
-using agent_ptr = host_agent_actor::stateful_pointer<host_agent_state>;
+using agent_ptr = host_agent_internal_actor::stateful_pointer<host_agent_state>;
 
-/// The value of `key` for a proc spawned with the client snapshot `snap`:
-/// the host's own settings above client_override win, then the snapshot, then
-/// the host's value (default or client override).
+/// The value of `key` on this host for a proc spawned with the client
+/// snapshot `snap` (empty: the host's own value). Highest first: the host
+/// system's settings above client_override (test overrides, environment,
+/// runtime, file), the request's snapshot, the snapshot a client pushed to
+/// this host (set_config), the host system's store. The pushed snapshot is
+/// the host's own, not its system's: a local() host shares its system with
+/// the client that owns it.
 template <class T>
-T effective(const config_snapshot& snap, const config_key<T>& key) {
-  auto& store = config_store::global();
-  auto src = store.source_of(key.name());
-  if (src < config_source::client_override)
+T effective(const config_store& store, const host_agent_state& st,
+            const config_snapshot& snap, const config_key<T>& key) {
+  if (store.source_of(key.name()) < config_source::client_override)
     return store.get(key);
-  for (auto& [name, text] : snap) {
-    if (name != key.name())
-      continue;
-    if (auto value = config_registry::instance().validate(name, text))
-      return std::get<T>(*value);
-  }
+  for (auto* layer :
+       std::initializer_list<const config_snapshot*>{&snap, &st.pushed_config})
+    for (auto& [name, text] : *layer) {
+      if (name != key.name())
+        continue;
+      if (auto value = config_registry::instance().validate(name, text))
+        return std::get<T>(*value);
+    }
   return store.get(key);
 }
 
-duration terminate_timeout() {
-  return config_store::global().get(keys::terminate_timeout);
+/// The host's own value of `key` (no request snapshot).
+template <class T>
+T host_value(agent_ptr self, const config_key<T>& key) {
+  return effective(config_of(self->system()), self->state, {}, key);
 }
 
-proc_state to_state(const host_agent_state& st, const proc_record& rec) {
-  proc_state result;
-  result.rank = rec.rank;
-  result.proc_name = rec.name;
-  result.host = st.address();
-  result.pid = rec.pid;
-  result.status = st.shutting_down
-                    ? clamp_min(rec.status, proc_status::stopping)
-                    : rec.status;
-  result.exit_code = rec.exit_code;
-  result.signal = rec.signal;
-  result.stderr_tail.assign(rec.stderr_tail.begin(), rec.stderr_tail.end());
-  result.reason = rec.reason;
-  return result;
+proc_agent_actor agent_of(const host_agent_state& st, const std::string& name) {
+  auto i = st.agents.find(name);
+  return i == st.agents.end() ? proc_agent_actor{} : i->second;
 }
 
-proc_info to_info(const host_agent_state& st, const proc_record& rec) {
-  return proc_info{to_state(st, rec), rec.agent, rec.address};
+proc_info to_info(const host_agent_state& st, proc_state state,
+                  std::string address) {
+  auto agent = agent_of(st, state.proc_name);
+  return proc_info{std::move(state), std::move(agent), std::move(address)};
 }
 
-void push_event(agent_ptr self, const proc_record& rec) {
-  proc_event ev;
-  ev.rank = rec.rank;
-  ev.proc_name = rec.name;
-  ev.status = rec.status;
-  ev.exit_code = rec.exit_code;
-  ev.signal = rec.signal;
-  ev.reason = rec.reason;
-  for (auto& [mesh, sub] : self->state.subscribers)
-    if (mesh.empty() || mesh == rec.proc_mesh_id)
-      caf::anon_send(sub, ev);
-}
-
-void flush_waiters(agent_ptr self, const proc_record& rec) {
-  auto i = self->state.waiters.find(rec.name);
-  if (i == self->state.waiters.end())
-    return;
-  auto& list = i->second;
-  for (auto w = list.begin(); w != list.end();) {
-    if (rec.status >= w->min_status) {
-      w->promise.deliver(w->rank, to_state(self->state, rec));
-      w = list.erase(w);
-    } else {
-      ++w;
-    }
-  }
-  if (list.empty())
-    self->state.waiters.erase(i);
-}
-
-void check_spawns(agent_ptr self) {
+/// Ends the proc manager; the held-back shutdown replies go out once it is
+/// down (see the down handler).
+void end_manager(agent_ptr self) {
   auto& st = self->state;
-  for (auto i = st.spawns.begin(); i != st.spawns.end();) {
-    auto done = std::all_of(i->names.begin(), i->names.end(), [&](auto& n) {
-      auto r = st.procs.find(n);
-      return r == st.procs.end()
-             || r->second.status != proc_status::initializing;
-    });
-    if (!done) {
-      ++i;
-      continue;
-    }
-    std::vector<proc_info> result;
-    for (auto& n : i->names)
-      if (auto r = st.procs.find(n); r != st.procs.end())
-        result.push_back(to_info(st, r->second));
-    i->promise.deliver(std::move(result));
-    i = st.spawns.erase(i);
-  }
+  // Unlinked first, so that its exit does not take this agent with it.
+  self->unlink_from(st.manager);
+  self->monitor(st.manager);
+  self->send_exit(st.manager, caf::exit_reason::user_shutdown);
 }
 
-void check_stops(agent_ptr self) {
+/// Carries out what the proc table asked for, in the order it lists them.
+void execute(agent_ptr self, proc_effects fx) {
   auto& st = self->state;
+  for (auto& [id, ev] : fx.events)
+    if (auto i = st.subscribers.find(id); i != st.subscribers.end())
+      caf::anon_send(i->second, ev);
+  for (auto& [name, reason] : fx.polite_stops)
+    if (auto agent = agent_of(st, name))
+      self->send(agent, stop_proc_atom::value, reason);
+  for (auto& [name, sig] : fx.signals)
+    self->send(st.manager, signal_atom::value, name, int32_t{sig});
+  for (auto& [name, delay] : fx.ready_timers)
+    self->delayed_send(self, delay, ready_timeout_atom::value,
+                       handshake_deadline{name});
+  for (auto& [name, stage] : fx.escalations)
+    self->delayed_send(self, host_value(self, keys::terminate_timeout), escalate_atom::value, name,
+                       stage);
+  for (auto& answer : fx.answers)
+    if (auto i = st.waiters.find(answer.id); i != st.waiters.end()) {
+      i->second.deliver(answer.rank, std::move(answer.state));
+      st.waiters.erase(i);
+    }
+  for (auto& done : fx.spawns_done)
+    if (auto i = st.spawns.find(done.id); i != st.spawns.end()) {
+      std::vector<proc_info> result;
+      for (auto& p : done.procs)
+        result.push_back(to_info(st, std::move(p.state), p.address));
+      i->second.deliver(std::move(result));
+      st.spawns.erase(i);
+    }
   bool quit = false;
-  for (auto i = st.stops.begin(); i != st.stops.end();) {
-    if (!i->names.empty()) {
-      ++i;
-      continue;
+  for (auto& done : fx.stops_done)
+    if (auto i = st.stops.find(done.id); i != st.stops.end()) {
+      if (done.quit_after) {
+        quit = true;
+        st.final_replies.emplace_back(i->second, std::move(done.summary));
+      } else {
+        i->second.deliver(std::move(done.summary));
+      }
+      st.stops.erase(i);
     }
-    if (i->quit_after) {
-      quit = true;
-      st.final_replies.emplace_back(i->promise, i->summary);
-    } else {
-      i->promise.deliver(i->summary);
+  for (auto id : fx.spawns_failed)
+    if (auto i = st.spawns.find(id); i != st.spawns.end()) {
+      i->second.deliver(
+        make_error(ec::not_running, "host " + st.address() + " shut down"));
+      st.spawns.erase(i);
     }
-    i = st.stops.erase(i);
-  }
-  if (quit) {
-    for (auto& sp : st.spawns)
-      sp.promise.deliver(make_error(ec::not_running, "host "
-                                                       + st.address()
-                                                       + " shut down"));
-    st.spawns.clear();
-    st.waiters.clear();
-    // The replies go out once the manager is down (see the down handler);
-    // unlinked first, so that its exit does not take this agent with it.
-    self->unlink_from(st.manager);
-    self->monitor(st.manager);
-    self->send_exit(st.manager, caf::exit_reason::user_shutdown);
-  }
-}
-
-/// Moves a proc to `status` (never down from a terminal status), tells the
-/// subscribers and wakes whoever waits for it.
-void set_status(agent_ptr self, proc_record& rec, proc_status status,
-                std::string reason = {}) {
-  if (is_terminated(rec.status) || status == rec.status)
-    return;
-  rec.status = status;
-  if (!reason.empty())
-    rec.reason = std::move(reason);
-  push_event(self, rec);
-  flush_waiters(self, rec);
-  check_spawns(self);
-}
-
-void schedule_escalation(agent_ptr self, const std::string& name, int stage) {
-  self->delayed_send(self, terminate_timeout(), escalate_atom::value, name,
-                     int32_t{stage});
-}
-
-/// Starts stopping one proc: a polite stop through its proc agent when it has
-/// one, else SIGTERM right away.
-void begin_stop(agent_ptr self, proc_record& rec, const std::string& reason) {
-  if (rec.exited || rec.stop_stage > 0)
-    return;
-  if (rec.agent) {
-    self->send(rec.agent, stop_proc_atom::value, reason);
-    rec.stop_stage = 1;
-  } else {
-    self->send(self->state.manager, signal_atom::value, rec.name,
-               int32_t{SIGTERM});
-    rec.stop_stage = 2;
-  }
-  set_status(self, rec, proc_status::stopping, reason);
-  schedule_escalation(self, rec.name, rec.stop_stage);
-}
-
-/// Stops `names` and replies the summary to `promise` once all have exited.
-void stop_set(agent_ptr self, const std::vector<std::string>& names,
-              const std::string& reason,
-              caf::typed_response_promise<shutdown_summary> promise,
-              bool forget, bool quit_after) {
-  auto& st = self->state;
-  pending_stop stop;
-  stop.promise = std::move(promise);
-  stop.forget = forget;
-  stop.quit_after = quit_after;
-  stop.summary.hosts = 1;
-  for (auto& name : names) {
-    auto i = st.procs.find(name);
-    if (i == st.procs.end())
-      continue;
-    auto& rec = i->second;
-    if (rec.exited) {
-      ++stop.summary.already_gone;
-      if (forget)
-        st.procs.erase(i);
-      continue;
-    }
-    stop.names.insert(name);
-    begin_stop(self, rec, reason);
-  }
-  st.stops.push_back(std::move(stop));
-  check_stops(self);
-}
-
-/// Removes `name` from every pending stop, counting how it ended.
-void settle_stops(agent_ptr self, const proc_record& rec,
-                  std::optional<std::string> failure = std::nullopt) {
-  auto& st = self->state;
-  bool forget = false;
-  for (auto& stop : st.stops) {
-    if (stop.names.erase(rec.name) == 0)
-      continue;
-    forget = forget || stop.forget;
-    if (failure)
-      stop.summary.failures.push_back(*failure);
-    else if (rec.stop_stage <= 1)
-      ++stop.summary.stopped_politely;
-    else if (rec.stop_stage == 2)
-      ++stop.summary.terminated;
-    else
-      ++stop.summary.killed;
-  }
-  if (forget && !failure)
-    st.procs.erase(rec.name);
-  check_stops(self);
-}
-
-std::string describe_exit(const proc_exit& ex) {
-  if (!ex.reason.empty())
-    return ex.reason;
-  if (ex.signal)
-    return "killed by signal " + std::to_string(*ex.signal) + " ("
-           + strsignal(*ex.signal) + ")";
-  if (ex.exit_code)
-    return "exited with code " + std::to_string(*ex.exit_code);
-  return "exited";
-}
-
-void on_exit(agent_ptr self, const proc_exit& ex) {
-  auto i = self->state.procs.find(ex.name);
-  if (i == self->state.procs.end())
-    return;
-  auto& rec = i->second;
-  rec.exited = true;
-  rec.exit_code = ex.exit_code;
-  rec.signal = ex.signal;
-  auto what = describe_exit(ex);
-  if (rec.stop_stage > 0) {
-    set_status(self, rec, proc_status::stopped, rec.reason);
-  } else if (rec.status == proc_status::initializing) {
-    auto reason = what + " before the bootstrap handshake";
-    if (!rec.stderr_tail.empty())
-      reason += "; last stderr: " + rec.stderr_tail.back();
-    set_status(self, rec, proc_status::failed, reason);
-  } else if (ex.signal || (ex.exit_code && *ex.exit_code != 0)) {
-    set_status(self, rec, proc_status::failed, what);
-  } else {
-    set_status(self, rec, proc_status::stopped, "exited cleanly");
-  }
-  settle_stops(self, rec);
+  for (auto id : fx.waiters_dropped)
+    st.waiters.erase(id);
+  for (auto& name : fx.forgotten)
+    st.agents.erase(name);
+  if (quit)
+    end_manager(self);
 }
 
 /// Has the proc manager start the zygote of the default proc command now, so
@@ -272,9 +131,8 @@ void on_exit(agent_ptr self, const proc_exit& ex) {
 /// first client minutes after it started).
 void warm_default_command(agent_ptr self) {
   auto& st = self->state;
-  if (!st.options.bootstrap_children || !st.options.default_command
-      || st.port == 0
-      || !config_store::global().get(keys::bootstrap_zygote))
+  if (!st.options.bootstrap_children || !st.options.default_command ||
+      st.port == 0 || !host_value(self, keys::bootstrap_zygote))
     return;
   bootstrap::payload p;
   p.child_role = bootstrap::role::proc;
@@ -291,9 +149,9 @@ void warm_default_command(agent_ptr self) {
   self->send(st.manager, warm_atom::value, std::move(lr));
 }
 
-std::optional<bootstrap_command>
-command_for(const host_agent_state& st, const spawn_procs_request& req,
-            const proc_spec& spec) {
+std::optional<bootstrap_command> command_for(const host_agent_state& st,
+                                             const spawn_procs_request& req,
+                                             const proc_spec& spec) {
   if (spec.command)
     return spec.command;
   if (req.default_command)
@@ -301,118 +159,122 @@ command_for(const host_agent_state& st, const spawn_procs_request& req,
   return st.options.default_command;
 }
 
-void launch(agent_ptr self, const spawn_procs_request& req,
-            const proc_spec& spec) {
-  auto& st = self->state;
-  auto [pos, added] = st.procs.emplace(spec.name, proc_record{});
-  if (!added)
-    return; // Spawning is idempotent per name.
-  auto& rec = pos->second;
+/// The table record and the launch request of one proc of a spawn.
+std::pair<proc_launch, launch_request>
+plan_launch(const host_agent_state& st, const config_store& store,
+            const spawn_procs_request& req, const proc_spec& spec) {
+  proc_launch pl;
+  auto& rec = pl.record;
   rec.name = spec.name;
   rec.proc_mesh_id = req.proc_mesh_id;
   rec.host_mesh_id = req.host_mesh_id;
   rec.rank = spec.rank;
   rec.tail_limit = static_cast<size_t>(
-    std::max<int64_t>(0, effective(req.config, keys::tail_log_lines)));
-  rec.forward_logs = effective(req.config, keys::log_forwarding);
+    std::max<int64_t>(0, effective(store, st, req.config, keys::tail_log_lines)));
+  rec.forward_logs = effective(store, st, req.config, keys::log_forwarding);
   rec.token = bootstrap::make_token();
+  rec.ready_timeout = effective(store, st, req.config, keys::host_spawn_ready_timeout);
   launch_request lr;
   lr.name = spec.name;
   lr.rank = spec.rank;
   lr.token = rec.token;
   lr.config = req.config;
-  if (st.options.bootstrap_children) {
-    auto cmd = command_for(st, req, spec);
-    if (!cmd) {
-      rec.exited = true;
-      set_status(self, rec, proc_status::failed,
-                 "no bootstrap command for rank " + std::to_string(spec.rank));
-      return;
-    }
-    lr.command = spec.bind ? wrap_for_binding(*cmd, *spec.bind,
-                                              numa_available())
-                           : *cmd;
-    rec.command = lr.command.to_string();
-    bootstrap::payload p;
-    p.child_role = req.host_children ? bootstrap::role::host
-                                     : bootstrap::role::proc;
-    if (req.host_children)
-      p.proc_command = *cmd;
-    p.name = spec.name;
-    p.mesh_id = req.proc_mesh_id;
-    p.host_mesh_id = req.host_mesh_id;
-    p.rank = spec.rank;
-    p.parent_host = st.host;
-    p.parent_port = st.port;
-    p.token = rec.token;
-    p.config = req.config;
-    p.bind = spec.bind;
-    lr.payload = bootstrap::encode(p);
-    lr.zygote =
-      !req.host_children && effective(req.config, keys::bootstrap_zygote);
+  if (!st.options.bootstrap_children)
+    return {std::move(pl), std::move(lr)};
+  auto cmd = command_for(st, req, spec);
+  if (!cmd) {
+    pl.error = "no bootstrap command for rank " + std::to_string(spec.rank);
+    return {std::move(pl), std::move(lr)};
   }
-  auto name = spec.name;
-  auto ready_timeout = effective(req.config, keys::host_spawn_ready_timeout);
-  rec.ready_timeout = ready_timeout;
-  self->request(st.manager, caf::infinite, launch_atom::value, std::move(lr))
+  lr.command =
+    spec.bind ? wrap_for_binding(*cmd, *spec.bind, numa_available()) : *cmd;
+  rec.command = lr.command.to_string();
+  bootstrap::payload p;
+  p.child_role =
+    req.host_children ? bootstrap::role::host : bootstrap::role::proc;
+  if (req.host_children)
+    p.proc_command = *cmd;
+  p.name = spec.name;
+  p.mesh_id = req.proc_mesh_id;
+  p.host_mesh_id = req.host_mesh_id;
+  p.rank = spec.rank;
+  p.parent_host = st.host;
+  p.parent_port = st.port;
+  p.token = rec.token;
+  p.config = req.config;
+  p.bind = spec.bind;
+  lr.payload = bootstrap::encode(p);
+  lr.zygote =
+    !req.host_children && effective(store, st, req.config, keys::bootstrap_zygote);
+  return {std::move(pl), std::move(lr)};
+}
+
+void launch(agent_ptr self, launch_request lr) {
+  auto name = lr.name;
+  self
+    ->request(self->state.manager, caf::infinite, launch_atom::value,
+              std::move(lr))
     .then(
-      [self, name, ready_timeout](int64_t pid) {
-        auto i = self->state.procs.find(name);
-        if (i == self->state.procs.end())
-          return;
-        i->second.pid = pid;
-        if (ready_timeout.count() > 0
-            && i->second.status == proc_status::initializing)
-          self->delayed_send(self, ready_timeout, ready_timeout_atom::value,
-                             name);
+      [self, name](int64_t pid) {
+        execute(self, self->state.table.launched(name, pid));
       },
       [self, name](caf::error& err) {
-        auto i = self->state.procs.find(name);
-        if (i == self->state.procs.end())
-          return;
-        i->second.exited = true;
-        set_status(self, i->second, proc_status::failed,
-                   mesh::to_string(err));
-        settle_stops(self, i->second);
+        execute(self,
+                self->state.table.launch_failed(name, mesh::to_string(err)));
       });
 }
 
-std::vector<std::string> names_of(const host_agent_state& st,
-                                  const std::string& mesh_id,
-                                  const std::vector<std::string>& names) {
-  if (!names.empty())
-    return names;
-  std::vector<std::string> result;
-  for (auto& [name, rec] : st.procs)
-    if (mesh_id.empty() || rec.proc_mesh_id == mesh_id)
-      result.push_back(name);
-  return result;
+/// The proc manager's reports: from this node (HA-2) and from the manager
+/// itself, whose handle never leaves the process (so that not even a routed
+/// BASP message can claim to come from it).
+bool from_manager(agent_ptr self, const char* what) {
+  if (!from_this_node(self, what))
+    return false;
+  if (self->current_sender() ==
+      caf::actor_cast<caf::strong_actor_ptr>(self->state.manager))
+    return true;
+  spdlog::warn("host {} refused {} from an actor other than its proc manager",
+               self->state.address(), what);
+  return false;
+}
+
+caf::typed_response_promise<shutdown_summary>
+start_stop(agent_ptr self, proc_table::stop_start started) {
+  auto promise = self->make_response_promise<shutdown_summary>();
+  self->state.stops.emplace(started.id, promise);
+  execute(self, std::move(started.effects));
+  return promise;
 }
 
 } // namespace
 
-host_agent_actor::behavior_type
-host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
+host_agent_internal_actor::behavior_type
+host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
            host_agent_options options) {
   auto& st = self->state;
   st.options = std::move(options);
-  auto me = caf::actor_cast<host_agent_actor>(self);
+  auto me = caf::actor_cast<host_agent_internal_actor>(self);
+  st.registrar = self->spawn<caf::linked>(registrar, me);
   if (st.options.bootstrap_children)
-    st.manager = self->spawn<caf::linked>(bootstrap_proc_manager, me);
+    st.manager =
+      self->spawn<caf::linked>(bootstrap_proc_manager, proc_listener_actor{me});
   else
-    st.manager = self->spawn<caf::linked>(in_process_proc_manager, me);
+    st.manager = self->spawn<caf::linked>(
+      in_process_proc_manager, proc_listener_actor{me}, st.registrar);
   st.comm = self->spawn<caf::linked>(comm_actor);
-  // A normal quit of the host agent does not end a linked actor, so both are
-  // told. The comm actor's handle travels to other nodes (as the sender of
-  // what it relays), which registers it in the actor registry for good: it
-  // only ends when told, and ~actor_system waits for it. The proc manager
-  // must end on a scheduler thread while the system is up: left to die of
-  // its last reference, it could be destroyed on its own watcher thread
-  // after the actor system is gone.
-  self->attach_functor([comm = st.comm, manager = st.manager] {
-    caf::anon_send_exit(comm, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
-  });
+  // A normal quit of the host agent does not end a linked actor, so all are
+  // told. The handles of the comm actor and the registrar travel to other
+  // nodes, which registers them in the actor registry for good: they only
+  // end when told, and ~actor_system waits for them. The proc manager must
+  // end on a scheduler thread while the system is up: left to die of its
+  // last reference, it could be destroyed on its own watcher thread after
+  // the actor system is gone.
+  self->attach_functor(
+    [comm = st.comm, manager = st.manager, registrar = st.registrar] {
+      caf::anon_send_exit(comm, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(registrar, caf::exit_reason::user_shutdown);
+      caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
+    });
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& st = self->state;
     if (!st.final_replies.empty() && msg.source == st.manager.address()) {
@@ -422,87 +284,85 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
       self->quit();
       return;
     }
-    auto& subs = self->state.subscribers;
-    subs.erase(std::remove_if(subs.begin(), subs.end(),
-                              [&](auto& s) {
-                                return s.second.address() == msg.source;
-                              }),
-               subs.end());
+    for (auto i = st.subscribers.begin(); i != st.subscribers.end();) {
+      if (i->second.address() == msg.source) {
+        st.table.unsubscribe(i->first);
+        i = st.subscribers.erase(i);
+      } else {
+        ++i;
+      }
+    }
   });
   return {
+    // -- the public protocol (host_agent_actor) -------------------------------
     [self](spawn_procs_atom, const spawn_procs_request& req)
       -> caf::result<std::vector<proc_info>> {
-      if (self->state.shutting_down)
+      auto& st = self->state;
+      if (st.table.shutting_down())
         return make_error(ec::not_running,
-                          "host " + self->state.address() + " is shutting down");
+                          "host " + st.address() + " is shutting down");
+      std::vector<proc_launch> procs;
+      std::map<std::string, launch_request> requests;
+      for (auto& spec : req.procs) {
+        if (st.table.find(spec.name) != nullptr || requests.count(spec.name)) {
+          // Known already: counted in this spawn, not launched again.
+          proc_launch known;
+          known.record.name = spec.name;
+          procs.push_back(std::move(known));
+          continue;
+        }
+        auto [pl, lr] = plan_launch(st, config_of(self->system()), req, spec);
+        procs.push_back(std::move(pl));
+        requests.emplace(spec.name, std::move(lr));
+      }
+      auto started = st.table.spawn(std::move(procs));
       auto promise = self->make_response_promise<std::vector<proc_info>>();
-      pending_spawn pending;
-      pending.promise = promise;
-      for (auto& spec : req.procs)
-        pending.names.push_back(spec.name);
-      self->state.spawns.push_back(std::move(pending));
-      for (auto& spec : req.procs)
-        launch(self, req, spec);
-      check_spawns(self);
+      st.spawns.emplace(started.id, promise);
+      for (auto& name : started.to_launch)
+        launch(self, std::move(requests[name]));
+      execute(self, std::move(started.effects));
       return promise;
     },
     [self](proc_state_atom, const std::string& mesh_id,
            const std::vector<std::string>& names) {
+      auto& st = self->state;
       std::vector<proc_info> result;
-      for (auto& name : names_of(self->state, mesh_id, names)) {
-        auto i = self->state.procs.find(name);
-        if (i != self->state.procs.end()) {
-          result.push_back(to_info(self->state, i->second));
-        } else {
-          proc_info missing;
-          missing.state.proc_name = name;
-          missing.state.host = self->state.address();
-          result.push_back(std::move(missing));
-        }
+      for (auto& state : st.table.states(mesh_id, names)) {
+        auto* rec = st.table.find(state.proc_name);
+        auto address = rec != nullptr ? rec->address : std::string{};
+        result.push_back(to_info(st, std::move(state), std::move(address)));
       }
-      std::sort(result.begin(), result.end(), [](auto& x, auto& y) {
-        return x.state.rank < y.state.rank;
-      });
       return result;
     },
     [self](wait_status_atom, const std::string& name, proc_status min_status,
            uint64_t rank) -> caf::result<uint64_t, proc_state> {
-      auto i = self->state.procs.find(name);
-      if (i != self->state.procs.end() && i->second.status >= min_status)
-        return {rank, to_state(self->state, i->second)};
+      auto w = self->state.table.wait(name, min_status, rank);
+      if (w.now)
+        return {w.now->rank, std::move(w.now->state)};
       auto promise = self->make_response_promise<uint64_t, proc_state>();
-      self->state.waiters[name].push_back({min_status, rank, promise});
+      self->state.waiters.emplace(w.id, promise);
       return promise;
     },
     [self](stop_procs_atom, const std::string& mesh_id,
            const std::vector<std::string>& names, const std::string& reason) {
-      auto promise = self->make_response_promise<shutdown_summary>();
-      stop_set(self, names_of(self->state, mesh_id, names), reason, promise,
-               false, false);
-      return promise;
+      auto& table = self->state.table;
+      return start_stop(self,
+                        table.stop(table.names_of(mesh_id, names), reason));
     },
     [self](drain_atom, const std::string& host_mesh_id) {
-      std::vector<std::string> names;
-      for (auto& [name, rec] : self->state.procs)
-        if (host_mesh_id.empty() || rec.host_mesh_id == host_mesh_id)
-          names.push_back(name);
-      auto promise = self->make_response_promise<shutdown_summary>();
-      stop_set(self, names, "drained", promise, true, false);
-      return promise;
+      return start_stop(self, self->state.table.drain(host_mesh_id));
     },
     [self](shutdown_host_atom) {
-      self->state.shutting_down = true;
-      std::vector<std::string> names;
-      for (auto& [name, rec] : self->state.procs)
-        names.push_back(name);
-      auto promise = self->make_response_promise<shutdown_summary>();
-      stop_set(self, names, "host shutdown", promise, true, true);
-      return promise;
+      return start_stop(self, self->state.table.shutdown());
     },
-    [](set_config_atom,
-       const config_snapshot& snap) -> caf::result<caf::ok_atom> {
-      if (auto err = config_store::global().install_client_override(snap))
-        return err;
+    [self](set_config_atom,
+           const config_snapshot& snap) -> caf::result<caf::ok_atom> {
+      // All or nothing: every entry must be a known key with a valid value.
+      for (auto& [name, text] : snap)
+        if (auto value = config_registry::instance().validate(name, text);
+            !value)
+          return std::move(value.error());
+      self->state.pushed_config = snap;
       return caf::ok_atom::value;
     },
     [self](subscribe_events_atom, const std::string& mesh_id,
@@ -510,115 +370,118 @@ host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
       if (!subscriber)
         return;
       self->monitor(subscriber);
-      self->state.subscribers.emplace_back(mesh_id, subscriber);
+      auto id = self->state.table.subscribe(mesh_id);
+      self->state.subscribers.emplace(id, subscriber);
     },
-    [self](list_procs_atom) {
-      std::vector<std::string> result;
-      for (auto& [name, rec] : self->state.procs)
-        result.push_back(name);
-      return result;
+    [self](list_procs_atom) { return self->state.table.names(); },
+    [self](comm_atom) { return self->state.comm; },
+    [self](registrar_atom) { return self->state.registrar; },
+    // -- internal: from actors of this node only (HA-2) -----------------------
+    [self](proc_exited_atom, const proc_exit& ex) {
+      if (!from_manager(self, "proc_exited"))
+        return;
+      execute(self, self->state.table.exited(ex.name, ex.exit_code, ex.signal,
+                                             ex.reason));
+    },
+    [self](proc_output_atom, proc_output& out) {
+      if (!from_manager(self, "proc_output"))
+        return;
+      auto& st = self->state;
+      auto route = st.table.output(out.name, out.is_stderr, out.line);
+      if (!route)
+        return;
+      out.rank = route->rank;
+      for (auto id : route->to)
+        if (auto i = st.subscribers.find(id); i != st.subscribers.end())
+          caf::anon_send(i->second, out);
     },
     [self](set_endpoint_atom, const std::string& host, uint16_t port) {
-      self->state.host = host;
-      self->state.port = port;
+      if (!from_this_node(self, "set_endpoint"))
+        return;
+      auto& st = self->state;
+      if (st.port != 0) {
+        spdlog::warn("host {} ignored a second set_endpoint ({}:{})",
+                     st.address(), host, port);
+        return;
+      }
+      st.host = host;
+      st.port = port;
+      st.table.set_address(st.address());
       warm_default_command(self);
     },
     [self](register_child_atom,
            const child_registration& reg) -> caf::result<caf::ok_atom> {
-      auto i = self->state.procs.find(reg.name);
-      bool ok = i != self->state.procs.end() && !i->second.token.empty()
-                && i->second.token == reg.token
-                && i->second.status == proc_status::initializing
-                && !i->second.exited && reg.agent;
-      if (!ok) {
+      auto& st = self->state;
+      auto refuse = [&](const std::string& why) {
+        return make_error(ec::handshake_refused,
+                          "host " + st.address() +
+                            " refused the registration of '" + reg.name + "'",
+                          why);
+      };
+      if (!from_this_node(self, "register_child"))
+        return refuse("it did not come through the host's registrar");
+      proc_registration pr;
+      pr.name = reg.name;
+      pr.token = reg.token;
+      pr.pid = reg.pid;
+      pr.has_agent = static_cast<bool>(reg.agent);
+      if (reg.port != 0)
+        pr.address = reg.host + ":" + std::to_string(reg.port);
+      auto accepted = st.table.register_proc(pr);
+      if (!accepted) {
         spdlog::warn("host {} refused the registration of '{}' (pid {}): "
                      "unknown proc, wrong token or token already used",
-                     self->state.address(), reg.name, reg.pid);
-        return make_error(ec::handshake_refused,
-                          "host " + self->state.address()
-                            + " refused the registration of '" + reg.name
-                            + "'",
-                          "unknown proc, wrong token or token already used");
+                     st.address(), reg.name, reg.pid);
+        return refuse("unknown proc, wrong token or token already used");
       }
-      auto& rec = i->second;
-      rec.token.clear();
-      rec.agent = caf::actor_cast<proc_agent_actor>(reg.agent);
-      if (reg.pid != 0)
-        rec.pid = reg.pid;
-      if (reg.port != 0)
-        rec.address = reg.host + ":" + std::to_string(reg.port);
-      set_status(self, rec, proc_status::running);
+      st.agents[reg.name] = caf::actor_cast<proc_agent_actor>(reg.agent);
+      execute(self, std::move(*accepted));
       return caf::ok_atom::value;
     },
-    [self](proc_exited_atom, const proc_exit& ex) { on_exit(self, ex); },
-    [self](proc_output_atom, proc_output& out) {
-      auto i = self->state.procs.find(out.name);
-      if (i == self->state.procs.end())
-        return;
-      auto& rec = i->second;
-      if (out.is_stderr && rec.tail_limit > 0) {
-        rec.stderr_tail.push_back(out.line);
-        while (rec.stderr_tail.size() > rec.tail_limit)
-          rec.stderr_tail.pop_front();
-      }
-      if (!rec.forward_logs)
-        return;
-      out.rank = rec.rank;
-      for (auto& [mesh, sub] : self->state.subscribers)
-        if (mesh.empty() || mesh == rec.proc_mesh_id)
-          caf::anon_send(sub, out);
-    },
-    [self](ready_timeout_atom, const std::string& name) {
-      auto i = self->state.procs.find(name);
-      if (i == self->state.procs.end()
-          || i->second.status != proc_status::initializing)
-        return;
-      auto& rec = i->second;
-      set_status(self, rec, proc_status::timeout,
-                 "did not complete the bootstrap handshake within "
-                   + render_duration(rec.ready_timeout));
-      // A child that hangs must not outlive its failed spawn.
-      self->send(self->state.manager, signal_atom::value, name,
-                 int32_t{SIGKILL});
-      rec.stop_stage = 3;
-    },
-    [self](comm_atom) { return self->state.comm; },
     [self](actor_failed_atom, const actor_failure& failure) {
-      auto i = self->state.procs.find(failure.proc_name);
-      if (i == self->state.procs.end())
+      if (!from_this_node(self, "actor_failed"))
         return;
-      auto& rec = i->second;
-      proc_event ev;
-      ev.rank = rec.rank;
-      ev.proc_name = rec.name;
-      ev.status = proc_status::failed;
-      ev.reason = "actor '" + failure.name + "' failed: " + failure.reason;
-      ev.actor = failure.name;
-      ev.actor_mesh = failure.actor_mesh;
-      for (auto& [mesh, sub] : self->state.subscribers)
-        if (mesh.empty() || mesh == rec.proc_mesh_id)
-          caf::anon_send(sub, ev);
+      execute(self, self->state.table.actor_failed(
+                      failure.proc_name, failure.name, failure.actor_mesh,
+                      failure.reason));
     },
-    [self](escalate_atom, const std::string& name, int32_t stage) {
-      auto i = self->state.procs.find(name);
-      if (i == self->state.procs.end())
+    [self](ready_timeout_atom, const handshake_deadline& deadline) {
+      if (!from_this_node(self, "ready_timeout"))
         return;
-      auto& rec = i->second;
-      if (rec.exited || rec.stop_stage != stage)
+      auto& name = deadline.name;
+      auto& table = self->state.table;
+      auto* rec = table.find(name);
+      if (rec == nullptr)
         return;
-      if (stage < 3) {
-        rec.stop_stage = stage + 1;
-        self->send(self->state.manager, signal_atom::value, name,
-                   int32_t{stage == 1 ? SIGTERM : SIGKILL});
-        schedule_escalation(self, name, rec.stop_stage);
+      auto why = "did not complete the bootstrap handshake within " +
+                 render_duration(rec->ready_timeout);
+      execute(self, table.ready_timeout(name, why));
+    },
+    [self](escalate_atom, const std::string& name, stop_stage stage) {
+      if (!from_this_node(self, "escalate"))
         return;
-      }
-      settle_stops(self, rec,
-                   "'" + name + "' (pid " + std::to_string(rec.pid)
-                     + ") on host " + self->state.address()
-                     + " did not exit after SIGKILL");
+      execute(self, self->state.table.escalate(name, stage));
     },
   };
+}
+
+caf::expected<std::pair<host_agent_actor, uint16_t>>
+publish_host_agent(caf::actor_system& sys, host_agent_options options,
+                   const std::string& host, uint16_t port) {
+  auto agent = sys.spawn(host_agent, std::move(options));
+  // Narrowed before publishing: peers see (and can check) only this face.
+  host_agent_actor published = agent;
+  auto bound = net::publish(sys, published, host, port);
+  if (!bound) {
+    caf::anon_send_exit(agent, caf::exit_reason::kill);
+    return std::move(bound.error());
+  }
+  {
+    // From a sender of this node: the agent refuses an anonymous one.
+    caf::scoped_actor self{sys};
+    self->send(agent, set_endpoint_atom::value, host, *bound);
+  }
+  return std::make_pair(std::move(published), *bound);
 }
 
 } // namespace mesh

@@ -1,28 +1,36 @@
-// The host agent: owns the procs of one host (architecture §4).
+// The host agent: owns the procs of one host (architecture §3, §4).
 //
-// Contract kept here:
+// A thin CAF shell around a proc_table (actors/proc_table.hpp, whose PT-n
+// clauses are the bookkeeping contract): each handler calls the table and
+// carries out the effects it returns. Contract kept here:
+// - HA-1 What leaves this process is the public protocol only: the agent is
+//   spawned as host_agent_internal_actor, and publish_host_agent publishes
+//   (and returns) only its host_agent_actor handle.
+// - HA-2 Every internal handler refuses a message that does not come from an
+//   actor of this node, changing nothing (actors/internal_interfaces.hpp).
+// - HA-3 Children register through the host's registrar
+//   (actors/registrar.hpp), never directly.
 // - spawn_procs launches every proc of the request at once and replies when
 //   each one is running (handshake done) or has failed: a child that exits
 //   before its handshake fails at once, one that hangs fails after
 //   host_spawn_ready_timeout and is killed.
-// - Every status change is pushed to the subscribers of its mesh.
-// - Stopping a proc is: ask its proc agent, wait terminate_timeout, SIGTERM its
-//   process group, wait again, SIGKILL. A stop replies only when every proc it
-//   covers has exited; the summary says which step each one needed.
-// - An actor failure a proc agent reports is pushed to the subscribers of
-//   its proc's mesh as a proc_event naming the actor.
-// - Status only goes up (terminal statuses are sticky).
+// - Stopping a proc is: ask its proc agent, wait terminate_timeout, SIGTERM
+//   its process group, wait again, SIGKILL (PT-4). A shutdown replies only
+//   once the proc manager has ended, so that no process of the host is left.
 #pragma once
 
-#include "mesh/actors.hpp"
+#include "actors/internal_interfaces.hpp"
+#include "actors/proc_table.hpp"
 
+#include <caf/actor_system.hpp>
+#include <caf/expected.hpp>
 #include <caf/typed_response_promise.hpp>
 
-#include <deque>
+#include <cstdint>
 #include <map>
 #include <optional>
-#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace mesh {
@@ -35,79 +43,53 @@ struct host_agent_options {
   std::optional<bootstrap_command> default_command;
 };
 
-/// One proc as the host agent tracks it.
-struct proc_record {
-  std::string name;
-  std::string proc_mesh_id;
-  std::string host_mesh_id;
-  uint64_t rank = 0;
-  proc_status status = proc_status::initializing;
-  int64_t pid = 0;
-  std::optional<int> exit_code;
-  std::optional<int> signal;
-  std::string reason;
-  std::deque<std::string> stderr_tail;
-  size_t tail_limit = 100;
-  duration ready_timeout{0}; ///< Handshake deadline (0: none).
-  bool forward_logs = true;
-  std::string token;       ///< One-time; cleared once used.
-  std::string command;     ///< Human form, for error messages.
-  proc_agent_actor agent;  ///< Set by the handshake.
-  std::string address;     ///< Where the child published its agent.
-  bool exited = false;     ///< The manager reported its exit.
-  int stop_stage = 0;      ///< 0 none, 1 asked, 2 SIGTERM, 3 SIGKILL.
-};
-
-/// A wait_status request not yet satisfied.
-struct status_waiter {
-  proc_status min_status;
-  uint64_t rank;
-  caf::typed_response_promise<uint64_t, proc_state> promise;
-};
-
-/// A spawn_procs request waiting for its procs.
-struct pending_spawn {
-  std::vector<std::string> names;
-  caf::typed_response_promise<std::vector<proc_info>> promise;
-};
-
-/// A stop, drain or shutdown waiting for its procs to exit.
-struct pending_stop {
-  std::set<std::string> names;
-  shutdown_summary summary;
-  caf::typed_response_promise<shutdown_summary> promise;
-  bool forget = false;       ///< Remove the records once stopped (drain).
-  bool quit_after = false;   ///< Shut the host down once replied.
-};
-
 struct host_agent_state {
   static inline const char* name = "host_agent";
   host_agent_options options;
-  /// "host:port" where this agent is published; set by set_endpoint.
+  /// Where this agent is published; set by set_endpoint.
   std::string host;
   uint16_t port = 0;
+  /// The configuration a client pushed to this host (attach, HM-1..HM-4):
+  /// the host's client_override layer (see effective() in host_agent.cpp).
+  config_snapshot pushed_config;
+  /// The procs, their waiters, spawns, stops and subscribers.
+  proc_table table;
   proc_manager_actor manager;
   /// Relays actor mesh casts and calls to this host's procs (linked).
   comm_actor_actor comm;
-  std::map<std::string, proc_record> procs;
-  std::map<std::string, std::vector<status_waiter>> waiters;
-  std::vector<pending_spawn> spawns;
-  std::vector<pending_stop> stops;
+  /// Where this host's children register (linked).
+  registrar_actor registrar;
+  /// The agents of registered procs, by proc name (the table knows only
+  /// that they are registered: it holds no CAF handle).
+  std::map<std::string, proc_agent_actor> agents;
+  /// The promises behind the table's waiter, spawn and stop ids.
+  std::map<waiter_id, caf::typed_response_promise<uint64_t, proc_state>>
+    waiters;
+  std::map<spawn_id, caf::typed_response_promise<std::vector<proc_info>>>
+    spawns;
+  std::map<stop_id, caf::typed_response_promise<shutdown_summary>> stops;
+  /// The actors behind the table's subscriber ids.
+  std::map<subscriber_id, caf::actor> subscribers;
   /// Shutdown summaries held back until the proc manager has ended, so that
   /// a caller who gets one finds no process of this host left (the
   /// manager's launcher reaps its zygotes as it ends).
-  std::vector<std::pair<caf::typed_response_promise<shutdown_summary>,
-                        shutdown_summary>>
+  std::vector<
+    std::pair<caf::typed_response_promise<shutdown_summary>, shutdown_summary>>
     final_replies;
-  /// (mesh id or "" for all, subscriber)
-  std::vector<std::pair<std::string, caf::actor>> subscribers;
-  bool shutting_down = false;
 
   std::string address() const { return host + ":" + std::to_string(port); }
 };
 
-host_agent_actor::behavior_type
-host_agent(host_agent_actor::stateful_pointer<host_agent_state> self,
+host_agent_internal_actor::behavior_type
+host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
            host_agent_options options);
+
+/// Spawns a host agent, publishes its public face on host:port (port 0: a
+/// free one) and tells it where it listens, from a sender of this node.
+/// Returns the public handle and the bound port; the internal handle never
+/// leaves this function (HA-1).
+caf::expected<std::pair<host_agent_actor, uint16_t>>
+publish_host_agent(caf::actor_system& sys, host_agent_options options,
+                   const std::string& host, uint16_t port = 0);
 
 } // namespace mesh

@@ -10,8 +10,9 @@ namespace mesh {
 
 proc_manager_actor::behavior_type in_process_proc_manager(
   proc_manager_actor::stateful_pointer<in_process_proc_manager_state> self,
-  host_agent_actor listener) {
+  proc_listener_actor listener, registrar_actor registrar) {
   self->state.listener = std::move(listener);
+  self->state.registrar = std::move(registrar);
   // A proc ends when its proc agent does: cleanly (exit code 0) when it was
   // stopped and all its actors ended well, with 1 otherwise.
   self->set_down_handler([self](const caf::down_msg& msg) {
@@ -36,14 +37,14 @@ proc_manager_actor::behavior_type in_process_proc_manager(
   });
   return {
     [self](launch_atom, const launch_request& req) -> caf::result<int64_t> {
-      auto agent = self->spawn(proc_agent, req.name);
+      auto agent = self->spawn(proc_agent, req.name, self->state.registrar);
       self->monitor(agent);
       self->state.procs.emplace(req.name, agent);
       // The same handshake as a child process: the proc proves its token.
       child_registration reg{req.name, req.token, 0,
                              caf::actor_cast<caf::actor>(agent), "", 0};
       self
-        ->request(self->state.listener, caf::infinite,
+        ->request(self->state.registrar, caf::infinite,
                   register_child_atom::value, std::move(reg))
         .then([](caf::ok_atom) {},
               [self, agent](caf::error&) {

@@ -79,11 +79,15 @@ void on_down(agent_ptr self, const caf::down_msg& msg) {
   if (!is_failure(msg.reason))
     return;
   self->state.actor_failed = true;
+  actor_failure failure{self->state.proc_name, rec.name, rec.actor_mesh,
+                        explain_exit(sys, msg.reason)};
+  if (self->state.registrar)
+    self->send(self->state.registrar, actor_failed_atom::value, failure);
+  // Any actor that takes an actor_failure will do; registrar_actor is only
+  // the typed view that lets a typed actor send it one.
   if (rec.supervisor)
-    self->send(caf::actor_cast<host_agent_actor>(rec.supervisor),
-               actor_failed_atom::value,
-               actor_failure{self->state.proc_name, rec.name, rec.actor_mesh,
-                             explain_exit(sys, msg.reason)});
+    self->send(caf::actor_cast<registrar_actor>(rec.supervisor),
+               actor_failed_atom::value, std::move(failure));
 }
 
 caf::expected<caf::actor> spawn_by_type(agent_ptr self,
@@ -115,8 +119,9 @@ caf::expected<caf::actor> spawn_by_type(agent_ptr self,
 
 proc_agent_actor::behavior_type
 proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
-           std::string proc_name) {
+           std::string proc_name, registrar_actor registrar) {
   self->state.proc_name = std::move(proc_name);
+  self->state.registrar = std::move(registrar);
   self->set_down_handler(
     [self](const caf::down_msg& msg) { on_down(self, msg); });
   return {

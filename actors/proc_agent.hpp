@@ -6,8 +6,10 @@
 //   error is a spawn error carrying its exit reason, never a handle to a dead
 //   actor.
 // - Every actor it spawned is monitored; one that ends with an error (not a
-//   stop) is reported to the supervisor named in its spawn request, and makes
-//   the proc exit 1 when it is stopped.
+//   stop) is reported to the registrar the proc registered with (its host
+//   accepts such a report only from this proc's node) and to the supervisor
+//   named in its spawn request, if any, and makes the proc exit 1 when it is
+//   stopped.
 #pragma once
 
 #include "mesh/actors.hpp"
@@ -34,6 +36,8 @@ struct proc_agent_state {
   static inline const char* name = "proc_agent";
   /// This proc's name, for messages.
   std::string proc_name;
+  /// The registrar of the host this proc registers with: told of failures.
+  registrar_actor registrar;
   /// Actors spawned through spawn_actor, monitored.
   std::vector<spawned_actor> actors;
   /// Set when one of them terminated with an error: the proc then exits 1.
@@ -45,6 +49,6 @@ struct proc_agent_state {
 /// an error otherwise; the bootstrap child turns that into its exit code.
 proc_agent_actor::behavior_type
 proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
-           std::string proc_name);
+           std::string proc_name, registrar_actor registrar);
 
 } // namespace mesh

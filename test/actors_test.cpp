@@ -229,6 +229,38 @@ TEST_CASE_FIXTURE(system_fixture, "comm actor messages round-trip") {
   caf::anon_send_exit(live, caf::exit_reason::kill);
 }
 
+TEST_CASE_FIXTURE(system_fixture, "the registrar's handle round-trips") {
+  // The host agent hands it to children, which register through it.
+  auto live = sys.spawn([]() -> mesh::registrar_actor::behavior_type {
+    return {
+      [](mesh::register_child_atom, const mesh::child_registration&) {
+        return caf::ok_atom::value;
+      },
+      [](mesh::actor_failed_atom, const mesh::actor_failure&) {},
+    };
+  });
+  auto back = round_trip(caf::make_message(live));
+  REQUIRE(back.size() == 1);
+  REQUIRE(back.match_element<mesh::registrar_actor>(0));
+  CHECK(back.get_as<mesh::registrar_actor>(0) == live);
+  caf::anon_send_exit(live, caf::exit_reason::kill);
+}
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "the host agent's published interface is its public "
+                  "protocol") {
+  // What a peer checks when it connects: no internal callback is in it.
+  auto ifs = sys.message_types<mesh::host_agent_actor>();
+  CHECK(ifs.size() == 11);
+  for (auto& sig : ifs) {
+    INFO(sig);
+    CHECK(sig.find("mesh::proc_exit") == std::string::npos);
+    CHECK(sig.find("mesh::proc_output") == std::string::npos);
+    CHECK(sig.find("mesh::child_registration") == std::string::npos);
+    CHECK(sig.find("<invalid-type") == std::string::npos);
+  }
+}
+
 TEST_CASE_FIXTURE(system_fixture,
                   "a user's types from a block after libmesh's round-trip") {
   CHECK(caf::id_block::mesh_test::begin == caf::id_block::mesh::end);

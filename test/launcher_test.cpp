@@ -845,51 +845,14 @@ struct listener_log {
   }
 };
 
-caf::error not_in_this_test() {
-  return mesh::make_error(mesh::ec::invalid_argument,
-                          "the test listener only records proc events");
-}
-
 /// A host agent stand-in that records the proc events it is sent.
-mesh::host_agent_actor::behavior_type
-test_listener(mesh::host_agent_actor::pointer,
+mesh::proc_listener_actor::behavior_type
+test_listener(mesh::proc_listener_actor::pointer,
               std::shared_ptr<listener_log> log) {
   using namespace mesh;
   return {
-    [](spawn_procs_atom, const spawn_procs_request&)
-      -> caf::result<std::vector<proc_info>> { return not_in_this_test(); },
-    [](proc_state_atom, const std::string&, const std::vector<std::string>&)
-      -> caf::result<std::vector<proc_info>> { return not_in_this_test(); },
-    [](wait_status_atom, const std::string&, proc_status, uint64_t)
-      -> caf::result<uint64_t, proc_state> { return not_in_this_test(); },
-    [](stop_procs_atom, const std::string&, const std::vector<std::string>&,
-       const std::string&) -> caf::result<shutdown_summary> {
-      return not_in_this_test();
-    },
-    [](drain_atom, const std::string&) -> caf::result<shutdown_summary> {
-      return not_in_this_test();
-    },
-    [](shutdown_host_atom) -> caf::result<shutdown_summary> {
-      return not_in_this_test();
-    },
-    [](set_config_atom, const config_snapshot&) -> caf::result<caf::ok_atom> {
-      return not_in_this_test();
-    },
-    [](subscribe_events_atom, const std::string&, const caf::actor&) {},
-    [](list_procs_atom) -> caf::result<std::vector<std::string>> {
-      return not_in_this_test();
-    },
-    [](set_endpoint_atom, const std::string&, uint16_t) {},
-    [](register_child_atom, const child_registration&)
-      -> caf::result<caf::ok_atom> { return not_in_this_test(); },
     [log](proc_exited_atom, const proc_exit& ex) { log->add(ex); },
     [log](proc_output_atom, const proc_output& out) { log->add(out); },
-    [](ready_timeout_atom, const std::string&) {},
-    [](escalate_atom, const std::string&, int32_t) {},
-    [](comm_atom) -> caf::result<comm_actor_actor> {
-      return not_in_this_test();
-    },
-    [](actor_failed_atom, const actor_failure&) {},
   };
 }
 
@@ -899,7 +862,7 @@ struct manager_fixture : reaped_fixture {
   mesh::config cfg;
   caf::actor_system sys{cfg};
   std::shared_ptr<listener_log> log = std::make_shared<listener_log>();
-  mesh::host_agent_actor listener = sys.spawn(test_listener, log);
+  mesh::proc_listener_actor listener = sys.spawn(test_listener, log);
   mesh::proc_manager_actor manager =
     sys.spawn(mesh::bootstrap_proc_manager, listener);
 

@@ -4,6 +4,13 @@
 // a host agent and receive one state per proc as the reply. The blocking API
 // of mesh/mesh.hpp is built on them.
 //
+// A host has two faces. Its host agent publishes `host_agent_actor`, the
+// public protocol and nothing else; its children prove themselves to a
+// separate `registrar_actor` with their one-time tokens. The callbacks of its
+// proc manager, its own timers and the host agent's side of a registration
+// are internal messages (actors/internal_interfaces.hpp): they are not part
+// of any interface here, and the host agent refuses them from other nodes.
+//
 // Every message type is registered in one CAF type-ID block, `mesh`, that
 // starts at caf::first_custom_type_id. Users who send their own types between
 // procs start their block at `caf::id_block::mesh::end`:
@@ -52,17 +59,19 @@ using shutdown_host_atom = caf::atom_constant<caf::atom("shutdownh")>;
 using set_config_atom = caf::atom_constant<caf::atom("setconfig")>;
 using subscribe_events_atom = caf::atom_constant<caf::atom("subevents")>;
 using list_procs_atom = caf::atom_constant<caf::atom("listprocs")>;
+using registrar_atom = caf::atom_constant<caf::atom("registrar")>;
+/// --- internal to a host: its creator tells the host agent its endpoint ---
 using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
-/// --- bootstrap handshake: child -> host agent ---
+/// --- bootstrap handshake: child -> registrar (-> host agent, internal) ---
 using register_child_atom = caf::atom_constant<caf::atom("regchild")>;
-/// --- host agent <-> proc manager ---
+/// --- host agent <-> proc manager (internal to a host) ---
 using launch_atom = caf::atom_constant<caf::atom("launch")>;
 using launched_atom = caf::atom_constant<caf::atom("launched")>;
 using warm_atom = caf::atom_constant<caf::atom("warm")>;
 using signal_atom = caf::atom_constant<caf::atom("signal")>;
 using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
 using proc_output_atom = caf::atom_constant<caf::atom("procoutput")>;
-/// --- timers a host agent sets for itself ---
+/// --- timers a host agent sets for itself (internal) ---
 using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
 using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
 /// --- proc agent ---
@@ -78,7 +87,7 @@ using cast_sync_atom = caf::atom_constant<caf::atom("castsync")>;
 using gather_atom = caf::atom_constant<caf::atom("gather")>;
 using comm_stats_atom = caf::atom_constant<caf::atom("commstats")>;
 using known_types_atom = caf::atom_constant<caf::atom("knowntypes")>;
-/// --- supervision: proc agent -> host agent ---
+/// --- supervision: proc agent -> registrar (-> host agent, internal) ---
 using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
 
 // --- messages ----------------------------------------------------------------
@@ -111,7 +120,9 @@ struct spawn_actor_request {
   /// Expected messaging interface (`sys.message_types<Handle>()`); empty
   /// for a dynamically typed actor.
   std::vector<std::string> interface;
-  /// The proc's host agent, told when the actor fails (may be empty).
+  /// Besides the registrar the proc registered with, which is always told,
+  /// an actor told when the actor fails (may be empty): anything that
+  /// handles `actor_failed_atom, actor_failure`.
   caf::actor supervisor;
 };
 
@@ -141,7 +152,7 @@ struct proc_info {
   std::string address; ///< "host:port" where the agent is published, if it is.
 };
 
-/// A bootstrap child proves itself to its parent with this.
+/// A bootstrap child proves itself to its parent's registrar with this.
 struct child_registration {
   std::string name;   ///< Its proc (or host) name.
   std::string token;  ///< The one-time token from its payload.
@@ -224,7 +235,19 @@ using comm_actor_actor = caf::typed_actor<
   // directly instead (asked once per host when an actor mesh is spawned).
   caf::replies_to<known_types_atom>::with<std::vector<std::string>>>;
 
-/// The host agent: owns the procs of one host (architecture §4).
+/// The registrar of a host: where its children prove themselves, so that the
+/// handshake needs no handler on the host agent's published face.
+using registrar_actor = caf::typed_actor<
+  // A child presents its one-time token; ok once its host accepted it,
+  // ec::handshake_refused (nothing changed) otherwise.
+  caf::replies_to<register_child_atom, child_registration>::with<caf::ok_atom>,
+  // From the proc agent of a registered proc: one of its actors failed;
+  // pushed to the subscribers of the proc's mesh as a proc_event that names
+  // the actor. Dropped unless it comes from the node the proc registered from.
+  caf::reacts_to<actor_failed_atom, actor_failure>>;
+
+/// The host agent: owns the procs of one host (architecture §4). This is what
+/// a host publishes on its port: the public protocol only.
 using host_agent_actor = caf::typed_actor<
   // Launches this host's procs of a mesh concurrently; replies once each is
   // running or has failed, one proc_info per proc in request order.
@@ -252,23 +275,10 @@ using host_agent_actor = caf::typed_actor<
   caf::reacts_to<subscribe_events_atom, std::string, caf::actor>,
   // Names of every proc this host knows.
   caf::replies_to<list_procs_atom>::with<std::vector<std::string>>,
-  // Where the agent is published (host, port): sent once by its creator,
-  // before the agent's handle is given to anyone, so it precedes every
-  // other message.
-  caf::reacts_to<set_endpoint_atom, std::string, uint16_t>,
-  // Bootstrap handshake: a child presents its one-time token.
-  caf::replies_to<register_child_atom, child_registration>::with<caf::ok_atom>,
-  // From the proc manager: a proc exited / wrote a line.
-  caf::reacts_to<proc_exited_atom, proc_exit>,
-  caf::reacts_to<proc_output_atom, proc_output>,
-  // Own timers: a child's handshake deadline; the next step of a stop.
-  caf::reacts_to<ready_timeout_atom, std::string>,
-  caf::reacts_to<escalate_atom, std::string, int32_t>,
   // The comm actor of this host.
   caf::replies_to<comm_atom>::with<comm_actor_actor>,
-  // From a proc agent: one of its actors failed; pushed to the subscribers
-  // of the proc's mesh as a proc_event that names the actor.
-  caf::reacts_to<actor_failed_atom, actor_failure>>;
+  // The registrar of this host, for its children's handshake.
+  caf::replies_to<registrar_atom>::with<registrar_actor>>;
 
 /// A proc manager: launches, signals and reaps procs; pushes proc_exit and
 /// proc_output to its host agent. Two implementations: bootstrap (OS child
@@ -516,6 +526,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (mesh::comm_actor_actor))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::comm_member>))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::gather_result>))
+  CAF_ADD_TYPE_ID(mesh, (mesh::registrar_actor))
 
 CAF_END_TYPE_ID_BLOCK(mesh)
 

@@ -30,34 +30,34 @@ void fail_line(const std::string& what) {
   std::fflush(stderr);
 }
 
-/// Publishes `agent`, proves the token to the parent and then waits until
-/// either the agent ends (exit code from its exit reason) or the parent is
-/// lost (the agent is killed; exit code 1).
-template <class Handle>
+/// The registrar of the parent host, where this child registers.
+caf::expected<registrar_actor> registrar_of(caf::actor_system& sys,
+                                            const host_agent_actor& parent) {
+  caf::scoped_actor self{sys};
+  caf::expected<registrar_actor> result{caf::error{}};
+  self->request(parent, registration_timeout, registrar_atom::value)
+    .receive([&](registrar_actor& r) { result = std::move(r); },
+             [&](caf::error& err) { result = std::move(err); });
+  return result;
+}
+
+/// Proves the token to the parent's registrar with `agent`, published on
+/// listen:port, and then waits until either the agent ends (exit code from
+/// its exit reason) or the parent is lost (the agent is killed; exit code 1).
 int serve(caf::actor_system& sys, const bootstrap::payload& p,
-          const host_agent_actor& parent, Handle typed_agent,
-          bool announce_endpoint) {
-  auto listen = config_of(sys).get(keys::listen_address);
-  // Published with its typed interface: connecting peers check it.
-  auto port = net::publish(sys, typed_agent, listen);
-  auto agent = caf::actor_cast<caf::actor>(typed_agent);
-  if (!port) {
-    fail_line(mesh::to_string(port.error()));
-    caf::anon_send_exit(agent, caf::exit_reason::kill);
-    return 1;
-  }
-  if (announce_endpoint)
-    caf::anon_send(caf::actor_cast<host_agent_actor>(agent),
-                   set_endpoint_atom::value, listen, *port);
+          const host_agent_actor& parent, const registrar_actor& registrar,
+          const caf::actor& agent, const std::string& listen, uint16_t port) {
   int code = 0;
   {
     caf::scoped_actor self{sys};
     self->monitor(agent);
     self->monitor(parent);
     child_registration reg{p.name, p.token, static_cast<int64_t>(::getpid()),
-                           agent, listen, *port};
+                           agent, listen, port};
     bool accepted = false;
-    self->request(parent, registration_timeout, register_child_atom::value, reg)
+    self
+      ->request(registrar, registration_timeout, register_child_atom::value,
+                reg)
       .receive([&](caf::ok_atom) { accepted = true; },
                [&](caf::error& err) {
                  fail_line("registration of '" + p.name + "' with "
@@ -129,9 +129,24 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
               + mesh::to_string(parent.error()));
     return 1;
   }
+  auto registrar = registrar_of(sys, *parent);
+  if (!registrar) {
+    fail_line("the parent host agent did not name its registrar: "
+              + mesh::to_string(registrar.error()));
+    return 1;
+  }
+  auto listen = config_of(sys).get(keys::listen_address);
   if (p->child_role == bootstrap::role::proc) {
-    auto agent = sys.spawn(proc_agent, p->name);
-    return serve(sys, *p, *parent, agent, false);
+    auto agent = sys.spawn(proc_agent, p->name, *registrar);
+    // Published with its typed interface: connecting peers check it.
+    auto port = net::publish(sys, agent, listen);
+    if (!port) {
+      fail_line(mesh::to_string(port.error()));
+      caf::anon_send_exit(agent, caf::exit_reason::kill);
+      return 1;
+    }
+    return serve(sys, *p, *parent, *registrar,
+                 caf::actor_cast<caf::actor>(agent), listen, *port);
   }
   host_agent_options opts;
   opts.bootstrap_children = true;
@@ -139,8 +154,15 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
   if (!opts.default_command)
     if (auto cmd = bootstrap_command::current())
       opts.default_command = std::move(*cmd);
-  auto agent = sys.spawn(host_agent, std::move(opts));
-  return serve(sys, *p, *parent, agent, true);
+  // Only the host agent's public face is published and registered.
+  auto published = publish_host_agent(sys, std::move(opts), listen);
+  if (!published) {
+    fail_line(mesh::to_string(published.error()));
+    return 1;
+  }
+  return serve(sys, *p, *parent, *registrar,
+               caf::actor_cast<caf::actor>(published->first), listen,
+               published->second);
 }
 
 } // namespace mesh

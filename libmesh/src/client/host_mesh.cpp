@@ -298,18 +298,11 @@ host_mesh::~host_mesh() {
 
 namespace {
 
-/// Spawns a host agent in this process and publishes it.
+/// Spawns a host agent in this process and publishes its public face.
 caf::expected<std::pair<host_agent_actor, uint16_t>>
 start_local_agent(caf::actor_system& sys, host_agent_options opts) {
-  auto agent = sys.spawn(host_agent, std::move(opts));
   auto listen = config_of(sys).get(keys::listen_address);
-  auto port = net::publish(sys, agent, listen);
-  if (!port) {
-    caf::anon_send_exit(agent, caf::exit_reason::kill);
-    return std::move(port.error());
-  }
-  caf::anon_send(agent, set_endpoint_atom::value, listen, *port);
-  return std::make_pair(agent, *port);
+  return publish_host_agent(sys, std::move(opts), listen);
 }
 
 } // namespace

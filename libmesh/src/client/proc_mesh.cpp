@@ -193,9 +193,9 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
                                             spawn_actor_atom::value, req));
     std::vector<handle_t> pending;
     pending.reserve(n);
+    // No supervisor: each proc agent reports its actors' failures to its
+    // host's registrar, which pushes them to this mesh's controller.
     for (size_t r = 0; r < n; ++r) {
-      req.supervisor =
-        caf::actor_cast<caf::actor>(d_->hosts[d_->layout->host_of(r)]);
       pending.push_back(
         self->request(agents[r], timeout, spawn_actor_atom::value, req));
     }

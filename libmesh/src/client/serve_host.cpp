@@ -149,18 +149,16 @@ caf::expected<served_host> serve_host(caf::actor_system& sys,
       return std::move(cmd.error());
     agent_opts.default_command = std::move(*cmd);
   }
-  auto agent = sys.spawn(host_agent, std::move(agent_opts));
-  auto port = net::publish(sys, agent, where->host, where->port);
-  if (!port) {
-    caf::anon_send_exit(agent, caf::exit_reason::kill);
-    return std::move(port.error());
-  }
-  caf::anon_send(agent, set_endpoint_atom::value, where->host, *port);
+  auto published =
+    publish_host_agent(sys, std::move(agent_opts), where->host, where->port);
+  if (!published)
+    return std::move(published.error());
+  auto [agent, port] = *published;
   bool tls = net::uses_tls(sys);
   if (tls && !tls::error_queue_guarded())
     spdlog::warn("OpenSSL's I/O calls do not go through libmesh first: one "
                  "client that fails its TLS handshake may drop the others");
-  net::endpoint bound{where->host, *port};
+  net::endpoint bound{where->host, port};
   return served_host{sys, agent, bound.to_string(), tls};
 }
 
