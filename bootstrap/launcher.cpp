@@ -1,68 +1,46 @@
-// The only translation unit that includes Boost.Process (architecture §10:
-// with CAF in the same file it costs ~27 s and 1.1 GB to compile).
+// The child watcher (bootstrap/launcher.hpp): its thread, its poll loop,
+// zygote clients, reaping.
 #include "bootstrap/launcher.hpp"
 
-#include "bootstrap/payload.hpp"
-#include "bootstrap/zygote.hpp"
-
-// Boost 1.74 enables its vfork executor only for old POSIX feature levels
-// (not with glibc's _GNU_SOURCE, which g++ defines): without this the vfork
-// path is declared but never defined and libmesh.so has an undefined symbol.
-#define BOOST_POSIX_HAS_VFORK 1
-
-#include <boost/process/child.hpp>
-#include <boost/process/exe.hpp>
-#include <boost/process/extend.hpp>
-#include <boost/process/posix.hpp>
+#include "bootstrap/exec_launcher.hpp"
+#include "bootstrap/fd.hpp"
+#include "bootstrap/launch_plan.hpp"
+#include "bootstrap/line_framer.hpp"
+#include "bootstrap/zygote_protocol.hpp"
+#include "bootstrap/elf.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
-#include <functional>
 #include <atomic>
-#include <chrono>
 #include <cerrno>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <mutex>
 #include <set>
-#include <tuple>
 #include <string_view>
 #include <system_error>
 #include <thread>
+#include <tuple>
 #include <utility>
 #include <vector>
-
-extern char** environ;
 
 #ifndef P_PIDFD
 #define P_PIDFD 3 // Linux 5.4; older glibc headers lack the name
 #endif
 
-namespace bp = boost::process;
-
 namespace mesh::bootstrap {
 
 namespace {
-
-/// Exit code of a child whose setup between fork and exec failed (dup2,
-/// setpgid, prctl); the watcher reports it like any other exit.
-constexpr int setup_failed_exit = 127;
-
-/// Exit code of a child whose parent died while it was being set up: the
-/// parent-death signal was armed too late to fire.
-constexpr int parent_gone_exit = 126;
 
 /// Reads (of 64 KiB) per stream and poll round before other children get
 /// their turn.
@@ -74,300 +52,6 @@ constexpr int reads_at_exit = 64;
 
 /// The fallback exit check period when pidfd_open is unavailable.
 constexpr int fallback_poll_ms = 5;
-
-std::string errno_text(int err) {
-  return std::error_code{err, std::system_category()}.message();
-}
-
-std::string proc_context(const std::string& name) {
-  return "proc '" + name + "'";
-}
-
-class unique_fd {
-public:
-  explicit unique_fd(int fd = -1) : fd_(fd) {}
-  unique_fd(unique_fd&& other) noexcept : fd_(other.release()) {}
-  unique_fd& operator=(unique_fd&& other) noexcept {
-    reset(other.release());
-    return *this;
-  }
-  unique_fd(const unique_fd&) = delete;
-  unique_fd& operator=(const unique_fd&) = delete;
-  ~unique_fd() { reset(); }
-
-  int get() const { return fd_; }
-  explicit operator bool() const { return fd_ >= 0; }
-  int release() { return std::exchange(fd_, -1); }
-  void reset(int fd = -1) {
-    if (fd_ >= 0)
-      ::close(fd_);
-    fd_ = fd;
-  }
-
-private:
-  int fd_;
-};
-
-/// Moves `fd` off 0..2: in the child, dup2(fd, 1) with fd == 1 would be a
-/// no-op that leaves FD_CLOEXEC set (possible if the parent closed stdio).
-int above_stdio(int fd) {
-  if (fd < 0 || fd > 2)
-    return fd;
-  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
-  int err = errno;
-  ::close(fd);
-  errno = err;
-  return moved;
-}
-
-caf::error os_error(const std::string& name, const char* call, int err) {
-  return make_error(ec::system_error, proc_context(name),
-                    std::string{call} + " failed: " + errno_text(err));
-}
-
-/// A pipe for one output stream: the parent's read end is non-blocking, both
-/// ends are close-on-exec (the child gets the write end only through dup2).
-caf::error open_output_pipe(const std::string& name, unique_fd& read_end,
-                            unique_fd& write_end) {
-  int fds[2];
-  if (::pipe2(fds, O_CLOEXEC) != 0)
-    return os_error(name, "pipe2", errno);
-  read_end.reset(above_stdio(fds[0]));
-  write_end.reset(above_stdio(fds[1]));
-  if (!read_end || !write_end)
-    return os_error(name, "fcntl(F_DUPFD_CLOEXEC)", errno);
-  if (::fcntl(read_end.get(), F_SETFL, O_NONBLOCK) != 0)
-    return os_error(name, "fcntl(O_NONBLOCK)", errno);
-  return caf::none;
-}
-
-bool has_nul(const std::string& str) {
-  return str.find('\0') != std::string::npos;
-}
-
-/// Why `path` cannot be exec'd, or the empty string if it can.
-std::string exec_problem(const std::string& path) {
-  struct stat st {};
-  if (::stat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT || errno == ENOTDIR)
-      return "program '" + path + "' does not exist";
-    return "program '" + path + "' cannot be accessed: " + errno_text(errno);
-  }
-  if (S_ISDIR(st.st_mode))
-    return "program '" + path + "' is a directory";
-  if (!S_ISREG(st.st_mode) || ::access(path.c_str(), X_OK) != 0)
-    return "program '" + path + "' is not executable";
-  return {};
-}
-
-/// The path to exec: `program` itself if it names a path, else the first
-/// executable file of that name in the child's PATH (as execvp would).
-caf::expected<std::string>
-resolve_program(const std::string& name, const std::string& program,
-                const std::map<std::string, std::string>& env) {
-  if (program.empty())
-    return make_error(ec::spawn_failed, proc_context(name),
-                      "the program is empty");
-  if (program.find('/') != std::string::npos) {
-    if (auto problem = exec_problem(program); !problem.empty())
-      return make_error(ec::spawn_failed, proc_context(name), problem);
-    return program;
-  }
-  auto i = env.find("PATH");
-  // glibc's execvp uses this when PATH is unset.
-  std::string path = i != env.end() ? i->second : "/bin:/usr/bin";
-  size_t begin = 0;
-  while (begin <= path.size()) {
-    auto end = path.find(':', begin);
-    if (end == std::string::npos)
-      end = path.size();
-    auto dir = path.substr(begin, end - begin);
-    auto candidate = (dir.empty() ? std::string{"."} : dir) + "/" + program;
-    if (exec_problem(candidate).empty())
-      return candidate;
-    begin = end + 1;
-  }
-  return make_error(ec::spawn_failed, proc_context(name),
-                    "program '" + program +
-                      "' is not an executable file in any directory of "
-                      "PATH (" +
-                      path + ")");
-}
-
-/// Everything a launch needs, computed on the caller's thread so that the
-/// watcher thread only forks.
-struct prepared_launch {
-  std::string name;
-  std::string path;
-  std::vector<std::string> argv;
-  std::vector<std::string> envv;
-  std::vector<char*> argv_ptrs;
-  std::vector<char*> env_ptrs;
-  bool pdeathsig = true;
-  /// Set for a launch that a zygote may serve: what tells its zygote apart
-  /// (program, arguments and environment without MESH_BOOTSTRAP), the
-  /// zygote's MESH_BOOTSTRAP (asked for only when it is started) and the
-  /// child's own.
-  std::optional<std::string> zygote_key;
-  std::function<std::string()> zygote_payload;
-  std::string child_payload;
-};
-
-std::vector<char*> c_array(std::vector<std::string>& strings) {
-  std::vector<char*> result;
-  result.reserve(strings.size() + 1);
-  for (auto& str : strings)
-    result.push_back(str.data());
-  result.push_back(nullptr);
-  return result;
-}
-
-bool is_payload_entry(const std::string& entry) {
-  return entry.size() > std::strlen(payload_env) &&
-         entry.compare(0, std::strlen(payload_env), payload_env) == 0 &&
-         entry[std::strlen(payload_env)] == '=';
-}
-
-/// The environment a watcher starts its children with: this process's, read
-/// once when the watcher starts (reading `environ` per launch would race
-/// with any setenv of the embedding application).
-std::map<std::string, std::string> environment_now() {
-  std::map<std::string, std::string> env;
-  for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
-    std::string_view kv{*entry};
-    auto eq = kv.find('=');
-    if (eq != std::string_view::npos && eq > 0)
-      env.emplace(std::string{kv.substr(0, eq)},
-                  std::string{kv.substr(eq + 1)});
-  }
-  return env;
-}
-
-caf::expected<prepared_launch>
-prepare(const launch_spec& spec,
-        const std::map<std::string, std::string>& base_env) {
-  auto& cmd = spec.command;
-  auto bad = [&](const std::string& what) {
-    return make_error(ec::invalid_argument, proc_context(spec.name), what);
-  };
-  if (has_nul(cmd.program) || (cmd.arg0 && has_nul(*cmd.arg0)))
-    return bad("the program name contains a NUL byte");
-  for (auto& arg : cmd.args)
-    if (has_nul(arg))
-      return bad("an argument contains a NUL byte");
-  // The parent's environment, then the command's, then the extra variables:
-  // later wins.
-  auto env = base_env;
-  for (auto* layer : {&cmd.env, &spec.extra_env}) {
-    for (auto& [key, value] : *layer) {
-      if (key.empty() || key.find('=') != std::string::npos || has_nul(key))
-        return bad("invalid environment variable name '" + key + "'");
-      if (has_nul(value))
-        return bad("the value of environment variable " + key +
-                   " contains a NUL byte");
-      env[key] = value;
-    }
-  }
-  auto path = resolve_program(spec.name, cmd.program, env);
-  if (!path)
-    return std::move(path.error());
-  prepared_launch result;
-  result.name = spec.name;
-  result.path = std::move(*path);
-  result.pdeathsig = spec.pdeathsig;
-  result.argv.push_back(cmd.arg0 ? *cmd.arg0 : cmd.program);
-  result.argv.insert(result.argv.end(), cmd.args.begin(), cmd.args.end());
-  result.envv.reserve(env.size());
-  for (auto& [key, value] : env)
-    result.envv.push_back(key + "=" + value);
-  result.argv_ptrs = c_array(result.argv);
-  result.env_ptrs = c_array(result.envv);
-  auto own = spec.extra_env.find(payload_env);
-  if (spec.zygote_payload && spec.pdeathsig && own != spec.extra_env.end() &&
-      own->second.size() <= zygote::max_text) {
-    std::string key = result.path;
-    for (auto& arg : result.argv)
-      key += '\0' + arg;
-    key += '\0';
-    for (auto& entry : result.envv)
-      if (!is_payload_entry(entry))
-        key += '\0' + entry;
-    result.zygote_key = std::move(key);
-    result.zygote_payload = spec.zygote_payload;
-    result.child_payload = own->second;
-  }
-  return result;
-}
-
-/// The environment of the zygote for `launch`: the child's, with the
-/// zygote's own MESH_BOOTSTRAP. The zygote also resolves every symbol once,
-/// at load, rather than each proc on its first calls (lazy binding costs a
-/// fresh proc ~1 ms of CPU); it removes LD_BIND_NOW again, so that procs see
-/// the user's environment. Empty if the zygote payload is unusable.
-std::vector<std::string> zygote_environment(const prepared_launch& launch) {
-  auto payload = launch.zygote_payload();
-  if (payload.empty() || has_nul(payload))
-    return {};
-  std::vector<std::string> result;
-  bool bind_now = false;
-  for (auto& entry : launch.envv) {
-    if (is_payload_entry(entry))
-      continue;
-    bind_now = bind_now || entry.rfind("LD_BIND_NOW=", 0) == 0;
-    result.push_back(entry);
-  }
-  result.push_back(std::string{payload_env} + "=" + payload);
-  if (!bind_now) {
-    result.push_back("LD_BIND_NOW=1");
-    result.push_back(std::string{zygote::unset_env} + "=LD_BIND_NOW");
-  }
-  return result;
-}
-
-/// Runs in the child between vfork and exec, in the parent's memory: only
-/// system calls, no allocation, no locks.
-void setup_child(int stdin_fd, int stdout_fd, int stderr_fd, bool pdeathsig,
-                 pid_t parent, int control_fd) noexcept {
-  if (::dup2(stdin_fd, STDIN_FILENO) < 0 ||
-      ::dup2(stdout_fd, STDOUT_FILENO) < 0 ||
-      ::dup2(stderr_fd, STDERR_FILENO) < 0)
-    ::_exit(setup_failed_exit);
-  if (::setpgid(0, 0) != 0)
-    ::_exit(setup_failed_exit);
-  if (pdeathsig) {
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0)
-      ::_exit(setup_failed_exit);
-    // The parent may have died before the signal was armed.
-    if (::getppid() != parent)
-      ::_exit(parent_gone_exit);
-  }
-  // A clean slate: the embedding application may ignore signals (SIGPIPE,
-  // SIGHUP) that a proc must not inherit ignored, and the watcher thread
-  // blocks all of them.
-  struct sigaction dfl {};
-  dfl.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig)
-    ::sigaction(sig, &dfl, nullptr); // fails harmlessly for KILL, STOP
-  sigset_t none;
-  ::sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  // A zygote's control socket goes to fd 3, without close-on-exec.
-  unsigned first_closed = 3;
-  if (control_fd >= 0) {
-    if (control_fd == zygote::control_fd
-          ? ::fcntl(control_fd, F_SETFD, 0) != 0
-          : ::dup2(control_fd, zygote::control_fd) < 0)
-      ::_exit(setup_failed_exit);
-    first_closed = zygote::control_fd + 1;
-  }
-#ifdef SYS_close_range
-  // Descriptors the embedding process opened without O_CLOEXEC (sockets of
-  // its own) must not leak into procs. Best effort: old kernels lack it.
-  ::syscall(SYS_close_range, first_closed, ~0U, 0U);
-#else
-  (void)first_closed;
-#endif
-}
 
 /// True if `pid` has exited (without reaping it), or if it is no longer our
 /// child at all (someone else reaped it).
@@ -387,7 +71,7 @@ struct child_watcher::impl {
   /// One output stream of a child.
   struct stream {
     unique_fd fd;
-    std::string pending; ///< Bytes after the last '\n'.
+    line_framer lines{max_line};
     bool is_stderr = false;
   };
 
@@ -517,57 +201,17 @@ constexpr int zygote_exit_ms = 5000;
 
 caf::expected<std::unique_ptr<child_watcher::impl::child>>
 child_watcher::impl::start(prepared_launch& launch, int control_fd) {
-  unique_fd out_read, out_write, err_read, err_write;
-  if (auto err = open_output_pipe(launch.name, out_read, out_write))
-    return err;
-  if (auto err = open_output_pipe(launch.name, err_read, err_write))
-    return err;
-  unique_fd null_fd{above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC))};
-  if (!null_fd)
-    return os_error(launch.name, "open(/dev/null)", errno);
-  auto parent = ::getpid();
-  int in_fd = null_fd.get();
-  int out_fd = out_write.get();
-  int err_fd = err_write.get();
-  bool pdeathsig = launch.pdeathsig;
-  std::error_code boost_error;
-  // vfork: the cost of a fork must not grow with the parent's memory.
-  bp::child proc{
-    bp::exe = launch.path,
-    bp::posix::use_vfork,
-    bp::extend::on_setup =
-      [&launch](auto& exec) {
-        exec.cmd_line = launch.argv_ptrs.data();
-        exec.env = launch.env_ptrs.data();
-      },
-    bp::extend::on_exec_setup =
-      [=](auto&) {
-        setup_child(in_fd, out_fd, err_fd, pdeathsig, parent, control_fd);
-      },
-    bp::extend::on_error =
-      [](auto& exec, const std::error_code&) {
-        // exec failed after vfork: the child has called _exit. Reap it here,
-        // while it surely is still unreaped, rather than leave it to
-        // ~bp::child (which only tries WNOHANG and may leave a zombie).
-        if (exec.pid > 0)
-          while (::waitpid(exec.pid, nullptr, 0) < 0 && errno == EINTR)
-            ;
-      },
-    boost_error};
-  if (boost_error || !proc.valid())
-    return make_error(ec::spawn_failed, proc_context(launch.name),
-                      "could not execute program '" + launch.path +
-                        "': " + boost_error.message());
-  // Our pid now: ~bp::child would SIGKILL it, terminate() is SIGKILL.
-  proc.detach();
+  auto proc = exec_child(launch, control_fd);
+  if (!proc)
+    return std::move(proc.error());
   auto c = std::make_unique<child>();
   c->name = launch.name;
-  c->pid = proc.id();
+  c->pid = proc->pid;
   // Without pidfd_open (Linux < 5.3, or no descriptor left) this child's exit
   // is noticed by a 5 ms timed poll with waitid(WNOHANG) instead.
-  c->pidfd.reset(zygote::open_pidfd(c->pid));
-  c->out.fd = std::move(out_read);
-  c->err.fd = std::move(err_read);
+  c->pidfd.reset(open_pidfd(c->pid));
+  c->out.fd = std::move(proc->out);
+  c->err.fd = std::move(proc->err);
   c->err.is_stderr = true;
   return c;
 }
@@ -621,19 +265,12 @@ child_watcher::impl::zygote_for(prepared_launch& launch) {
   unique_fd theirs{above_stdio(pair[1])};
   if (!theirs)
     return nullptr;
-  prepared_launch zl;
-  zl.name = "zygote of " + launch.name;
-  zl.path = launch.path;
-  zl.argv = launch.argv;
-  zl.envv = zygote_environment(launch);
-  if (zl.envv.empty()) {
+  auto zl = zygote_plan(launch);
+  if (!zl) {
     without_zygote.insert(key);
     return nullptr;
   }
-  zl.argv_ptrs = c_array(zl.argv);
-  zl.env_ptrs = c_array(zl.envv);
-  zl.pdeathsig = true;
-  auto c = start(zl, theirs.get());
+  auto c = start(*zl, theirs.get());
   theirs.reset();
   if (!c) {
     // Exec'ing the command fails: so will the child's own launch, which
@@ -664,19 +301,14 @@ child_watcher::impl::zygote_for(prepared_launch& launch) {
 
 std::optional<caf::expected<int64_t>>
 child_watcher::impl::fork_from(zygote_state& z, prepared_launch& launch) {
-  unique_fd out_read, out_write, err_read, err_write;
-  if (auto err = open_output_pipe(launch.name, out_read, out_write))
-    return caf::expected<int64_t>{std::move(err)};
-  if (auto err = open_output_pipe(launch.name, err_read, err_write))
-    return caf::expected<int64_t>{std::move(err)};
-  unique_fd null_fd{above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC))};
-  if (!null_fd)
-    return caf::expected<int64_t>{
-      os_error(launch.name, "open(/dev/null)", errno)};
+  auto stdio = open_child_stdio(proc_context(launch.name));
+  if (!stdio)
+    return caf::expected<int64_t>{std::move(stdio.error())};
   zygote::message request;
   request.kind = zygote::op::spawn;
   request.text = launch.child_payload;
-  request.fds = {null_fd.get(), out_write.get(), err_write.get()};
+  request.fds = {stdio->in.get(), stdio->out_write.get(),
+                  stdio->err_write.get()};
   if (zygote::send(z.control.get(), request) != 0) {
     lose(z);
     return std::nullopt;
@@ -698,9 +330,9 @@ child_watcher::impl::fork_from(zygote_state& z, prepared_launch& launch) {
   c->zygote = &z;
   // Not polled (its zygote reports its exit); used only if the zygote dies
   // first, to see it gone and reap it if it was re-parented to us.
-  c->pidfd.reset(zygote::open_pidfd(c->pid));
-  c->out.fd = std::move(out_read);
-  c->err.fd = std::move(err_read);
+  c->pidfd.reset(open_pidfd(c->pid));
+  c->out.fd = std::move(stdio->out_read);
+  c->err.fd = std::move(stdio->err_read);
   c->err.is_stderr = true;
   {
     std::lock_guard<std::mutex> guard{mtx};
@@ -800,27 +432,8 @@ void child_watcher::impl::read_stream(child& c, stream& s, int max_reads) {
         s.fd.reset();
       return;
     }
-    // `pending` holds no '\n' before this read: search only the new bytes.
-    auto nl = s.pending.size();
-    s.pending.append(buf, static_cast<size_t>(n));
-    nl = s.pending.find('\n', nl);
-    size_t begin = 0;
-    for (;;) {
-      auto end = nl == std::string::npos ? s.pending.size() : nl;
-      // Cut the same way whatever the read boundaries: a line of exactly
-      // max_line is one piece, a longer one max_line pieces and a rest.
-      if (end - begin > max_line) {
-        emit(c, s, s.pending.substr(begin, max_line));
-        begin += max_line;
-        continue;
-      }
-      if (nl == std::string::npos)
-        break;
-      emit(c, s, s.pending.substr(begin, nl - begin));
-      begin = nl + 1;
-      nl = s.pending.find('\n', begin);
-    }
-    s.pending.erase(0, begin);
+    s.lines.feed(buf, static_cast<size_t>(n),
+                 [&](std::string line) { emit(c, s, std::move(line)); });
   }
 }
 
@@ -829,8 +442,7 @@ void child_watcher::impl::drain(child& c) {
     // Whatever is still in the pipe was written before the exit. A process
     // outside the group may hold the pipe open: stop at "empty", not EOF.
     read_stream(c, *s, reads_at_exit);
-    if (!s->pending.empty())
-      emit(c, *s, std::exchange(s->pending, {}));
+    s->lines.finish([&](std::string line) { emit(c, *s, std::move(line)); });
     s->fd.reset();
   }
 }
