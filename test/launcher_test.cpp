@@ -3,6 +3,7 @@
 // checks, through reaped_fixture, that none is left behind.
 #include "actors/bootstrap_proc_manager.hpp"
 #include "bootstrap/launcher.hpp"
+#include "bootstrap/line_framer.hpp"
 #include "bootstrap/payload.hpp"
 #include "bootstrap/zygote.hpp"
 #include "mesh/actors.hpp"
@@ -266,6 +267,28 @@ long pgrp_of(int64_t pid) {
 }
 
 } // namespace
+
+// --- line framing (no processes) ---
+
+TEST_CASE("line_framer cuts the same lines whatever the read boundaries") {
+  using mesh::bootstrap::line_framer;
+  // Lines of 0, 3, exactly 4 (max) and 10 bytes, then a rest without '\n'.
+  const std::string input = "\nabc\nwxyz\n0123456789\ntail";
+  const std::vector<std::string> expected{"",     "abc", "wxyz", "0123",
+                                          "4567", "89",  "tail"};
+  for (size_t chunk = 1; chunk <= input.size(); ++chunk) {
+    line_framer framer{4};
+    std::vector<std::string> lines;
+    auto sink = [&](std::string line) { lines.push_back(std::move(line)); };
+    for (size_t pos = 0; pos < input.size(); pos += chunk)
+      framer.feed(input.data() + pos, std::min(chunk, input.size() - pos),
+                  sink);
+    framer.finish(sink);
+    CHECK_MESSAGE(lines == expected, "chunk " << chunk);
+    framer.finish(sink); // nothing is left to tell twice
+    CHECK(lines.size() == expected.size());
+  }
+}
 
 // --- child_watcher: output and exit ---
 
@@ -884,8 +907,8 @@ launch_spec gated_proc(std::string name, const std::string& dir,
 /// Position of the first event that `pred` accepts; events.size() if none.
 size_t index_of(const std::vector<event>& events,
                 const std::function<bool(const event&)>& pred) {
-  return static_cast<size_t>(
-    std::find_if(events.begin(), events.end(), pred) - events.begin());
+  return static_cast<size_t>(std::find_if(events.begin(), events.end(), pred) -
+                             events.begin());
 }
 
 } // namespace
