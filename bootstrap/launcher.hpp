@@ -14,6 +14,9 @@
 //   pid still pins the group id, so no unrelated group can be hit).
 // * For each child, `on_line` sees every line it wrote, then `on_exit` once.
 // * After the destructor no child is left running or unreaped.
+// * The thread sleeps only in its poll over all children: a launch that
+//   waits for a zygote to come up or to answer is a state of that poll, so
+//   other children's launches, lines and exits keep flowing meanwhile.
 #pragma once
 
 #include "mesh/bootstrap.hpp"
@@ -108,7 +111,9 @@ public:
   void launch_async(const launch_spec& spec, launched done);
 
   /// launch_async, waiting for the outcome: for tests and callers that are
-  /// not actors (never call it from an actor: it blocks the thread).
+  /// not actors (never call it from an actor: it blocks the thread). From
+  /// one of the watcher's own callbacks it execs the child at once, never
+  /// from a zygote (which would make the watcher thread wait).
   caf::expected<int64_t> launch(const launch_spec& spec);
 
   /// Starts, in the background, the zygote that would serve `spec` (see

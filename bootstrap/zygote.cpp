@@ -1,9 +1,10 @@
+// The zygote process (bootstrap/zygote.hpp): one poll loop over its control
+// socket and the pidfds of its procs, forking on request.
 #include "bootstrap/zygote.hpp"
 
-#include <elf.h>
+#include "bootstrap/fd.hpp"
+
 #include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -12,87 +13,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <algorithm>
 #include <map>
 #include <string>
-#include <string_view>
+#include <vector>
 
 namespace mesh::bootstrap::zygote {
 
 namespace {
 
-constexpr size_t header_size = 1 + 8 + 4 + 4;
-
-/// Descriptors per message: stdin, stdout, stderr.
-constexpr size_t max_fds = 3;
-
-bool known(char c) {
-  switch (static_cast<op>(c)) {
-  case op::ready:
-  case op::spawn:
-  case op::spawned:
-  case op::spawn_failed:
-  case op::exited:
-  case op::reap:
-  case op::reaped:
-    return true;
-  }
-  return false;
-}
-
-void close_all(std::vector<int>& fds) {
-  for (int fd : fds)
-    ::close(fd);
-  fds.clear();
-}
-
 void say(const char* what) {
   std::fprintf(stderr, "libmesh zygote: %s\n", what);
   std::fflush(stderr);
 }
-
-/// A read-only view of a whole file; empty if it cannot be mapped.
-class mapped_file {
-public:
-  explicit mapped_file(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-      return;
-    struct stat st {};
-    if (::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0) {
-      auto* addr = ::mmap(nullptr, static_cast<size_t>(st.st_size), PROT_READ,
-                          MAP_PRIVATE, fd, 0);
-      if (addr != MAP_FAILED) {
-        data_ = static_cast<const char*>(addr);
-        size_ = static_cast<size_t>(st.st_size);
-      }
-    }
-    ::close(fd);
-  }
-  ~mapped_file() {
-    if (data_ != nullptr)
-      ::munmap(const_cast<char*>(data_), size_);
-  }
-  mapped_file(const mapped_file&) = delete;
-  mapped_file& operator=(const mapped_file&) = delete;
-
-  /// `count` objects of type T at `offset`, or nullptr if out of bounds.
-  template <class T>
-  const T* at(uint64_t offset, uint64_t count = 1) const {
-    if (offset > size_ || count > (size_ - offset) / sizeof(T))
-      return nullptr;
-    return reinterpret_cast<const T*>(data_ + offset);
-  }
-  size_t size() const { return size_; }
-
-private:
-  const char* data_ = nullptr;
-  size_t size_ = 0;
-};
 
 /// A proc this zygote forked and has not reaped yet.
 struct kid {
@@ -135,147 +72,6 @@ bool become_proc(const std::vector<int>& fds, pid_t zygote,
 }
 
 } // namespace
-
-int open_pidfd(pid_t pid) {
-#ifdef SYS_pidfd_open
-  return static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  (void)pid;
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
-bool links_libmesh(const std::string& path) {
-  mapped_file file{path};
-  auto* eh = file.at<Elf64_Ehdr>(0);
-  if (eh == nullptr || std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 ||
-      eh->e_ident[EI_CLASS] != ELFCLASS64 ||
-      eh->e_phentsize != sizeof(Elf64_Phdr))
-    return false;
-  auto* ph = file.at<Elf64_Phdr>(eh->e_phoff, eh->e_phnum);
-  if (ph == nullptr)
-    return false;
-  // Where a virtual address of a loaded segment lies in the file.
-  auto file_offset = [&](uint64_t vaddr) -> std::optional<uint64_t> {
-    for (size_t i = 0; i < eh->e_phnum; ++i)
-      if (ph[i].p_type == PT_LOAD && vaddr >= ph[i].p_vaddr &&
-          vaddr - ph[i].p_vaddr < ph[i].p_filesz)
-        return vaddr - ph[i].p_vaddr + ph[i].p_offset;
-    return std::nullopt;
-  };
-  for (size_t i = 0; i < eh->e_phnum; ++i) {
-    if (ph[i].p_type != PT_DYNAMIC)
-      continue;
-    auto count = ph[i].p_filesz / sizeof(Elf64_Dyn);
-    auto* dyn = file.at<Elf64_Dyn>(ph[i].p_offset, count);
-    if (dyn == nullptr)
-      return false;
-    std::optional<uint64_t> strtab;
-    uint64_t strsz = 0;
-    for (size_t j = 0; j < count && dyn[j].d_tag != DT_NULL; ++j) {
-      if (dyn[j].d_tag == DT_STRTAB)
-        strtab = file_offset(dyn[j].d_un.d_ptr);
-      else if (dyn[j].d_tag == DT_STRSZ)
-        strsz = dyn[j].d_un.d_val;
-    }
-    if (!strtab || file.at<char>(*strtab, strsz) == nullptr)
-      return false;
-    auto* strings = file.at<char>(*strtab, strsz);
-    constexpr std::string_view wanted = "libmesh.so";
-    for (size_t j = 0; j < count && dyn[j].d_tag != DT_NULL; ++j) {
-      if (dyn[j].d_tag != DT_NEEDED || dyn[j].d_un.d_val >= strsz)
-        continue;
-      std::string_view name{strings + dyn[j].d_un.d_val,
-                            strsz - dyn[j].d_un.d_val};
-      name = name.substr(0, name.find('\0'));
-      if (name.substr(0, wanted.size()) == wanted)
-        return true;
-    }
-  }
-  return false;
-}
-
-int send(int sock, const message& msg) {
-  if (msg.text.size() > max_text || msg.fds.size() > max_fds)
-    return EMSGSIZE;
-  char header[header_size];
-  header[0] = static_cast<char>(msg.kind);
-  std::memcpy(header + 1, &msg.pid, 8);
-  std::memcpy(header + 9, &msg.a, 4);
-  std::memcpy(header + 13, &msg.b, 4);
-  iovec iov[2] = {{header, header_size},
-                  {const_cast<char*>(msg.text.data()), msg.text.size()}};
-  msghdr hdr{};
-  hdr.msg_iov = iov;
-  hdr.msg_iovlen = msg.text.empty() ? 1 : 2;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)];
-  if (!msg.fds.empty()) {
-    auto len = sizeof(int) * msg.fds.size();
-    hdr.msg_control = control;
-    hdr.msg_controllen = CMSG_SPACE(len);
-    auto* cmsg = CMSG_FIRSTHDR(&hdr);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(len);
-    std::memcpy(CMSG_DATA(cmsg), msg.fds.data(), len);
-  }
-  for (;;) {
-    if (::sendmsg(sock, &hdr, MSG_NOSIGNAL) >= 0)
-      return 0;
-    if (errno != EINTR)
-      return errno;
-  }
-}
-
-std::optional<message> receive(int sock, bool nonblocking, int& err) {
-  std::string buf(header_size + max_text + 1, '\0');
-  iovec iov{buf.data(), buf.size()};
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)];
-  msghdr hdr{};
-  hdr.msg_iov = &iov;
-  hdr.msg_iovlen = 1;
-  hdr.msg_control = control;
-  hdr.msg_controllen = sizeof(control);
-  int flags = MSG_CMSG_CLOEXEC | (nonblocking ? MSG_DONTWAIT : 0);
-  ssize_t n;
-  while ((n = ::recvmsg(sock, &hdr, flags)) < 0 && errno == EINTR)
-    ;
-  if (n < 0) {
-    err = errno;
-    return std::nullopt;
-  }
-  message msg;
-  for (auto* cmsg = CMSG_FIRSTHDR(&hdr); cmsg != nullptr;
-       cmsg = CMSG_NXTHDR(&hdr, cmsg)) {
-    if (cmsg->cmsg_level != SOL_SOCKET || cmsg->cmsg_type != SCM_RIGHTS)
-      continue;
-    auto count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < count; ++i) {
-      int fd;
-      std::memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
-      msg.fds.push_back(fd);
-    }
-  }
-  if (n == 0 && msg.fds.empty()) {
-    err = 0; // end of stream
-    return std::nullopt;
-  }
-  auto size = static_cast<size_t>(n);
-  if (size < header_size || size > header_size + max_text || !known(buf[0]) ||
-      (hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
-    close_all(msg.fds);
-    err = EPROTO;
-    return std::nullopt;
-  }
-  msg.kind = static_cast<op>(buf[0]);
-  std::memcpy(&msg.pid, buf.data() + 1, 8);
-  std::memcpy(&msg.a, buf.data() + 9, 4);
-  std::memcpy(&msg.b, buf.data() + 13, 4);
-  msg.text.assign(buf.data() + header_size, size - header_size);
-  err = 0;
-  return msg;
-}
 
 int serve(std::string& payload) {
   int type = 0;

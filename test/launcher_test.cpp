@@ -3,6 +3,9 @@
 // checks, through reaped_fixture, that none is left behind.
 #include "actors/bootstrap_proc_manager.hpp"
 #include "bootstrap/launcher.hpp"
+#include "bootstrap/line_framer.hpp"
+#include "bootstrap/payload.hpp"
+#include "bootstrap/zygote.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/error.hpp"
 #include "mesh/system.hpp"
@@ -12,8 +15,10 @@
 
 #include <caf/all.hpp>
 
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -61,7 +66,13 @@ struct exit_event {
   std::optional<int> sig;
 };
 
-using event = std::variant<line_event, exit_event>;
+/// The outcome of a launch_async, as its `done` told it.
+struct launch_event {
+  std::string name;
+  std::optional<int64_t> pid; ///< Unset if the launch failed.
+};
+
+using event = std::variant<line_event, exit_event, launch_event>;
 
 /// Records a watcher's events in order; the test thread waits on them.
 class recorder {
@@ -77,6 +88,16 @@ public:
       add(exit_event{name, pid, code, sig});
     };
     return ev;
+  }
+
+  /// A `done` for launch_async that records the outcome among the events.
+  child_watcher::launched launched(std::string name) {
+    return [this, name](caf::expected<int64_t> outcome) {
+      launch_event ev{name, std::nullopt};
+      if (outcome)
+        ev.pid = *outcome;
+      add(std::move(ev));
+    };
   }
 
   /// Waits until `pred(events)` holds; false after event_deadline.
@@ -177,6 +198,10 @@ const exit_event* as_exit(const event& ev) {
   return std::get_if<exit_event>(&ev);
 }
 
+const launch_event* as_launch(const event& ev) {
+  return std::get_if<launch_event>(&ev);
+}
+
 /// True if `pid` is gone entirely: neither running nor an unreaped zombie.
 bool is_gone(int64_t pid) {
   return ::kill(static_cast<pid_t>(pid), 0) == -1 && errno == ESRCH;
@@ -242,6 +267,28 @@ long pgrp_of(int64_t pid) {
 }
 
 } // namespace
+
+// --- line framing (no processes) ---
+
+TEST_CASE("line_framer cuts the same lines whatever the read boundaries") {
+  using mesh::bootstrap::line_framer;
+  // Lines of 0, 3, exactly 4 (max) and 10 bytes, then a rest without '\n'.
+  const std::string input = "\nabc\nwxyz\n0123456789\ntail";
+  const std::vector<std::string> expected{"",     "abc", "wxyz", "0123",
+                                          "4567", "89",  "tail"};
+  for (size_t chunk = 1; chunk <= input.size(); ++chunk) {
+    line_framer framer{4};
+    std::vector<std::string> lines;
+    auto sink = [&](std::string line) { lines.push_back(std::move(line)); };
+    for (size_t pos = 0; pos < input.size(); pos += chunk)
+      framer.feed(input.data() + pos, std::min(chunk, input.size() - pos),
+                  sink);
+    framer.finish(sink);
+    CHECK_MESSAGE(lines == expected, "chunk " << chunk);
+    framer.finish(sink); // nothing is left to tell twice
+    CHECK(lines.size() == expected.size());
+  }
+}
 
 // --- child_watcher: output and exit ---
 
@@ -808,6 +855,125 @@ TEST_CASE_FIXTURE(reaped_fixture,
   REQUIRE(second);
   CHECK(*second);
   CHECK(rec.wait_line("second", "second"));
+}
+
+// --- child_watcher: a zygote that is starting holds up no one else ---
+
+namespace {
+
+/// Accepts connections on 127.0.0.1 and never answers: a proc that connects
+/// waits in its registration.
+struct silent_parent {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  uint16_t port = 0;
+
+  silent_parent() {
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(addr);
+    if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), len) == 0 &&
+        ::listen(fd, 16) == 0 &&
+        ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0)
+      port = ntohs(addr.sin_port);
+  }
+  ~silent_parent() { ::close(fd); }
+};
+
+/// A proc of mesh_child that a zygote may fork, whose zygote waits at the
+/// gate `dir` (mesh_child's MESH_TEST_ZYGOTE_GATE) before it says 'ready'.
+launch_spec gated_proc(std::string name, const std::string& dir,
+                       uint16_t parent_port) {
+  mesh::bootstrap::payload p;
+  p.child_role = mesh::bootstrap::role::proc;
+  p.name = name;
+  p.mesh_id = "gated";
+  p.parent_host = "127.0.0.1";
+  p.parent_port = parent_port;
+  p.token = "token";
+  launch_spec spec;
+  spec.name = std::move(name);
+  spec.command.program = mesh::test::build_path("test/mesh_child");
+  spec.command.env["MESH_TEST_ZYGOTE_GATE"] = dir;
+  spec.extra_env[mesh::bootstrap::payload_env] = mesh::bootstrap::encode(p);
+  spec.zygote_payload = [p] {
+    auto z = p;
+    z.child_role = mesh::bootstrap::role::zygote;
+    return mesh::bootstrap::encode(z);
+  };
+  return spec;
+}
+
+/// Position of the first event that `pred` accepts; events.size() if none.
+size_t index_of(const std::vector<event>& events,
+                const std::function<bool(const event&)>& pred) {
+  return static_cast<size_t>(std::find_if(events.begin(), events.end(), pred) -
+                             events.begin());
+}
+
+} // namespace
+
+// Ordering, not wall-clock: the zygote of "forked" waits at its gate until
+// the test opens it, and the test opens it only once the exec'd child has
+// been launched, has written its line and has exited. A watcher that slept
+// waiting for the zygote to be ready could report none of that before the
+// gate opens (or before it gave up on the zygote, which would then tell
+// "forked" its outcome first, with a pid of our own).
+TEST_CASE_FIXTURE(reaped_fixture,
+                  "child_watcher: while a zygote is starting, other children's "
+                  "launches, lines and exits keep flowing") {
+  mesh::test::zygote_gate gate;
+  silent_parent parent;
+  REQUIRE(parent.port != 0);
+  recorder rec;
+  {
+    child_watcher watcher{rec.callbacks()};
+    watcher.launch_async(gated_proc("forked", gate.dir(), parent.port),
+                         rec.launched("forked"));
+    auto deadline = std::chrono::steady_clock::now() + event_deadline;
+    while (!gate.started() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(std::chrono::milliseconds{1});
+    REQUIRE(gate.started());
+    watcher.launch_async(sh("plain", "echo hi"), rec.launched("plain"));
+    auto plain_exit = rec.wait_exit("plain");
+    REQUIRE(plain_exit);
+    CHECK(plain_exit->code == 0);
+    auto forked_told = [](const event& ev) {
+      auto* ln = as_launch(ev);
+      return ln && ln->name == "forked";
+    };
+    // The gate is still shut: "forked" waits for its zygote.
+    auto before = rec.all();
+    CHECK(index_of(before, forked_told) == before.size());
+    gate.open();
+    REQUIRE(rec.wait([&](const std::vector<event>& evs) {
+      return index_of(evs, forked_told) < evs.size();
+    }));
+    auto evs = rec.all();
+    auto plain_launched = index_of(evs, [](const event& ev) {
+      auto* ln = as_launch(ev);
+      return ln && ln->name == "plain" && ln->pid;
+    });
+    auto plain_line = index_of(evs, [](const event& ev) {
+      auto* ln = as_line(ev);
+      return ln && ln->name == "plain" && ln->text == "hi";
+    });
+    auto plain_exited = index_of(evs, [](const event& ev) {
+      auto* ex = as_exit(ev);
+      return ex && ex->name == "plain";
+    });
+    auto forked_launched = index_of(evs, forked_told);
+    CHECK(plain_launched < plain_line);
+    CHECK(plain_line < plain_exited);
+    CHECK(plain_exited < forked_launched);
+    // Forked by the zygote that waited at the gate, not exec'd by us.
+    auto* forked = as_launch(evs[forked_launched]);
+    REQUIRE(forked->pid);
+    auto zygote_pid = static_cast<pid_t>(mesh::test::parent_of(*forked->pid));
+    CHECK(zygote_pid != ::getpid());
+    CHECK(mesh::test::process_name(zygote_pid) ==
+          mesh::bootstrap::zygote::process_name);
+  }
 }
 
 // --- the bootstrap proc manager actor ---

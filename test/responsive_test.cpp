@@ -23,24 +23,13 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdio>
 #include <cstdlib>
-#include <filesystem>
 #include <set>
 #include <thread>
 
 using namespace std::chrono_literals;
 
 namespace {
-
-bool exists(const std::string& path) {
-  return ::access(path.c_str(), F_OK) == 0;
-}
-
-void touch(const std::string& path) {
-  if (auto* f = std::fopen(path.c_str(), "w"))
-    std::fclose(f);
-}
 
 caf::behavior echo() {
   return {[](int32_t x) { return x; }};
@@ -51,9 +40,7 @@ caf::behavior echo() {
 TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                   "with one scheduler thread, another actor keeps answering "
                   "while local_with_bootstrap spawns 32 procs") {
-  char tmpl[] = "/tmp/mesh-gate-XXXXXX";
-  REQUIRE(::mkdtemp(tmpl) != nullptr);
-  std::string gate{tmpl};
+  mesh::test::zygote_gate gate;
   mesh::config cfg;
   cfg.set("scheduler.max-threads", size_t{1});
   caf::actor_system sys{cfg};
@@ -65,7 +52,7 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   std::thread pinger{[&] {
     caf::scoped_actor self{sys};
     for (int32_t i = 0; !stop && i < 60000; ++i) {
-      bool started = exists(gate + "/started");
+      bool started = gate.started();
       self->request(responder, caf::infinite, i)
         .receive([&](int32_t) {},
                  [&](caf::error&) { FAIL("the responder failed"); });
@@ -73,13 +60,13 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
         ++answered_during_spawn;
       // Only answers to requests sent once the zygote waited at the gate.
       if (started && ++answered_after_start == 3)
-        touch(gate + "/open");
+        gate.open();
       std::this_thread::sleep_for(1ms);
     }
   }};
   mesh::bootstrap_command cmd;
   cmd.program = mesh::test::build_path("test/mesh_child");
-  cmd.env["MESH_TEST_ZYGOTE_GATE"] = gate;
+  cmd.env["MESH_TEST_ZYGOTE_GATE"] = gate.dir();
   spawning = true;
   auto hosts = mesh::host_mesh::local_with_bootstrap(sys, cmd);
   REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
@@ -100,5 +87,4 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   CHECK(parents.size() == 1);
   CHECK(parents.count(::getpid()) == 0);
   CHECK(hosts->shutdown());
-  std::filesystem::remove_all(gate);
 }

@@ -1,6 +1,7 @@
 // The per-host zygote: its control protocol driven by hand (malformed
 // messages included), and procs of real host meshes forked by it.
 #include "bootstrap/payload.hpp"
+#include "bootstrap/elf.hpp"
 #include "bootstrap/zygote.hpp"
 #include "mesh/config.hpp"
 #include "mesh/error.hpp"

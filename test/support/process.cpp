@@ -12,7 +12,9 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -204,6 +206,26 @@ std::vector<pid_t> proc_pids() {
                             }),
              pids.end());
   return pids;
+}
+
+zygote_gate::zygote_gate() {
+  char tmpl[] = "/tmp/mesh-gate-XXXXXX";
+  REQUIRE(::mkdtemp(tmpl) != nullptr);
+  dir_ = tmpl;
+}
+
+zygote_gate::~zygote_gate() {
+  std::error_code ignored;
+  std::filesystem::remove_all(dir_, ignored);
+}
+
+bool zygote_gate::started() const {
+  return ::access((dir_ + "/started").c_str(), F_OK) == 0;
+}
+
+void zygote_gate::open() {
+  if (auto* f = std::fopen((dir_ + "/open").c_str(), "w"))
+    std::fclose(f);
 }
 
 bool reap_exiting_children(std::chrono::milliseconds limit) {

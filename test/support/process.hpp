@@ -63,6 +63,29 @@ bool reap_exiting_children(std::chrono::milliseconds limit);
 /// Kills and reaps every child; returns how many there were.
 size_t kill_children();
 
+/// mesh_child's MESH_TEST_ZYGOTE_GATE: a fresh directory at which a zygote
+/// of mesh_child (given `dir()` in that variable) waits before it says
+/// 'ready', until the test opens it. Removed on destruction.
+class zygote_gate {
+public:
+  zygote_gate();
+  ~zygote_gate();
+  zygote_gate(const zygote_gate&) = delete;
+  zygote_gate& operator=(const zygote_gate&) = delete;
+
+  /// The value for MESH_TEST_ZYGOTE_GATE.
+  const std::string& dir() const { return dir_; }
+
+  /// True once a zygote waits at the gate.
+  bool started() const;
+
+  /// Lets it through.
+  void open();
+
+private:
+  std::string dir_;
+};
+
 /// Use with TEST_CASE_FIXTURE for every test that starts processes: on
 /// destruction it checks that no child is left, then cleans up any that is,
 /// so one leak does not cascade into the next test.
