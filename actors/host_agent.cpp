@@ -224,6 +224,15 @@ void launch(agent_ptr self, launch_request lr) {
       });
 }
 
+/// The table, told how many procs this host may stop at once (PT-12) as
+/// the host's configuration says now.
+proc_table& stopping_table(agent_ptr self) {
+  auto limit = host_value(self, keys::terminate_concurrency);
+  self->state.table.set_terminate_concurrency(
+    static_cast<size_t>(std::max<int64_t>(0, limit)));
+  return self->state.table;
+}
+
 /// The proc manager's reports: from this node (HA-2) and from the manager
 /// itself, whose handle never leaves the process (so that not even a routed
 /// BASP message can claim to come from it).
@@ -345,15 +354,15 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
     },
     [self](stop_procs_atom, const std::string& mesh_id,
            const std::vector<std::string>& names, const std::string& reason) {
-      auto& table = self->state.table;
+      auto& table = stopping_table(self);
       return start_stop(self,
                         table.stop(table.names_of(mesh_id, names), reason));
     },
     [self](drain_atom, const std::string& host_mesh_id) {
-      return start_stop(self, self->state.table.drain(host_mesh_id));
+      return start_stop(self, stopping_table(self).drain(host_mesh_id));
     },
     [self](shutdown_host_atom) {
-      return start_stop(self, self->state.table.shutdown());
+      return start_stop(self, stopping_table(self).shutdown());
     },
     [self](set_config_atom,
            const config_snapshot& snap) -> caf::result<caf::ok_atom> {

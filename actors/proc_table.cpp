@@ -302,6 +302,7 @@ proc_effects proc_table::exited(const std::string& name,
   } else {
     set_status(*rec, proc_status::stopped, "exited cleanly", out);
   }
+  stop_slot_freed(name, out);
   settle_stops(name, std::nullopt, out);
   return out;
 }
@@ -357,6 +358,7 @@ proc_effects proc_table::escalate(const std::string& name, stop_stage stage) {
     out.escalations.emplace_back(name, rec->stage);
     break;
   default:
+    stop_slot_freed(name, out);
     settle_stops(name,
                  "'" + name + "' (pid " + std::to_string(rec->pid) +
                    ") on host " + address_ + " did not exit after SIGKILL",
@@ -403,8 +405,22 @@ proc_table::wait_start proc_table::wait(const std::string& name,
 
 void proc_table::begin_stop(proc_record& rec, const std::string& reason,
                             proc_effects& out) {
-  if (rec.exited || rec.stage != stop_stage::none)
+  if (rec.exited || rec.stage != stop_stage::none || queued_.count(rec.name))
     return;
+  if (terminate_concurrency_ > 0
+      && stopping_now_.size() >= terminate_concurrency_) {
+    // PT-12: waits for a slot, already stopping as far as anyone can see.
+    queued_.insert(rec.name);
+    stop_queue_.emplace_back(rec.name, reason);
+    set_status(rec, proc_status::stopping, reason, out);
+    return;
+  }
+  start_stopping(rec, reason, out);
+}
+
+void proc_table::start_stopping(proc_record& rec, const std::string& reason,
+                                proc_effects& out) {
+  stopping_now_.insert(rec.name);
   if (rec.registered) {
     out.polite_stops.emplace_back(rec.name, reason);
     rec.stage = stop_stage::asked;
@@ -414,6 +430,23 @@ void proc_table::begin_stop(proc_record& rec, const std::string& reason,
   }
   set_status(rec, proc_status::stopping, reason, out);
   out.escalations.emplace_back(rec.name, rec.stage);
+}
+
+void proc_table::stop_slot_freed(const std::string& name, proc_effects& out) {
+  queued_.erase(name);
+  if (stopping_now_.erase(name) == 0)
+    return;
+  while (!stop_queue_.empty()
+         && (terminate_concurrency_ == 0
+             || stopping_now_.size() < terminate_concurrency_)) {
+    auto [next, reason] = std::move(stop_queue_.front());
+    stop_queue_.pop_front();
+    if (queued_.erase(next) == 0)
+      continue; // exited (or was forgotten) while it waited
+    auto* rec = find_mut(next);
+    if (rec != nullptr && !rec->exited && rec->stage == stop_stage::none)
+      start_stopping(*rec, reason, out);
+  }
 }
 
 proc_table::stop_start

@@ -46,6 +46,10 @@
 //       times out and is killed.
 // PT-11 A proc's stderr tail keeps its last `tail_limit` lines; its output
 //       reaches subscribers only when log forwarding is on for it.
+// PT-12 At most `terminate_concurrency` procs are being stopped at once (0:
+//       no limit): the others of a stop wait, already `stopping`, in the
+//       order they were asked for, and start as soon as one in flight has
+//       exited or was given up on.
 #pragma once
 
 #include "mesh/status.hpp"
@@ -183,6 +187,8 @@ public:
   const std::string& address() const { return address_; }
   /// The host's shutdown has begun (PT-2): no more spawns.
   bool shutting_down() const { return shutting_down_; }
+  /// PT-12: procs stopped at once (0: all); applies to stops begun later.
+  void set_terminate_concurrency(size_t n) { terminate_concurrency_ = n; }
 
   // -- queries ----------------------------------------------------------------
 
@@ -304,6 +310,10 @@ private:
   void check_stops(proc_effects& out);
   void begin_stop(proc_record& rec, const std::string& reason,
                   proc_effects& out);
+  void start_stopping(proc_record& rec, const std::string& reason,
+                      proc_effects& out);
+  /// PT-12: `name` no longer occupies a stop slot; starts waiting ones.
+  void stop_slot_freed(const std::string& name, proc_effects& out);
   stop_start stop_set(const std::vector<std::string>& names,
                       const std::string& reason, bool forget, bool quit_after);
   void settle_stops(const std::string& name, std::optional<std::string> failure,
@@ -317,6 +327,12 @@ private:
   std::vector<pending_stop> stops_;
   std::map<subscriber_id, std::string> subscribers_;
   uint64_t next_id_ = 1;
+  size_t terminate_concurrency_ = 0;
+  /// PT-12: procs in a stop's escalation now, and those waiting to start
+  /// (proc, reason), in order.
+  std::set<std::string> stopping_now_;
+  std::deque<std::pair<std::string, std::string>> stop_queue_;
+  std::set<std::string> queued_;
 };
 
 } // namespace mesh

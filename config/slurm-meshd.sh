@@ -6,7 +6,7 @@
 #   sbatch --nodes=4 config/slurm-meshd.sh
 #
 # Settings (environment, all optional):
-#   MESHD         the meshd binary, on a path every node sees   (build/meshd)
+#   MESHD         the meshd binary, on a path every node sees   (build/tools/meshd)
 #   PROC_COMMAND  what procs run: a program whose main() calls
 #                 mesh::run_bootstrap_child()                    (meshd itself)
 #   MESHD_PORT    the port every meshd listens on               (26600)
@@ -24,7 +24,7 @@
 #SBATCH --time=01:00:00
 set -euo pipefail
 
-MESHD=${MESHD:-$PWD/build/meshd}
+MESHD=${MESHD:-$PWD/build/tools/meshd}
 MESHCTL=${MESHCTL:-$(dirname "$MESHD")/tools/meshctl}
 MESHD_PORT=${MESHD_PORT:-26600}
 TLS_DIR=${TLS_DIR:-}

@@ -681,3 +681,61 @@ TEST_CASE("stop stages are named") {
   CHECK(to_string(stop_stage::terminated) == "terminated");
   CHECK(to_string(stop_stage::killed) == "killed");
 }
+
+// -- PT-12
+// -----------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(fixture, "PT-12 at most terminate_concurrency procs are "
+                           "stopped at once, the rest start in order as "
+                           "slots free up") {
+  running({proc("a"), proc("b", 1), proc("c", 2), proc("d", 3)});
+  table.set_terminate_concurrency(2);
+  auto stop = table.stop({"a", "b", "c", "d"}, "bye");
+  // Two are asked; all four report stopping at once.
+  REQUIRE(stop.effects.polite_stops.size() == 2);
+  CHECK(stop.effects.polite_stops[0].first == "a");
+  CHECK(stop.effects.polite_stops[1].first == "b");
+  CHECK(stop.effects.escalations.size() == 2);
+  for (auto* name : {"a", "b", "c", "d"})
+    CHECK(status(name) == proc_status::stopping);
+  CHECK(table.find("c")->stage == stop_stage::none);
+  // A waiting proc's escalation timer does not exist, so none can act.
+  CHECK(table.escalate("c", stop_stage::asked).empty());
+  // a exits: c takes its slot.
+  auto fx = table.exited("a", 0, std::nullopt, "");
+  REQUIRE(fx.polite_stops.size() == 1);
+  CHECK(fx.polite_stops[0].first == "c");
+  CHECK(table.find("c")->stage == stop_stage::asked);
+  // b is given up on after SIGKILL: that frees a slot for d too.
+  table.escalate("b", stop_stage::asked);
+  table.escalate("b", stop_stage::terminated);
+  auto given_up = table.escalate("b", stop_stage::killed);
+  REQUIRE(given_up.polite_stops.size() == 1);
+  CHECK(given_up.polite_stops[0].first == "d");
+  table.exited("c", 0, std::nullopt, "");
+  auto last = table.exited("d", 0, std::nullopt, "");
+  REQUIRE(last.stops_done.size() == 1);
+  CHECK(last.stops_done[0].summary.stopped_politely == 3);
+  CHECK(last.stops_done[0].summary.failures.size() == 1);
+}
+
+TEST_CASE_FIXTURE(fixture, "PT-12 a waiting proc that exits on its own frees "
+                           "nothing and is not asked; 0 means no limit") {
+  running({proc("a"), proc("b", 1), proc("c", 2)});
+  table.set_terminate_concurrency(1);
+  auto stop = table.stop({"a", "b", "c"}, "bye");
+  REQUIRE(stop.effects.polite_stops.size() == 1);
+  // b dies while it waits: counted as stopped, no slot was its.
+  auto fx = table.exited("b", 0, std::nullopt, "");
+  CHECK(fx.polite_stops.empty());
+  CHECK(status("b") == proc_status::stopped);
+  // a exits: c (not b) is asked next.
+  fx = table.exited("a", 0, std::nullopt, "");
+  REQUIRE(fx.polite_stops.size() == 1);
+  CHECK(fx.polite_stops[0].first == "c");
+  CHECK(table.exited("c", 0, std::nullopt, "").stops_done.size() == 1);
+  // Without a limit every proc of a stop is asked at once.
+  running({proc("x", 3), proc("y", 4), proc("z", 5)});
+  table.set_terminate_concurrency(0);
+  CHECK(table.stop({"x", "y", "z"}, "bye").effects.polite_stops.size() == 3);
+}
