@@ -1,14 +1,24 @@
-// The internal typed interfaces of a host: messages that only actors of the
-// host's own process send (architecture §3, "two faces of a host").
+// The internal typed interfaces of libmesh's actors: messages that only
+// actors of the sender's own process send (architecture §3, "two faces of a
+// host"). Two groups: a host's (its proc manager, the proc manager's reports,
+// the host agent's own timers and its side of a registration) and the
+// client's mesh controller's own timer.
 //
 // Contract:
 // - No handle of these types is published or leaves the process: the host
 //   agent is spawned as `host_agent_internal_actor`, and only its narrowed
-//   `host_agent_actor` handle is published or handed out.
+//   `host_agent_actor` handle is published or handed out; the mesh
+//   controller is kept as its public `mesh_controller_actor`, and the proc
+//   manager's handle never leaves its host agent.
+// - The message types declared here (launch_request, proc_exit and the
+//   timers' payloads) are outside libmesh's type-ID block: local messages
+//   need no announcement, and no peer can encode them (checked below at
+//   compile time, and at run time by test/actors_test.cpp).
 // - CAF 0.17 delivers any message to any actor id once a BASP connection is
 //   up, whatever the interface its peer was given. So every internal handler
-//   also refuses a message whose sender is missing or on another node: it
-//   logs a warning and changes nothing (from_this_node below).
+//   of the host agent also refuses a message whose sender is missing or on
+//   another node: it logs a warning and changes nothing (from_this_node
+//   below).
 // - CAF 0.17 takes the source of a BASP *routed* message from the message
 //   itself, so a peer that crafts one naming an actor of this node that it
 //   knows (one whose handle left the process: the host agent, its registrar)
@@ -25,11 +35,56 @@
 #include "actors/proc_table.hpp"
 #include "mesh/actors.hpp"
 
+#include <caf/atom.hpp>
 #include <caf/local_actor.hpp>
+#include <caf/type_id.hpp>
+#include <caf/typed_actor.hpp>
 
+#include <cstdint>
+#include <optional>
 #include <string>
 
 namespace mesh {
+
+// --- atoms -------------------------------------------------------------------
+
+/// --- host agent <-> proc manager ---
+using launch_atom = caf::atom_constant<caf::atom("launch")>;
+using launched_atom = caf::atom_constant<caf::atom("launched")>;
+using warm_atom = caf::atom_constant<caf::atom("warm")>;
+using signal_atom = caf::atom_constant<caf::atom("signal")>;
+using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
+using proc_output_atom = caf::atom_constant<caf::atom("procoutput")>;
+/// --- its creator tells the host agent its endpoint ---
+using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
+/// --- timers a host agent sets for itself ---
+using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
+using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
+/// --- the mesh controller's own timer ---
+using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
+
+// --- messages ----------------------------------------------------------------
+
+/// What a proc manager needs to start one proc.
+struct launch_request {
+  std::string name;           ///< Proc name.
+  uint64_t rank = 0;          ///< Rank in its mesh (for log prefixes).
+  bootstrap_command command;  ///< Resolved command (already bind-wrapped).
+  std::string payload;        ///< Encoded MESH_BOOTSTRAP value.
+  /// The proc may be forked by a zygote of its command (else it is exec'd).
+  bool zygote = false;
+  std::string token;          ///< For in-process procs, which register too.
+  config_snapshot config;     ///< For in-process procs.
+};
+
+/// A proc exited (pushed by the proc manager to its host agent, after every
+/// line it wrote).
+struct proc_exit {
+  std::string name;
+  std::optional<int> exit_code; ///< Set if it exited.
+  std::optional<int> signal;    ///< Set if a signal killed it.
+  std::string reason;           ///< Set if it failed to launch.
+};
 
 /// The payload of a host agent's handshake deadline timer. Deliberately not
 /// in libmesh's type-ID block: local messages need no announcement, and a
@@ -40,15 +95,58 @@ struct handshake_deadline {
 
 /// CAF wants every message type inspectable, announced or not.
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
+  return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
+           x.command, x.payload, x.zygote, x.token, x.config);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_exit& x) {
+  auto code = detail::opt(x.exit_code);
+  auto sig = detail::opt(x.signal);
+  return f(caf::meta::type_name("mesh::proc_exit"), x.name, code, sig,
+           x.reason);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, handshake_deadline& x) {
   return f(caf::meta::type_name("mesh::handshake_deadline"), x.name);
 }
+
+// No peer can encode what never crosses a process boundary.
+static_assert(!caf::has_type_id<launch_request>::value);
+static_assert(!caf::has_type_id<proc_exit>::value);
+static_assert(!caf::has_type_id<handshake_deadline>::value);
+static_assert(!caf::has_type_id<stop_stage>::value);
+
+// --- actor interfaces --------------------------------------------------------
 
 /// What a proc manager reports to its host agent.
 using proc_listener_actor = caf::typed_actor<
   // A proc exited (sent after every line it wrote).
   caf::reacts_to<proc_exited_atom, proc_exit>,
   // A proc wrote a line.
+  caf::reacts_to<proc_output_atom, proc_output>>;
+
+/// A proc manager: launches, signals and reaps procs; pushes proc_exit and
+/// proc_output to its host agent. Two implementations: bootstrap (OS child
+/// processes) and in-process.
+using proc_manager_actor = caf::typed_actor<
+  // Starts a proc; replies with its pid (0 in-process) once it is started.
+  // Never blocks the manager: the fork happens elsewhere.
+  caf::replies_to<launch_atom, launch_request>::with<int64_t>,
+  // From the manager's own launcher: the outcome of a launch (its id, the
+  // pid or -1, the error).
+  caf::reacts_to<launched_atom, uint64_t, int64_t, caf::error>,
+  // Prepares, in the background, whatever makes later launches of this
+  // request's command fast (its zygote); launches nothing.
+  caf::reacts_to<warm_atom, launch_request>,
+  // Sends a signal to the proc's process group (in-process: SIGTERM asks its
+  // proc agent to stop, SIGKILL kills it).
+  caf::reacts_to<signal_atom, std::string, int32_t>,
+  // From the manager's own watcher: a proc exited / wrote a line; forwarded
+  // to the host agent in the order they happened.
+  caf::reacts_to<proc_exited_atom, proc_exit>,
   caf::reacts_to<proc_output_atom, proc_output>>;
 
 /// The host agent as its own process sees it: the published protocol, the
@@ -66,6 +164,12 @@ using host_agent_internal_actor =
     caf::reacts_to<ready_timeout_atom, handshake_deadline>,
     // Own timer: the next step of a stop, for the stage it was set at.
     caf::reacts_to<escalate_atom, std::string, stop_stage>>;
+
+/// The mesh controller as its own process sees it: the public interface
+/// plus its timer.
+using mesh_controller_internal_actor = mesh_controller_actor::extend<
+  // Own timer for the spawn barrier, for the generation it was set at.
+  caf::reacts_to<spawn_idle_atom, uint64_t>>;
 
 /// True if the message `self` is handling comes from an actor of its own
 /// node. Otherwise logs a warning naming `what` and returns false: the

@@ -15,7 +15,7 @@ namespace mesh {
 namespace {
 
 using controller_ptr =
-  mesh_controller_actor::stateful_pointer<mesh_controller_state>;
+  mesh_controller_internal_actor::stateful_pointer<mesh_controller_state>;
 
 /// Records a state; statuses never go down.
 void record(controller_ptr self, const proc_info& info) {
@@ -180,7 +180,7 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
 
 } // namespace
 
-mesh_controller_actor::behavior_type
+mesh_controller_internal_actor::behavior_type
 mesh_controller(controller_ptr self,
                 std::shared_ptr<mesh_controller_shared> shared,
                 std::shared_ptr<const mesh_layout> layout) {

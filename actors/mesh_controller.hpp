@@ -14,8 +14,8 @@
 // is logged as an error.
 #pragma once
 
+#include "actors/internal_interfaces.hpp"
 #include "libmesh/src/core/mesh_layout.hpp"
-#include "mesh/actors.hpp"
 
 #include <caf/typed_response_promise.hpp>
 
@@ -67,9 +67,11 @@ struct mesh_controller_state {
   std::vector<host_agent_actor> hosts;
 };
 
-mesh_controller_actor::behavior_type
-mesh_controller(mesh_controller_actor::stateful_pointer<mesh_controller_state> self,
-                std::shared_ptr<mesh_controller_shared> shared,
-                std::shared_ptr<const mesh_layout> layout);
+/// Spawned as the internal interface (its timer); kept and handed out as
+/// the public mesh_controller_actor.
+mesh_controller_internal_actor::behavior_type mesh_controller(
+  mesh_controller_internal_actor::stateful_pointer<mesh_controller_state> self,
+  std::shared_ptr<mesh_controller_shared> shared,
+  std::shared_ptr<const mesh_layout> layout);
 
 } // namespace mesh

@@ -1,6 +1,7 @@
 // Every libmesh message type survives CAF's serializer: an unannounced or
 // half-inspected type is not a compile error in CAF 0.17, it is an empty
 // message at run time.
+#include "actors/internal_interfaces.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/system.hpp"
 #include "support/test_actors.hpp"
@@ -8,6 +9,11 @@
 #include <doctest/doctest.h>
 
 #include <caf/all.hpp>
+
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace {
 
@@ -42,6 +48,24 @@ struct system_fixture {
     REQUIRE(back.template match_element<T>(0));
     CHECK(caf::deep_to_string(back.template get_as<T>(0))
           == caf::deep_to_string(value));
+  }
+
+  /// Round-trips a value of every type in libmesh's type-ID block, by id.
+  template <caf::type_id_t... Is>
+  void check_block(const caf::actor& live, std::vector<std::string>& checked,
+                   std::integer_sequence<caf::type_id_t, Is...>) {
+    (check_one<caf::id_block::mesh::begin + Is>(live, checked), ...);
+  }
+
+  template <caf::type_id_t Id>
+  void check_one(const caf::actor& live, std::vector<std::string>& checked) {
+    using type = typename caf::type_by_id<Id>::type;
+    INFO(caf::type_name_by_id<Id>::value);
+    if constexpr (caf::is_typed_actor<type>::value)
+      check(caf::actor_cast<type>(live));
+    else
+      check(type{});
+    checked.emplace_back(caf::type_name_by_id<Id>::value);
   }
 };
 
@@ -118,20 +142,11 @@ TEST_CASE_FIXTURE(system_fixture, "spawn request types round-trip") {
   CHECK(back.config == req.config);
 }
 
-TEST_CASE_FIXTURE(system_fixture, "handshake and manager types round-trip") {
+TEST_CASE_FIXTURE(system_fixture,
+                  "handshake and proc report types round-trip") {
   check(mesh::child_registration{"p-0", "tok", 42, caf::actor{}, "127.0.0.1",
                                  4100});
-  mesh::launch_request lr;
-  lr.name = "p-0";
-  lr.rank = 1;
-  lr.command = sample_command();
-  lr.payload = "QUJD";
-  lr.token = "t";
-  check(lr);
-  mesh::proc_exit ex;
-  ex.name = "p-0";
-  ex.signal = 15;
-  check(ex);
+  // Pushed by a host agent to subscribers in other processes.
   check(mesh::proc_output{"p-0", 2, true, "line"});
   mesh::proc_info info;
   info.state.rank = 4;
@@ -156,6 +171,44 @@ TEST_CASE_FIXTURE(system_fixture,
   REQUIRE(back.size() == 1);
   CHECK(back.get_as<mesh::proc_info>(0).agent == with.agent);
   caf::anon_send_exit(live, caf::exit_reason::kill);
+}
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "every type of libmesh's block survives the serializer") {
+  // The cases above check each type with telling values; this one makes
+  // sure that none in the block is left out (handles need a live actor: CAF
+  // 0.17 empties a message that holds an invalid one).
+  auto live = sys.spawn([]() -> caf::behavior { return {[](int) {}}; });
+  std::vector<std::string> checked;
+  check_block(live, checked,
+              std::make_integer_sequence<caf::type_id_t,
+                                         caf::id_block::mesh::end
+                                           - caf::id_block::mesh::begin>{});
+  CHECK(checked.size()
+        == caf::id_block::mesh::end - caf::id_block::mesh::begin);
+  CHECK(std::find(checked.begin(), checked.end(), "mesh::proc_output")
+        != checked.end());
+  caf::anon_send_exit(live, caf::exit_reason::kill);
+}
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "messages internal to a process cannot be serialized") {
+  // What never crosses a process boundary is outside the block
+  // (actors/internal_interfaces.hpp): CAF 0.17 writes nothing for such a
+  // message (it logs the type it could not name), so nothing of it can
+  // arrive from a peer. Were one of them registered, it would round-trip.
+  mesh::launch_request lr;
+  lr.name = "p-0";
+  lr.command = sample_command();
+  mesh::proc_exit ex;
+  ex.name = "p-0";
+  ex.signal = 15;
+  auto msgs = {caf::make_message(lr), caf::make_message(ex),
+               caf::make_message(mesh::handshake_deadline{"p-0"})};
+  for (auto& msg : msgs) {
+    auto back = round_trip(msg);
+    CHECK(back.empty());
+  }
 }
 
 TEST_CASE("users can start their own type-ID block after libmesh's") {

@@ -6,10 +6,12 @@
 //
 // A host has two faces. Its host agent publishes `host_agent_actor`, the
 // public protocol and nothing else; its children prove themselves to a
-// separate `registrar_actor` with their one-time tokens. The callbacks of its
-// proc manager, its own timers and the host agent's side of a registration
-// are internal messages (actors/internal_interfaces.hpp): they are not part
-// of any interface here, and the host agent refuses them from other nodes.
+// separate `registrar_actor` with their one-time tokens. What never leaves
+// the process that sends it is internal (actors/internal_interfaces.hpp),
+// neither declared nor registered here: the proc manager's interface and its
+// callbacks, the host agent's and the mesh controller's own timers, the host
+// agent's side of a registration. The host agent refuses those messages from
+// other nodes.
 //
 // Every message type is registered in one CAF type-ID block, `mesh`, that
 // starts at caf::first_custom_type_id. Users who send their own types between
@@ -60,26 +62,12 @@ using set_config_atom = caf::atom_constant<caf::atom("setconfig")>;
 using subscribe_events_atom = caf::atom_constant<caf::atom("subevents")>;
 using list_procs_atom = caf::atom_constant<caf::atom("listprocs")>;
 using registrar_atom = caf::atom_constant<caf::atom("registrar")>;
-/// --- internal to a host: its creator tells the host agent its endpoint ---
-using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
 /// --- bootstrap handshake: child -> registrar (-> host agent, internal) ---
 using register_child_atom = caf::atom_constant<caf::atom("regchild")>;
-/// --- host agent <-> proc manager (internal to a host) ---
-using launch_atom = caf::atom_constant<caf::atom("launch")>;
-using launched_atom = caf::atom_constant<caf::atom("launched")>;
-using warm_atom = caf::atom_constant<caf::atom("warm")>;
-using signal_atom = caf::atom_constant<caf::atom("signal")>;
-using proc_exited_atom = caf::atom_constant<caf::atom("procexited")>;
-using proc_output_atom = caf::atom_constant<caf::atom("procoutput")>;
-/// --- timers a host agent sets for itself (internal) ---
-using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
-using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
 /// --- proc agent ---
 using stop_proc_atom = caf::atom_constant<caf::atom("stopproc")>;
 using spawn_actor_atom = caf::atom_constant<caf::atom("spawnactor")>;
 using get_config_atom = caf::atom_constant<caf::atom("getconfig")>;
-/// --- mesh controller (client side) ---
-using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
 /// --- comm actor: fan-out of actor mesh casts and calls, one per host ---
 using comm_atom = caf::atom_constant<caf::atom("comm")>;
 using cast_atom = caf::atom_constant<caf::atom("cast")>;
@@ -162,28 +150,7 @@ struct child_registration {
   uint16_t port = 0;
 };
 
-/// What a proc manager needs to start one proc.
-struct launch_request {
-  std::string name;           ///< Proc name.
-  uint64_t rank = 0;          ///< Rank in its mesh (for log prefixes).
-  bootstrap_command command;  ///< Resolved command (already bind-wrapped).
-  std::string payload;        ///< Encoded MESH_BOOTSTRAP value.
-  /// The proc may be forked by a zygote of its command (else it is exec'd).
-  bool zygote = false;
-  std::string token;          ///< For in-process procs, which register too.
-  config_snapshot config;     ///< For in-process procs.
-};
-
-/// A proc exited (pushed by the proc manager to its host agent, after every
-/// line it wrote).
-struct proc_exit {
-  std::string name;
-  std::optional<int> exit_code; ///< Set if it exited.
-  std::optional<int> signal;    ///< Set if a signal killed it.
-  std::string reason;           ///< Set if it failed to launch.
-};
-
-/// One line a proc wrote (pushed to the host agent, then to subscribers).
+/// One line a proc wrote (pushed by its host agent to subscribers).
 struct proc_output {
   std::string name;
   uint64_t rank = 0;
@@ -280,38 +247,15 @@ using host_agent_actor = caf::typed_actor<
   // The registrar of this host, for its children's handshake.
   caf::replies_to<registrar_atom>::with<registrar_actor>>;
 
-/// A proc manager: launches, signals and reaps procs; pushes proc_exit and
-/// proc_output to its host agent. Two implementations: bootstrap (OS child
-/// processes) and in-process.
-using proc_manager_actor = caf::typed_actor<
-  // Starts a proc; replies with its pid (0 in-process) once it is started.
-  // Never blocks the manager: the fork happens elsewhere.
-  caf::replies_to<launch_atom, launch_request>::with<int64_t>,
-  // From the manager's own launcher: the outcome of a launch (its id, the
-  // pid or -1, the error).
-  caf::reacts_to<launched_atom, uint64_t, int64_t, caf::error>,
-  // Prepares, in the background, whatever makes later launches of this
-  // request's command fast (its zygote); launches nothing.
-  caf::reacts_to<warm_atom, launch_request>,
-  // Sends a signal to the proc's process group (in-process: SIGTERM asks its
-  // proc agent to stop, SIGKILL kills it).
-  caf::reacts_to<signal_atom, std::string, int32_t>,
-  // From the manager's own watcher: a proc exited / wrote a line; forwarded
-  // to the host agent in the order they happened.
-  caf::reacts_to<proc_exited_atom, proc_exit>,
-  caf::reacts_to<proc_output_atom, proc_output>>;
-
 /// The client-side controller of one proc mesh: receives the proc events its
-/// hosts push and keeps per-rank state.
+/// hosts push and keeps per-rank state. (Its own timer is internal.)
 using mesh_controller_actor = caf::typed_actor<
   // Pushed by host agents.
   caf::reacts_to<proc_event>, caf::reacts_to<proc_output>,
   // Runs a spawn: one request per host; replies when every rank is running,
   // at once when one fails, or after proc_spawn_max_idle without progress.
   caf::replies_to<spawn_procs_atom, std::vector<host_agent_actor>,
-                  std::vector<spawn_procs_request>>::with<caf::ok_atom>,
-  // Own timer for the spawn barrier.
-  caf::reacts_to<spawn_idle_atom, uint64_t>>;
+                  std::vector<spawn_procs_request>>::with<caf::ok_atom>>;
 
 // --- serialization (CAF 0.17 cannot serialize std::optional) ------------------
 
@@ -440,20 +384,6 @@ typename Inspector::result_type inspect(Inspector& f, child_registration& x) {
 }
 
 template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
-  return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
-           x.command, x.payload, x.zygote, x.token, x.config);
-}
-
-template <class Inspector>
-typename Inspector::result_type inspect(Inspector& f, proc_exit& x) {
-  auto code = detail::opt(x.exit_code);
-  auto sig = detail::opt(x.signal);
-  return f(caf::meta::type_name("mesh::proc_exit"), x.name, code, sig,
-           x.reason);
-}
-
-template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, proc_output& x) {
   return f(caf::meta::type_name("mesh::proc_output"), x.name, x.rank,
            x.is_stderr, x.line);
@@ -506,12 +436,9 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (mesh::spawn_procs_request))
   CAF_ADD_TYPE_ID(mesh, (mesh::proc_info))
   CAF_ADD_TYPE_ID(mesh, (mesh::child_registration))
-  CAF_ADD_TYPE_ID(mesh, (mesh::launch_request))
-  CAF_ADD_TYPE_ID(mesh, (mesh::proc_exit))
   CAF_ADD_TYPE_ID(mesh, (mesh::proc_output))
   CAF_ADD_TYPE_ID(mesh, (mesh::proc_agent_actor))
   CAF_ADD_TYPE_ID(mesh, (mesh::host_agent_actor))
-  CAF_ADD_TYPE_ID(mesh, (mesh::proc_manager_actor))
   CAF_ADD_TYPE_ID(mesh, (mesh::mesh_controller_actor))
   CAF_ADD_TYPE_ID(mesh, (std::vector<std::string>))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::proc_info>))
