@@ -1,4 +1,5 @@
-// The insides of host_mesh_ref and proc_mesh, shared by their sources.
+// The insides of host_mesh_ref, host_mesh and proc_mesh, shared by their
+// sources.
 #pragma once
 
 #include "actors/mesh_controller.hpp"
@@ -15,6 +16,9 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace mesh {
 
@@ -30,6 +34,26 @@ struct host_mesh_ref::data {
   /// Cleared by the owner's shutdown; shared by every ref of the mesh.
   std::shared_ptr<std::atomic<bool>> alive
     = std::make_shared<std::atomic<bool>>(true);
+};
+
+/// What an owning host_mesh holds besides its data: the hosts it runs in
+/// this process and how far its shutdown got (host_mesh_start.cpp fills it,
+/// host_mesh_shutdown.cpp ends it).
+struct host_mesh::owned {
+  /// Host agents living in this process, with the port each is published on.
+  std::vector<std::pair<host_agent_actor, uint16_t>> local_agents;
+  /// host_mesh::process: the local agent that launched the host processes.
+  host_agent_actor launcher;
+  std::vector<std::string> host_proc_names;
+  std::optional<caf::expected<shutdown_summary>> result;
+  /// stop() ran: hosts that live elsewhere (attach) are left to their daemons.
+  bool stopped = false;
+
+  /// Whether destroying the owner must shut the hosts down: not after a
+  /// shutdown, nor after a stop() of hosts this process does not run.
+  bool shutdown_pending() const {
+    return !result && !(stopped && local_agents.empty());
+  }
 };
 
 struct proc_mesh::data {
