@@ -16,6 +16,16 @@
 #include <optional>
 #include <utility>
 
+namespace mesh::keys {
+
+// Read by the bootstrap proc manager (declared in mesh/config_keys.hpp,
+// architecture §6).
+const config_key<bool> bootstrap_enable_pdeathsig{
+  "bootstrap_enable_pdeathsig", true, true,
+  "children die with their parent"};
+
+} // namespace mesh::keys
+
 namespace mesh {
 
 namespace {

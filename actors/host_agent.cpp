@@ -15,6 +15,32 @@
 
 #include <algorithm>
 
+namespace mesh::keys {
+
+// Read by the host agent (declared in mesh/config_keys.hpp, architecture §6).
+// terminate_timeout also sizes the client's stop barrier
+// (libmesh/src/client/host_mesh_shutdown.cpp).
+const config_key<duration> host_spawn_ready_timeout{
+  "host_spawn_ready_timeout", std::chrono::seconds{30}, true,
+  "one child's bootstrap handshake (0 = wait forever)"};
+const config_key<duration> terminate_timeout{
+  "terminate_timeout", std::chrono::seconds{10}, true,
+  "grace between polite stop, SIGTERM and SIGKILL"};
+const config_key<int64_t> terminate_concurrency{
+  "terminate_concurrency", 16, true,
+  "children terminated at once per host"};
+const config_key<bool> bootstrap_zygote{
+  "bootstrap_zygote", true, true,
+  "fork procs from a per-host zygote of their bootstrap command"};
+const config_key<int64_t> tail_log_lines{
+  "tail_log_lines", 100, true,
+  "stderr lines kept per proc for error reports"};
+const config_key<bool> log_forwarding{
+  "log_forwarding", true, true,
+  "child stdout/stderr forwarded to the client, prefixed [host/rank]"};
+
+} // namespace mesh::keys
+
 namespace mesh {
 
 namespace {

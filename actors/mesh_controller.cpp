@@ -10,6 +10,16 @@
 
 #include <cstdio>
 
+namespace mesh::keys {
+
+// Read by the mesh controller's spawn barrier (declared in
+// mesh/config_keys.hpp, architecture §6).
+const config_key<duration> proc_spawn_max_idle{
+  "proc_spawn_max_idle", std::chrono::seconds{30}, true,
+  "spawn barrier: longest time with no progress from any host"};
+
+} // namespace mesh::keys
+
 namespace mesh {
 
 namespace {

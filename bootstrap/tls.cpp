@@ -13,6 +13,23 @@
 #include <cstring>
 #include <memory>
 
+namespace mesh::keys {
+
+// Read by the TLS set-up (declared in mesh/config_keys.hpp, architecture §6),
+// the lowest layer that reads them; the bootstrap proc manager hands them to
+// children and serve_host exports them. Process-local: never propagated.
+const config_key<std::string> tls_certificate{
+  "tls.certificate", std::string{}, false,
+  "mutual TLS certificate (PEM file)"};
+const config_key<std::string> tls_key{
+  "tls.key", std::string{}, false,
+  "mutual TLS private key (PEM file)"};
+const config_key<std::string> tls_cafile{
+  "tls.cafile", std::string{}, false,
+  "mutual TLS CA bundle (PEM file)"};
+
+} // namespace mesh::keys
+
 namespace mesh::tls {
 
 namespace {

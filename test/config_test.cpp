@@ -7,7 +7,17 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <regex>
+#include <set>
+#include <string>
+#include <vector>
 
 using namespace std::chrono_literals;
 using mesh::config_source;
@@ -21,24 +31,43 @@ std::string error_text(const caf::error& err) {
 } // namespace
 
 TEST_CASE("every architecture key is registered with its default") {
+  // Each key is defined beside the code that reads it, in its own source
+  // file: what the registry holds is what static initialization of the
+  // whole library registered.
+  std::map<std::string, std::string> defaults{
+    {"proc_spawn_max_idle", "30s"},
+    {"proc_stop_max_idle", "30s"},
+    {"host_spawn_ready_timeout", "30s"},
+    {"attach_config_timeout", "1m"},
+    {"terminate_timeout", "10s"},
+    {"terminate_concurrency", "16"},
+    {"bootstrap_enable_pdeathsig", "true"},
+    {"bootstrap_zygote", "true"},
+    {"tail_log_lines", "100"},
+    {"log_forwarding", "true"},
+    {"call_timeout", "30s"},
+    {"listen_address", "127.0.0.1"},
+    {"tls.certificate", ""},
+    {"tls.key", ""},
+    {"tls.cafile", ""},
+  };
   auto& reg = mesh::config_registry::instance();
-  for (auto name :
-       {"proc_spawn_max_idle", "proc_stop_max_idle", "host_spawn_ready_timeout",
-        "attach_config_timeout", "terminate_timeout", "terminate_concurrency",
-        "bootstrap_enable_pdeathsig", "bootstrap_zygote", "tail_log_lines",
-        "log_forwarding",
-        "listen_address", "tls.certificate", "tls.key", "tls.cafile"})
-    CHECK_MESSAGE(reg.find(name) != nullptr, name);
+  CHECK(reg.keys().size() == defaults.size());
   mesh::config_store store;
+  for (auto& [name, fallback] : defaults) {
+    INFO(name);
+    auto info = reg.find(name);
+    REQUIRE(info != nullptr);
+    CHECK(mesh::render_config_value(info->fallback) == fallback);
+    CHECK(mesh::render_config_value(store.get_value(name)) == fallback);
+    CHECK(store.source_of(name) == config_source::default_value);
+    CHECK_FALSE(info->doc.empty());
+  }
   CHECK(store.get(mesh::keys::proc_spawn_max_idle) == 30s);
   CHECK(store.get(mesh::keys::attach_config_timeout) == 60s);
-  CHECK(store.get(mesh::keys::terminate_timeout) == 10s);
   CHECK(store.get(mesh::keys::terminate_concurrency) == 16);
-  CHECK(store.get(mesh::keys::bootstrap_enable_pdeathsig));
   CHECK(store.get(mesh::keys::bootstrap_zygote));
-  CHECK(store.get(mesh::keys::tail_log_lines) == 100);
   CHECK(store.get(mesh::keys::listen_address) == "127.0.0.1");
-  CHECK(store.source_of("terminate_timeout") == config_source::default_value);
 }
 
 TEST_CASE("environment names are MESH_ plus the upper-cased key") {
@@ -55,6 +84,116 @@ TEST_CASE("TLS paths are process-local, everything else propagates") {
     bool is_tls = info->name.rfind("tls.", 0) == 0;
     CHECK_MESSAGE(info->propagate != is_tls, info->name);
   }
+}
+
+namespace {
+
+/// The C++ name of a key in mesh::keys: its name with '.' turned into '_'.
+std::string identifier_of(std::string name) {
+  std::replace(name.begin(), name.end(), '.', '_');
+  return name;
+}
+
+bool is_identifier_char(char c) {
+  return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '_';
+}
+
+/// Whether `text` names `keys::<identifier>` (as a whole word).
+bool uses_key(const std::string& text, const std::string& identifier) {
+  auto needle = "keys::" + identifier;
+  for (auto pos = text.find(needle); pos != std::string::npos;
+       pos = text.find(needle, pos + 1)) {
+    auto before = pos == 0 ? ' ' : text[pos - 1];
+    auto end = pos + needle.size();
+    auto after = end < text.size() ? text[end] : ' ';
+    if (!is_identifier_char(before) && !is_identifier_char(after))
+      return true;
+  }
+  return false;
+}
+
+/// The keys of `names` that no text of `sources` uses. A definition
+/// (`config_key<T> name{...}` in namespace mesh::keys) and the public
+/// `extern` declaration do not spell `keys::`, so only a use counts.
+std::vector<std::string> unread_keys(const std::vector<std::string>& names,
+                                     const std::vector<std::string>& sources) {
+  std::vector<std::string> result;
+  for (auto& name : names) {
+    auto id = identifier_of(name);
+    auto reads = [&](const std::string& text) { return uses_key(text, id); };
+    if (std::none_of(sources.begin(), sources.end(), reads))
+      result.push_back(name);
+  }
+  return result;
+}
+
+std::string read_text(const std::filesystem::path& path) {
+  std::ifstream in{path};
+  return {std::istreambuf_iterator<char>{in}, std::istreambuf_iterator<char>{}};
+}
+
+/// Every C++ source of the library and the programs. Not the tests: a key
+/// that only a test reads is read by nobody.
+std::vector<std::string> library_sources() {
+  namespace fs = std::filesystem;
+  std::vector<std::string> result;
+  fs::path root{MESH_SOURCE_ROOT};
+  for (auto dir : {"libmesh", "bootstrap", "actors", "tools", "examples",
+                   "bench"}) {
+    if (!fs::exists(root / dir))
+      continue;
+    for (auto& entry : fs::recursive_directory_iterator(root / dir)) {
+      auto ext = entry.path().extension();
+      if (entry.is_regular_file() && (ext == ".cpp" || ext == ".hpp"))
+        result.push_back(read_text(entry.path()));
+    }
+  }
+  return result;
+}
+
+} // namespace
+
+TEST_CASE("every registered key is read outside its definition") {
+  std::vector<std::string> names;
+  for (auto info : mesh::config_registry::instance().keys())
+    names.push_back(info->name);
+  auto sources = library_sources();
+  REQUIRE(sources.size() > 50);
+  auto unread = unread_keys(names, sources);
+  for (auto& name : unread)
+    FAIL_CHECK("config key '" << name
+                              << "' is registered but no source of the "
+                                 "library or its programs reads keys::"
+                              << identifier_of(name));
+  CHECK(unread.empty());
+}
+
+TEST_CASE("the unread-key check names a key that nobody reads") {
+  std::vector<std::string> sources{
+    R"(config_key<duration> only_defined{"only_defined", 1s, true, "x"};)",
+    "extern const config_key<duration> only_defined;",
+    "auto t = store.get(keys::read_here); auto u = keys::read_heres;",
+    "auto v = mesh::keys::tls_cafile.name();"};
+  CHECK(unread_keys({"read_here", "tls.cafile", "only_defined", "read_her"},
+                    sources)
+        == std::vector<std::string>{"only_defined", "read_her"});
+}
+
+TEST_CASE("every key the public header declares is registered") {
+  // An extern declaration that nothing defines links as long as nothing
+  // uses it: the registry is what proves the definition exists.
+  auto header = read_text(std::filesystem::path{MESH_SOURCE_ROOT}
+                          / "libmesh/include/mesh/config_keys.hpp");
+  std::regex decl{R"(extern const config_key<[^>]+> (\w+);)"};
+  std::set<std::string> declared;
+  for (std::sregex_iterator i{header.begin(), header.end(), decl}, end;
+       i != end; ++i)
+    declared.insert((*i)[1]);
+  std::set<std::string> registered;
+  for (auto info : mesh::config_registry::instance().keys())
+    registered.insert(identifier_of(info->name));
+  CHECK(declared.size() == 15);
+  CHECK(declared == registered);
 }
 
 TEST_CASE("durations parse in ms, s, m and h") {

@@ -1,5 +1,10 @@
 // The configuration keys of libmesh (architecture §6). Each key's environment
 // variable is MESH_<NAME> (dots become '_'), its YAML key is its name.
+//
+// Each key is defined (name, default, propagate flag, one line of doc) beside
+// the code that reads it, in the lowest layer that reads it, and registers
+// itself during static initialization; test/config_test.cpp checks that every
+// key declared here is registered and that every registered key is read.
 #pragma once
 
 #include "mesh/export.hpp"

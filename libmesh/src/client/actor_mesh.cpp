@@ -11,6 +11,16 @@
 #include <optional>
 #include <utility>
 
+namespace mesh::keys {
+
+// Read by actor mesh calls and spawns (declared in mesh/config_keys.hpp,
+// architecture §6), and by proc_mesh.cpp and meshctl up for theirs.
+const config_key<duration> call_timeout{
+  "call_timeout", std::chrono::seconds{30}, true,
+  "deadline of one actor mesh call or spawn, per member"};
+
+} // namespace mesh::keys
+
 namespace mesh::detail {
 
 namespace {

@@ -25,6 +25,15 @@
 #include <algorithm>
 #include <chrono>
 
+namespace mesh::keys {
+
+// Read by stop_timeout() (declared in mesh/config_keys.hpp, architecture §6).
+const config_key<duration> proc_stop_max_idle{
+  "proc_stop_max_idle", std::chrono::seconds{30}, true,
+  "stop barrier: longest time with no progress from any host"};
+
+} // namespace mesh::keys
+
 namespace mesh {
 
 std::chrono::milliseconds stop_timeout(caf::actor_system& sys) {

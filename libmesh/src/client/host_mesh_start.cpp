@@ -24,6 +24,21 @@
 #include <algorithm>
 #include <chrono>
 
+namespace mesh::keys {
+
+// Read by the bring-up of hosts (declared in mesh/config_keys.hpp,
+// architecture §6). attach_config_timeout also bounds host_mesh_ref::parse;
+// listen_address is also where bootstrap children and served hosts listen
+// (bootstrap_child.cpp, serve_host.cpp).
+const config_key<duration> attach_config_timeout{
+  "attach_config_timeout", std::chrono::seconds{60}, true,
+  "attach config-push barrier"};
+const config_key<std::string> listen_address{
+  "listen_address", std::string{"127.0.0.1"}, true,
+  "where host agents and procs listen"};
+
+} // namespace mesh::keys
+
 namespace mesh {
 
 namespace {
