@@ -178,7 +178,6 @@ plan_launch(const host_agent_state& st, const config_store& store,
   lr.name = spec.name;
   lr.rank = spec.rank;
   lr.token = rec.token;
-  lr.config = req.config;
   if (!st.options.bootstrap_children)
     return {std::move(pl), std::move(lr)};
   auto cmd = command_for(st, req, spec);

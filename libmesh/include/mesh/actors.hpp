@@ -104,7 +104,6 @@ struct proc_spec {
 struct spawn_procs_request {
   std::string proc_mesh_id;                         ///< String form.
   std::string host_mesh_id;                         ///< Owner, for drain.
-  uint64_t host_rank = 0;                           ///< This host's rank.
   bool host_children = false; ///< Launch hosts (host_mesh::process), not procs.
   std::optional<bootstrap_command> default_command; ///< set_bootstrap().
   config_snapshot config;                           ///< Client's snapshot.
@@ -171,7 +170,6 @@ struct launch_request {
   /// The proc may be forked by a zygote of its command (else it is exec'd).
   bool zygote = false;
   std::string token;          ///< For in-process procs, which register too.
-  config_snapshot config;     ///< For in-process procs.
 };
 
 /// A proc exited (pushed by the proc manager to its host agent, after every
@@ -421,8 +419,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, spawn_procs_request& x) {
   auto cmd = detail::opt(x.default_command);
   return f(caf::meta::type_name("mesh::spawn_procs_request"), x.proc_mesh_id,
-           x.host_mesh_id, x.host_rank, x.host_children, cmd, x.config,
-           x.procs);
+           x.host_mesh_id, x.host_children, cmd, x.config, x.procs);
 }
 
 template <class Inspector>
@@ -442,7 +439,7 @@ typename Inspector::result_type inspect(Inspector& f, child_registration& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
   return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
-           x.command, x.payload, x.zygote, x.token, x.config);
+           x.command, x.payload, x.zygote, x.token);
 }
 
 template <class Inspector>
