@@ -348,16 +348,19 @@ TEST_SUITE("payload") {
   }
 
   TEST_CASE("fields out of tag order are rejected") {
+    // parent_host moved in front of name: name then follows a higher tag.
     auto record = encode_record(proc_payload());
     auto name = span_of(record, name_tag);
-    auto mesh_id = span_of(record, mesh_id_tag);
+    auto host = span_of(record, parent_host_tag);
+    auto host_size = host.end - host.begin;
     auto forged = record.substr(0, name.begin) +
-                  field_bytes(record, mesh_id_tag) +
-                  field_bytes(record, name_tag) + record.substr(mesh_id.end);
-    CHECK(contains(decode_record_error(forged),
-                   "field 'name' at byte " +
-                     std::to_string(name.begin + mesh_id.end - mesh_id.begin) +
-                     " is out of order (it follows field 'mesh_id')"));
+                  field_bytes(record, parent_host_tag) +
+                  record.substr(name.begin, host.begin - name.begin) +
+                  record.substr(host.end);
+    CHECK(decode_record_error(forged) ==
+          "bad bootstrap payload: field 'name' at byte " +
+            std::to_string(name.begin + host_size) +
+            " is out of order (it follows field 'parent_host')");
   }
 
   TEST_CASE("a truncated record names the field and byte where it ends") {
@@ -437,13 +440,16 @@ TEST_SUITE("payload") {
                    "bad value for field 'role': 0 bytes, expected 1"));
   }
 
-  TEST_CASE("rank and parent_port must have their exact size") {
+  TEST_CASE("parent_port must have its exact size") {
     auto record = encode_record(proc_payload());
-    CHECK(contains(decode_record_error(with_value(record, rank_tag, "abc")),
-                   "bad value for field 'rank': 3 bytes, expected 8"));
     CHECK(contains(decode_record_error(with_value(
                      record, parent_port_tag, std::string{"\x01\x00\x00", 3})),
                    "bad value for field 'parent_port': 3 bytes, expected 2"));
+    CHECK(
+      contains(decode_record_error(with_value(record, parent_port_tag, "\x01")),
+               "bad value for field 'parent_port': 1 bytes, expected 2"));
+    CHECK(contains(decode_record_error(with_value(record, parent_port_tag, "")),
+                   "bad value for field 'parent_port': 0 bytes, expected 2"));
   }
 
   TEST_CASE("parent_port 0 is rejected") {
@@ -477,22 +483,30 @@ TEST_SUITE("payload") {
   }
 
   TEST_CASE("a presence byte other than 0 or 1 is rejected") {
-    auto record = encode_record(host_payload());
-    auto bind = span_of(record, bind_tag);
-    record[bind.value_begin] = 2;
-    CHECK(contains(decode_record_error(record),
-                   "bad value for field 'bind': presence byte 2 at byte " +
-                     std::to_string(bind.value_begin) + " (expected 0 or 1)"));
+    // The proc command's arg0 is optional: its presence byte follows the
+    // program (u32 length and bytes).
+    auto p = host_payload();
+    auto record = encode_record(p);
+    auto command = span_of(record, proc_command_tag);
+    auto at = command.value_begin + 4 + p.proc_command->program.size();
+    REQUIRE(record[at] == 1);
+    record[at] = 2;
+    CHECK(decode_record_error(record) ==
+          "bad bootstrap payload: bad value for field 'proc_command': "
+          "presence byte 2 at byte " +
+            std::to_string(at) + " (expected 0 or 1)");
   }
 
   TEST_CASE("a structured field with unused bytes is rejected") {
     auto record = encode_record(host_payload());
-    auto bind = span_of(record, bind_tag);
+    auto command = span_of(record, proc_command_tag);
     auto value =
-      record.substr(bind.value_begin, bind.end - bind.value_begin) + "zz";
-    CHECK(contains(decode_record_error(with_value(record, bind_tag, value)),
-                   "bad value for field 'bind': 2 unused bytes at byte " +
-                     std::to_string(bind.end)));
+      record.substr(command.value_begin, command.end - command.value_begin) +
+      "zz";
+    CHECK(decode_record_error(with_value(record, proc_command_tag, value)) ==
+          "bad bootstrap payload: bad value for field 'proc_command': 2 "
+          "unused bytes at byte " +
+            std::to_string(command.end));
   }
 
   TEST_CASE("a proc payload must not carry a proc command") {
