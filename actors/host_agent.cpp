@@ -163,7 +163,6 @@ void warm_default_command(agent_ptr self) {
   bootstrap::payload p;
   p.child_role = bootstrap::role::proc;
   p.name = "warm-up";
-  p.mesh_id = "warm-up";
   p.parent_host = st.host;
   p.parent_port = st.port;
   p.token = bootstrap::make_token();
@@ -204,7 +203,6 @@ plan_launch(const host_agent_state& st, const config_store& store,
   lr.name = spec.name;
   lr.rank = spec.rank;
   lr.token = rec.token;
-  lr.config = req.config;
   if (!st.options.bootstrap_children)
     return {std::move(pl), std::move(lr)};
   auto cmd = command_for(st, req, spec);
@@ -221,14 +219,10 @@ plan_launch(const host_agent_state& st, const config_store& store,
   if (req.host_children)
     p.proc_command = *cmd;
   p.name = spec.name;
-  p.mesh_id = req.proc_mesh_id;
-  p.host_mesh_id = req.host_mesh_id;
-  p.rank = spec.rank;
   p.parent_host = st.host;
   p.parent_port = st.port;
   p.token = rec.token;
   p.config = req.config;
-  p.bind = spec.bind;
   lr.payload = bootstrap::encode(p);
   lr.zygote =
     !req.host_children && effective(store, st, req.config, keys::bootstrap_zygote);

@@ -74,7 +74,6 @@ struct launch_request {
   /// The proc may be forked by a zygote of its command (else it is exec'd).
   bool zygote = false;
   std::string token;          ///< For in-process procs, which register too.
-  config_snapshot config;     ///< For in-process procs.
 };
 
 /// A proc exited (pushed by the proc manager to its host agent, after every
@@ -97,7 +96,7 @@ struct handshake_deadline {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
   return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
-           x.command, x.payload, x.zygote, x.token, x.config);
+           x.command, x.payload, x.zygote, x.token);
 }
 
 template <class Inspector>

@@ -16,10 +16,8 @@ namespace mesh::bootstrap {
 
 bool operator==(const payload& x, const payload& y) {
   return x.child_role == y.child_role && x.name == y.name &&
-         x.mesh_id == y.mesh_id && x.host_mesh_id == y.host_mesh_id &&
-         x.rank == y.rank && x.parent_host == y.parent_host &&
-         x.parent_port == y.parent_port && x.token == y.token &&
-         x.config == y.config && x.bind == y.bind &&
+         x.parent_host == y.parent_host && x.parent_port == y.parent_port &&
+         x.token == y.token && x.config == y.config &&
          x.proc_command == y.proc_command;
 }
 
@@ -137,10 +135,11 @@ namespace {
 
 constexpr std::string_view magic = "MESH";
 
-// Every tag up to and including this one must be present.
+// Every tag up to and including this one must be present, unless retired.
 constexpr uint8_t last_required_tag = config_tag;
 constexpr uint8_t last_tag = proc_command_tag;
 
+// Retired tags keep their names, for the message that refuses them.
 constexpr const char* field_names[] = {
   "end marker",   "role",   "name",        "mesh_id",
   "host_mesh_id", "rank",   "parent_host", "parent_port",
@@ -167,11 +166,6 @@ public:
 
   void u32(uint32_t x) {
     for (int shift = 24; shift >= 0; shift -= 8)
-      u8(static_cast<uint8_t>(x >> shift));
-  }
-
-  void u64(uint64_t x) {
-    for (int shift = 56; shift >= 0; shift -= 8)
       u8(static_cast<uint8_t>(x >> shift));
   }
 
@@ -298,15 +292,6 @@ caf::error require_exec_safe(uint8_t tag, std::string_view what,
   return {};
 }
 
-std::string encode_bind(const proc_bind& bind) {
-  writer w;
-  w.opt_str(bind.cpunodebind);
-  w.opt_str(bind.membind);
-  w.opt_str(bind.physcpubind);
-  w.opt_str(bind.cpus);
-  return std::move(w.out());
-}
-
 std::string encode_command(const bootstrap_command& cmd) {
   writer w;
   w.str(cmd.program);
@@ -372,13 +357,6 @@ caf::error decode_config(reader r, config_snapshot& x) {
     x.emplace_back(std::move(key), std::move(value));
   }
   return {};
-}
-
-caf::error decode_bind(reader r, proc_bind& x) {
-  for (auto* member : {&x.cpunodebind, &x.membind, &x.physcpubind, &x.cpus})
-    if (auto err = r.opt_str(bind_tag, *member))
-      return err;
-  return r.finish(bind_tag);
 }
 
 caf::error decode_command(reader r, bootstrap_command& x) {
@@ -448,14 +426,6 @@ caf::error decode_field(uint8_t tag, std::string_view bytes, size_t begin,
   case name_tag:
     p.name.assign(value);
     return require_non_empty(tag, p.name);
-  case mesh_id_tag:
-    p.mesh_id.assign(value);
-    return require_non_empty(tag, p.mesh_id);
-  case host_mesh_id_tag:
-    p.host_mesh_id.assign(value);
-    return {};
-  case rank_tag:
-    return decode_fixed(tag, value, p.rank);
   case parent_host_tag:
     p.parent_host.assign(value);
     return require_non_empty(tag, p.parent_host);
@@ -470,9 +440,7 @@ caf::error decode_field(uint8_t tag, std::string_view bytes, size_t begin,
     return require_non_empty(tag, p.token);
   case config_tag:
     return decode_config(std::move(nested), p.config);
-  case bind_tag:
-    return decode_bind(std::move(nested), p.bind.emplace());
-  default: // proc_command_tag; the caller rejects unknown tags.
+  default: // proc_command_tag; the caller rejects unknown and retired tags.
     return decode_command(std::move(nested), p.proc_command.emplace());
   }
 }
@@ -484,19 +452,12 @@ std::string encode_record(const payload& p) {
   w.u8(payload_version);
   w.field(role_tag, std::string(1, static_cast<char>(p.child_role)));
   w.field(name_tag, p.name);
-  w.field(mesh_id_tag, p.mesh_id);
-  w.field(host_mesh_id_tag, p.host_mesh_id);
-  writer rank;
-  rank.u64(p.rank);
-  w.field(rank_tag, rank.out());
   w.field(parent_host_tag, p.parent_host);
   writer port;
   port.u16(p.parent_port);
   w.field(parent_port_tag, port.out());
   w.field(token_tag, p.token);
   w.field(config_tag, encode_config(p.config));
-  if (p.bind)
-    w.field(bind_tag, encode_bind(*p.bind));
   if (p.proc_command)
     w.field(proc_command_tag, encode_command(*p.proc_command));
   w.u8(end_marker);
@@ -540,6 +501,11 @@ caf::expected<payload> decode_record(std::string_view bytes) {
       return make_error(ec::bad_payload, "unknown field tag " +
                                            std::to_string(tag) + " at byte " +
                                            std::to_string(tag_at));
+    if (is_retired(tag))
+      return make_error(ec::bad_payload, "retired " + quoted_field(tag) +
+                                           " (tag " + std::to_string(tag) +
+                                           ", retired in version 2) " +
+                                           "at byte " + std::to_string(tag_at));
     if (seen[tag])
       return make_error(ec::bad_payload, "duplicated " + quoted_field(tag) +
                                            " at byte " +
@@ -571,7 +537,7 @@ caf::expected<payload> decode_record(std::string_view bytes) {
                         " trailing bytes after the end marker at byte " +
                         std::to_string(pos));
   for (uint8_t tag = role_tag; tag <= last_required_tag; ++tag)
-    if (!seen[tag])
+    if (!seen[tag] && !is_retired(tag))
       return make_error(ec::bad_payload, "missing " + quoted_field(tag));
   if (result.proc_command && result.child_role != role::host)
     return bad_value(proc_command_tag,

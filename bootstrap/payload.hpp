@@ -6,11 +6,11 @@
 //   magic "MESH" | version (1 byte) | field* | end marker (tag 0)
 //   field = tag (1 byte) | length (u32, big endian) | value (length bytes)
 //
-// Fields appear at most once, in increasing tag order; unknown tags are
-// rejected, so a record is either understood completely or refused. Integers
-// are big endian; a string inside a structured field is a u32 length followed
-// by its bytes, an optional one is a presence byte (0 or 1) before it. The
-// encoding is canonical: decode(x) succeeds only if encode(decode(x)) == x.
+// Fields appear at most once, in increasing tag order; unknown and retired
+// tags are rejected, so a record is either understood completely or refused.
+// Integers are big endian; a string inside a structured field is a u32 length
+// followed by its bytes, an optional one is a presence byte (0 or 1) before it.
+// The encoding is canonical: decode(x) succeeds only if encode(decode(x)) == x.
 // Strings longer than 4 GiB cannot be encoded (no environment holds them).
 #pragma once
 
@@ -29,43 +29,46 @@ namespace mesh::bootstrap {
 /// The environment variable that carries the payload.
 constexpr const char* payload_env = "MESH_BOOTSTRAP";
 
-/// The record version this binary writes and reads.
-constexpr uint8_t payload_version = 1;
+/// The record version this binary writes and reads. Version 2 retired the
+/// fields no child read (mesh_id, host_mesh_id, rank, bind); a version 1
+/// record is refused.
+constexpr uint8_t payload_version = 2;
 
 /// What the child runs: a host (host agent for its own procs), one proc, or
 /// a zygote that forks procs (bootstrap/zygote.hpp; its other fields are
 /// those of the proc it was first started for, and unused).
 enum class role : uint8_t { host = 1, proc = 2, zygote = 3 };
 
-/// Tags of the record's fields (part of the wire format: never renumber).
-/// Tags role_tag..config_tag are required, bind_tag and proc_command_tag
-/// optional.
+/// Tags of the record's fields (part of the wire format: never renumber, and
+/// never reuse a retired tag). Tags role_tag..config_tag that are not retired
+/// are required, proc_command_tag is optional.
 enum field_tag : uint8_t {
   end_marker = 0,
-  role_tag,         ///< 1 byte: 1 host, 2 proc, 3 zygote.
-  name_tag,         ///< The bytes of the name.
-  mesh_id_tag,      ///< The bytes of the mesh id.
-  host_mesh_id_tag, ///< The bytes of the host mesh id.
-  rank_tag,         ///< u64.
-  parent_host_tag,  ///< The bytes of the host name or address.
-  parent_port_tag,  ///< u16.
-  token_tag,        ///< The bytes of the token.
-  config_tag,       ///< (key string, value string)*.
-  bind_tag, ///< 4 optional strings: cpunodebind membind physcpubind cpus.
-  proc_command_tag, ///< program, optional arg0, u32 n + n args, u32 m + m
-                    ///< (name, value) in name order.
+  role_tag = 1,                 ///< 1 byte: 1 host, 2 proc, 3 zygote.
+  name_tag = 2,                 ///< The bytes of the name.
+  retired_mesh_id_tag = 3,      ///< Retired in v2 (was the mesh id).
+  retired_host_mesh_id_tag = 4, ///< Retired in v2 (was the host mesh id).
+  retired_rank_tag = 5,         ///< Retired in v2 (was the rank, u64).
+  parent_host_tag = 6,          ///< The bytes of the host name or address.
+  parent_port_tag = 7,          ///< u16.
+  token_tag = 8,                ///< The bytes of the token.
+  config_tag = 9,               ///< (key string, value string)*.
+  retired_bind_tag = 10,        ///< Retired in v2 (was the proc_bind).
+  proc_command_tag = 11, ///< program, optional arg0, u32 n + n args, u32 m + m
+                         ///< (name, value) in name order.
 };
+
+/// Whether `tag` belongs to a field that a later version retired: a record
+/// that carries one is refused.
+constexpr bool is_retired(uint8_t tag) {
+  return tag == retired_mesh_id_tag || tag == retired_host_mesh_id_tag ||
+         tag == retired_rank_tag || tag == retired_bind_tag;
+}
 
 struct payload {
   role child_role = role::proc;
   /// Proc name (or host name for a host child); non-empty.
   std::string name;
-  /// Proc mesh id (proc) or host mesh id (host), string form; non-empty.
-  std::string mesh_id;
-  /// Owning host mesh id string; may be empty.
-  std::string host_mesh_id;
-  /// Create rank in the combined extent (proc) / host rank (host).
-  uint64_t rank = 0;
   /// Where the parent's host agent listens; non-empty.
   std::string parent_host;
   /// Port of the parent's host agent; non-zero.
@@ -74,8 +77,6 @@ struct payload {
   std::string token;
   /// Installed as the child's client_override layer.
   config_snapshot config;
-  /// What the parent applied (informational for the child).
-  std::optional<proc_bind> bind;
   /// Host role only: the default command for the host's procs.
   std::optional<bootstrap_command> proc_command;
 

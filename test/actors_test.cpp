@@ -128,7 +128,6 @@ TEST_CASE_FIXTURE(system_fixture, "spawn request types round-trip") {
   mesh::spawn_procs_request req;
   req.proc_mesh_id = "workers-abcdefgh";
   req.host_mesh_id = "local-abcdefgh";
-  req.host_rank = 2;
   req.host_children = true;
   req.default_command = sample_command();
   req.config = {{"a", "1"}, {"b", "x=y"}};

@@ -280,7 +280,6 @@ TEST_CASE_FIXTURE(attach_fixture,
     mesh::spawn_procs_request req;
     req.proc_mesh_id = "hm1-noisy-" + std::to_string(h);
     req.host_mesh_id = hosts->id().to_string();
-    req.host_rank = h;
     mesh::proc_spec spec;
     spec.name = req.proc_mesh_id;
     mesh::bootstrap_command noisy;

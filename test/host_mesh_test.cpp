@@ -478,7 +478,6 @@ TEST_CASE_FIXTURE(mesh_fixture,
   mesh::bootstrap::payload p;
   p.child_role = mesh::bootstrap::role::proc;
   p.name = "intruder-0";
-  p.mesh_id = "intruder";
   p.parent_host = addr.substr(0, addr.rfind(':'));
   p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
   p.token = mesh::bootstrap::make_token();

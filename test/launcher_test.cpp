@@ -887,7 +887,6 @@ launch_spec gated_proc(std::string name, const std::string& dir,
   mesh::bootstrap::payload p;
   p.child_role = mesh::bootstrap::role::proc;
   p.name = name;
-  p.mesh_id = "gated";
   p.parent_host = "127.0.0.1";
   p.parent_port = parent_port;
   p.token = "token";

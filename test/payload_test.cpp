@@ -17,9 +17,6 @@ payload proc_payload() {
   payload p;
   p.child_role = role::proc;
   p.name = "trainers-3";
-  p.mesh_id = "trainers";
-  p.host_mesh_id = "hosts-1f2e";
-  p.rank = 3;
   p.parent_host = "127.0.0.1";
   p.parent_port = 4100;
   p.token = "0123456789abcdef0123456789abcdef";
@@ -31,9 +28,6 @@ payload host_payload() {
   payload p = proc_payload();
   p.child_role = role::host;
   p.name = "host-1";
-  p.mesh_id = "hosts-1f2e";
-  p.rank = 1;
-  p.bind = mesh::proc_bind{"0", "0", "0-3", "0-7"};
   mesh::bootstrap_command cmd;
   cmd.program = "/usr/bin/worker";
   cmd.arg0 = "worker";
@@ -58,6 +52,12 @@ std::string be32(uint32_t x) {
   for (int shift = 24; shift >= 0; shift -= 8)
     out += static_cast<char>((x >> shift) & 0xff);
   return out;
+}
+
+// One field as the format writes it: tag, u32 length, value.
+std::string field(uint8_t tag, const std::string& value) {
+  return static_cast<char>(tag) + be32(static_cast<uint32_t>(value.size())) +
+         value;
 }
 
 // The layout of one field in a record, found by walking the documented
@@ -99,9 +99,7 @@ std::string without(const std::string& record, uint8_t tag) {
 std::string with_value(const std::string& record, uint8_t tag,
                        const std::string& value) {
   auto f = span_of(record, tag);
-  return record.substr(0, f.begin) + static_cast<char>(tag) +
-         be32(static_cast<uint32_t>(value.size())) + value +
-         record.substr(f.end);
+  return record.substr(0, f.begin) + field(tag, value) + record.substr(f.end);
 }
 
 std::string field_bytes(const std::string& record, uint8_t tag) {
@@ -138,11 +136,10 @@ TEST_SUITE("payload") {
     auto decoded = decode(encode(p));
     REQUIRE(decoded);
     CHECK(*decoded == p);
-    CHECK_FALSE(decoded->bind);
     CHECK_FALSE(decoded->proc_command);
   }
 
-  TEST_CASE("a host payload with bind and proc command round-trips") {
+  TEST_CASE("a host payload with a proc command round-trips") {
     auto p = host_payload();
     auto decoded = decode(encode(p));
     REQUIRE(decoded);
@@ -154,18 +151,28 @@ TEST_SUITE("payload") {
 
   TEST_CASE("empty optional values round-trip and differ from absent ones") {
     auto p = host_payload();
-    p.host_mesh_id.clear();
     p.config.clear();
-    p.bind = mesh::proc_bind{};
     p.proc_command = mesh::bootstrap_command{};
     p.proc_command->program = "w";
     auto decoded = decode(encode(p));
     REQUIRE(decoded);
     CHECK(*decoded == p);
-    REQUIRE(decoded->bind);
-    CHECK(decoded->bind->empty());
+    REQUIRE(decoded->proc_command);
     CHECK_FALSE(decoded->proc_command->arg0);
-    CHECK(encode(p) != encode(proc_payload()));
+    CHECK(decoded->proc_command->args.empty());
+    CHECK(decoded->proc_command->env.empty());
+    // An empty arg0 is present, not absent.
+    auto with_arg0 = p;
+    with_arg0.proc_command->arg0 = "";
+    auto back = decode(encode(with_arg0));
+    REQUIRE(back);
+    CHECK(*back == with_arg0);
+    REQUIRE(back->proc_command->arg0);
+    CHECK(back->proc_command->arg0->empty());
+    CHECK(encode(with_arg0) != encode(p));
+    auto no_command = p;
+    no_command.proc_command.reset();
+    CHECK(encode(p) != encode(no_command));
   }
 
   TEST_CASE("config values with '=', newlines and non-ASCII bytes round-trip") {
@@ -194,12 +201,12 @@ TEST_SUITE("payload") {
 
   TEST_CASE("extreme integer values round-trip") {
     auto p = proc_payload();
-    p.rank = UINT64_MAX;
-    p.parent_port = 65535;
-    auto decoded = decode(encode(p));
-    REQUIRE(decoded);
-    CHECK(decoded->rank == UINT64_MAX);
-    CHECK(decoded->parent_port == 65535);
+    for (uint16_t port : {uint16_t{1}, uint16_t{256}, uint16_t{65535}}) {
+      p.parent_port = port;
+      auto decoded = decode(encode(p));
+      REQUIRE(decoded);
+      CHECK(decoded->parent_port == port);
+    }
   }
 
   TEST_CASE("encode is deterministic and the record starts with magic and "
@@ -302,7 +309,21 @@ TEST_SUITE("payload") {
     record[4] = 7;
     CHECK(decode_record_error(record) ==
           "bad bootstrap payload: payload version 7, this binary reads "
-          "version 1");
+          "version 2");
+    // A version 1 record, with the fields version 2 retired, as a v1 host
+    // agent wrote it: refused on its version, before any field is read.
+    auto name = span_of(record, name_tag);
+    auto config = span_of(record, config_tag);
+    auto v1 = std::string{"MESH"} + '\x01' + record.substr(5, name.end - 5) +
+              field(retired_mesh_id_tag, "trainers") +
+              field(retired_host_mesh_id_tag, "hosts-1f2e") +
+              field(retired_rank_tag, std::string(7, '\0') + '\x03') +
+              record.substr(name.end, config.end - name.end) +
+              field(retired_bind_tag, std::string(4, '\0')) +
+              record.substr(config.end);
+    CHECK(decode_record_error(v1) ==
+          "bad bootstrap payload: payload version 1, this binary reads "
+          "version 2");
     CHECK(contains(decode_record_error("MESH"),
                    "truncated while reading the version at byte 4"));
   }
@@ -312,9 +333,6 @@ TEST_SUITE("payload") {
     const std::pair<uint8_t, std::string> required[] = {
       {role_tag, "role"},
       {name_tag, "name"},
-      {mesh_id_tag, "mesh_id"},
-      {host_mesh_id_tag, "host_mesh_id"},
-      {rank_tag, "rank"},
       {parent_host_tag, "parent_host"},
       {parent_port_tag, "parent_port"},
       {token_tag, "token"},
@@ -330,11 +348,52 @@ TEST_SUITE("payload") {
   TEST_CASE("an unknown field tag is rejected with its position") {
     auto record = encode_record(proc_payload());
     auto end = record.size() - 1;
-    auto forged = record.substr(0, end) + static_cast<char>(42) + be32(1) +
-                  "x" + record.substr(end);
+    auto forged = record.substr(0, end) + field(42, "x") + record.substr(end);
     CHECK(decode_record_error(forged) ==
           "bad bootstrap payload: unknown field tag 42 at byte " +
             std::to_string(end));
+    // The first tag after the last one this version knows.
+    forged = record.substr(0, end) +
+             field(static_cast<uint8_t>(proc_command_tag + 1), "x") +
+             record.substr(end);
+    CHECK(decode_record_error(forged) ==
+          "bad bootstrap payload: unknown field tag 12 at byte " +
+            std::to_string(end));
+  }
+
+  TEST_CASE("a retired field tag is refused with its name and position") {
+    // Each retired tag where it used to stand (in tag order, with a value of
+    // the shape it had) and at the end: refused either way, never skipped.
+    auto record = encode_record(proc_payload());
+    auto name = span_of(record, name_tag);
+    auto config = span_of(record, config_tag);
+    auto end = record.size() - 1;
+    const struct {
+      uint8_t tag;
+      std::string name;
+      size_t in_place;
+      std::string value;
+    } retired[] = {
+      {retired_mesh_id_tag, "mesh_id", name.end, "trainers"},
+      {retired_host_mesh_id_tag, "host_mesh_id", name.end, "hosts-1f2e"},
+      {retired_rank_tag, "rank", name.end, std::string(8, '\0')},
+      {retired_bind_tag, "bind", config.end, std::string(4, '\0')},
+    };
+    for (auto& r : retired) {
+      CAPTURE(r.name);
+      CHECK(is_retired(r.tag));
+      for (auto at : {r.in_place, end}) {
+        auto forged =
+          record.substr(0, at) + field(r.tag, r.value) + record.substr(at);
+        CHECK(decode_record_error(forged) ==
+              "bad bootstrap payload: retired field '" + r.name + "' (tag " +
+                std::to_string(r.tag) + ", retired in version 2) at byte " +
+                std::to_string(at));
+      }
+    }
+    // This version never writes one.
+    for (auto& f : walk(encode_record(host_payload())))
+      CHECK_FALSE(is_retired(f.tag));
   }
 
   TEST_CASE("a duplicated field is rejected") {
@@ -348,16 +407,19 @@ TEST_SUITE("payload") {
   }
 
   TEST_CASE("fields out of tag order are rejected") {
+    // parent_host moved in front of name: name then follows a higher tag.
     auto record = encode_record(proc_payload());
     auto name = span_of(record, name_tag);
-    auto mesh_id = span_of(record, mesh_id_tag);
+    auto host = span_of(record, parent_host_tag);
+    auto host_size = host.end - host.begin;
     auto forged = record.substr(0, name.begin) +
-                  field_bytes(record, mesh_id_tag) +
-                  field_bytes(record, name_tag) + record.substr(mesh_id.end);
-    CHECK(contains(decode_record_error(forged),
-                   "field 'name' at byte " +
-                     std::to_string(name.begin + mesh_id.end - mesh_id.begin) +
-                     " is out of order (it follows field 'mesh_id')"));
+                  field_bytes(record, parent_host_tag) +
+                  record.substr(name.begin, host.begin - name.begin) +
+                  record.substr(host.end);
+    CHECK(decode_record_error(forged) ==
+          "bad bootstrap payload: field 'name' at byte " +
+            std::to_string(name.begin + host_size) +
+            " is out of order (it follows field 'parent_host')");
   }
 
   TEST_CASE("a truncated record names the field and byte where it ends") {
@@ -412,7 +474,7 @@ TEST_SUITE("payload") {
     CHECK(z->name == "zygote");
     CHECK(z->token != proc.token);
     CHECK(z->token.size() == 32);
-    CHECK(z->mesh_id == proc.mesh_id);
+    CHECK(z->parent_host == proc.parent_host);
     CHECK(z->parent_port == proc.parent_port);
     CHECK(z->config == proc.config);
     // Nothing to derive from a payload that does not decode.
@@ -437,13 +499,16 @@ TEST_SUITE("payload") {
                    "bad value for field 'role': 0 bytes, expected 1"));
   }
 
-  TEST_CASE("rank and parent_port must have their exact size") {
+  TEST_CASE("parent_port must have its exact size") {
     auto record = encode_record(proc_payload());
-    CHECK(contains(decode_record_error(with_value(record, rank_tag, "abc")),
-                   "bad value for field 'rank': 3 bytes, expected 8"));
     CHECK(contains(decode_record_error(with_value(
                      record, parent_port_tag, std::string{"\x01\x00\x00", 3})),
                    "bad value for field 'parent_port': 3 bytes, expected 2"));
+    CHECK(
+      contains(decode_record_error(with_value(record, parent_port_tag, "\x01")),
+               "bad value for field 'parent_port': 1 bytes, expected 2"));
+    CHECK(contains(decode_record_error(with_value(record, parent_port_tag, "")),
+                   "bad value for field 'parent_port': 0 bytes, expected 2"));
   }
 
   TEST_CASE("parent_port 0 is rejected") {
@@ -453,10 +518,9 @@ TEST_SUITE("payload") {
                    "bad value for field 'parent_port': 0 is not a port"));
   }
 
-  TEST_CASE("name, mesh_id, parent_host and token must not be empty") {
+  TEST_CASE("name, parent_host and token must not be empty") {
     auto record = encode_record(proc_payload());
     for (auto [tag, name] : {std::pair<uint8_t, const char*>{name_tag, "name"},
-                             {mesh_id_tag, "mesh_id"},
                              {parent_host_tag, "parent_host"},
                              {token_tag, "token"}}) {
       CAPTURE(name);
@@ -477,22 +541,30 @@ TEST_SUITE("payload") {
   }
 
   TEST_CASE("a presence byte other than 0 or 1 is rejected") {
-    auto record = encode_record(host_payload());
-    auto bind = span_of(record, bind_tag);
-    record[bind.value_begin] = 2;
-    CHECK(contains(decode_record_error(record),
-                   "bad value for field 'bind': presence byte 2 at byte " +
-                     std::to_string(bind.value_begin) + " (expected 0 or 1)"));
+    // The proc command's arg0 is optional: its presence byte follows the
+    // program (u32 length and bytes).
+    auto p = host_payload();
+    auto record = encode_record(p);
+    auto command = span_of(record, proc_command_tag);
+    auto at = command.value_begin + 4 + p.proc_command->program.size();
+    REQUIRE(record[at] == 1);
+    record[at] = 2;
+    CHECK(decode_record_error(record) ==
+          "bad bootstrap payload: bad value for field 'proc_command': "
+          "presence byte 2 at byte " +
+            std::to_string(at) + " (expected 0 or 1)");
   }
 
   TEST_CASE("a structured field with unused bytes is rejected") {
     auto record = encode_record(host_payload());
-    auto bind = span_of(record, bind_tag);
+    auto command = span_of(record, proc_command_tag);
     auto value =
-      record.substr(bind.value_begin, bind.end - bind.value_begin) + "zz";
-    CHECK(contains(decode_record_error(with_value(record, bind_tag, value)),
-                   "bad value for field 'bind': 2 unused bytes at byte " +
-                     std::to_string(bind.end)));
+      record.substr(command.value_begin, command.end - command.value_begin) +
+      "zz";
+    CHECK(decode_record_error(with_value(record, proc_command_tag, value)) ==
+          "bad bootstrap payload: bad value for field 'proc_command': 2 "
+          "unused bytes at byte " +
+            std::to_string(command.end));
   }
 
   TEST_CASE("a proc payload must not carry a proc command") {

@@ -62,7 +62,6 @@ mesh::bootstrap::payload proc_payload(uint16_t parent_port) {
   mesh::bootstrap::payload p;
   p.child_role = mesh::bootstrap::role::proc;
   p.name = "z-0";
-  p.mesh_id = "zmesh";
   p.parent_host = "127.0.0.1";
   p.parent_port = parent_port;
   p.token = "token";

@@ -92,7 +92,6 @@ struct proc_spec {
 struct spawn_procs_request {
   std::string proc_mesh_id;                         ///< String form.
   std::string host_mesh_id;                         ///< Owner, for drain.
-  uint64_t host_rank = 0;                           ///< This host's rank.
   bool host_children = false; ///< Launch hosts (host_mesh::process), not procs.
   std::optional<bootstrap_command> default_command; ///< set_bootstrap().
   config_snapshot config;                           ///< Client's snapshot.
@@ -365,8 +364,7 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, spawn_procs_request& x) {
   auto cmd = detail::opt(x.default_command);
   return f(caf::meta::type_name("mesh::spawn_procs_request"), x.proc_mesh_id,
-           x.host_mesh_id, x.host_rank, x.host_children, cmd, x.config,
-           x.procs);
+           x.host_mesh_id, x.host_children, cmd, x.config, x.procs);
 }
 
 template <class Inspector>

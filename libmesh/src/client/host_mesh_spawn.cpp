@@ -79,7 +79,6 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
     auto& req = requests[h];
     req.proc_mesh_id = id_text;
     req.host_mesh_id = d_->id.to_string();
-    req.host_rank = h;
     req.default_command = d_->bootstrap;
     req.config = snapshot;
     for (size_t s = 0; s < per; ++s) {
