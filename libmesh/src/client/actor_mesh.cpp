@@ -161,7 +161,7 @@ caf::expected<actor_mesh_base> actor_mesh_base::sliced(std::string_view label,
 }
 
 duration actor_mesh_base::default_timeout() const {
-  return config_of(*core_->sys).get(keys::call_timeout);
+  return core_->config->get(keys::call_timeout);
 }
 
 void actor_mesh_base::cast_message(caf::message msg) const {

@@ -77,6 +77,8 @@ private:
 /// What every view of one actor mesh shares.
 struct actor_mesh_core {
   caf::actor_system* sys = nullptr;
+  /// config_of(*sys), looked up once: casts and calls read call_timeout.
+  const config_store* config = nullptr;
   std::string name;
   actor_mesh_id id;
   /// The proc mesh's extent: the base rank space of every view.

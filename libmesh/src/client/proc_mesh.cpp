@@ -117,6 +117,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   core->name = name;
   core->id = actor_mesh_id::instance(name);
   core->layout = d_->layout;
+  core->config = &config_of(sys);
   core->extent = d_->extent;
   core->controller = d_->shared;
   core->supervision = std::make_shared<actor_mesh_supervision>();
