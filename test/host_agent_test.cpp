@@ -119,6 +119,16 @@ struct two_nodes : test::actor_fixture {
     REQUIRE(result);
     return result;
   }
+  /// pm-0 registers as a child would: a proc agent on the peer node, through
+  /// the registrar the peer got from the host. Returns that registrar.
+  registrar_actor register_pm0_from_peer(caf::scoped_actor& client) {
+    auto reg = registrar_from_peer(client);
+    peer_agent = peer.spawn(proc_agent, std::string{"pm-0"}, reg);
+    REQUIRE_FALSE(register_via(client, reg, "pm-0", tokens["pm-0"],
+                               caf::actor_cast<caf::actor>(peer_agent)));
+    return reg;
+  }
+
 
   /// Registers `name` through `reg` with `token`: ok or the error.
   caf::error register_via(caf::scoped_actor& client, const registrar_actor& reg,
@@ -211,11 +221,7 @@ TEST_CASE_FIXTURE(two_nodes, "HA-2 internal messages from another node "
   start();
   caf::scoped_actor client{peer};
   spawn_two(client);
-  auto reg = registrar_from_peer(client);
-  // pm-0 registers as a child would: a proc agent on its own node.
-  peer_agent = peer.spawn(proc_agent, std::string{"pm-0"}, reg);
-  REQUIRE_FALSE(register_via(client, reg, "pm-0", tokens["pm-0"],
-                             caf::actor_cast<caf::actor>(peer_agent)));
+  auto reg = register_pm0_from_peer(client);
   auto before = states(client);
   REQUIRE(before[0].state.status == proc_status::running);
   REQUIRE(before[1].state.status == proc_status::initializing);
@@ -301,10 +307,7 @@ TEST_CASE_FIXTURE(two_nodes, "the public protocol works from another node, "
   start();
   caf::scoped_actor client{peer};
   spawn_two(client);
-  auto reg = registrar_from_peer(client);
-  peer_agent = peer.spawn(proc_agent, std::string{"pm-0"}, reg);
-  REQUIRE_FALSE(register_via(client, reg, "pm-0", tokens["pm-0"],
-                             caf::actor_cast<caf::actor>(peer_agent)));
+  auto reg = register_pm0_from_peer(client);
   // wait_status answers at once for a status reached, with the given rank.
   client
     ->request(remote, deadline, wait_status_atom::value, std::string{"pm-0"},
