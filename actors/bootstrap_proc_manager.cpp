@@ -2,6 +2,7 @@
 
 #include "bootstrap/launcher.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "mesh/config_keys.hpp"
 
 #include <caf/actor_addr.hpp>
@@ -68,18 +69,19 @@ bootstrap::child_events events_for(const caf::actor_addr& manager) {
   return events;
 }
 
-/// What every child inherits from its host's actor system, whatever this
-/// process's environment says: the TLS credentials it connects back with
-/// (empty when the host uses none). TLS paths never travel in config
-/// snapshots, and configure() does not export them (no setenv).
-std::map<std::string, std::string> child_env_of(const caf::actor_system& sys) {
-  auto& cfg = sys.config();
+/// What every child inherits from its host whatever this process's
+/// environment says: the certificate credentials of this process's TLS
+/// context, which it also uses towards peers outside the mesh (empty when
+/// there are none). They never travel in config snapshots, and configure()
+/// does not export them (no setenv). The mesh key travels in the payload.
+std::map<std::string, std::string> child_env_of(const caf::actor_system&) {
   auto var = [](const config_key<std::string>& key) {
     return config_registry::instance().find(key.name())->env_name();
   };
-  return {{var(keys::tls_certificate), cfg.openssl_certificate},
-          {var(keys::tls_key), cfg.openssl_key},
-          {var(keys::tls_cafile), cfg.openssl_cafile}};
+  auto creds = tls::current_credentials().value_or(tls::credentials{});
+  return {{var(keys::tls_certificate), creds.certificate},
+          {var(keys::tls_key), creds.key},
+          {var(keys::tls_cafile), creds.cafile}};
 }
 
 bootstrap::launch_spec spec_of(const bootstrap_proc_manager_state& st,

@@ -6,6 +6,7 @@
 #include "actors/registrar.hpp"
 #include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
@@ -152,6 +153,14 @@ void execute(agent_ptr self, proc_effects fx) {
     end_manager(self);
 }
 
+/// The child connects and serves as this process does: with its mesh key
+/// (mutual TLS), or over plain TCP if the operator chose that.
+void set_transport(bootstrap::payload& p) {
+  auto& t = tls::process_transport();
+  p.insecure = t.insecure;
+  p.mesh_key = t.key;
+}
+
 /// Has the proc manager start the zygote of the default proc command now, so
 /// that the first spawn does not wait for it (e.g. a meshd that serves its
 /// first client minutes after it started).
@@ -166,6 +175,7 @@ void warm_default_command(agent_ptr self) {
   p.parent_host = st.host;
   p.parent_port = st.port;
   p.token = bootstrap::make_token();
+  set_transport(p);
   launch_request lr;
   lr.name = p.name;
   lr.command = *st.options.default_command;
@@ -223,6 +233,7 @@ plan_launch(const host_agent_state& st, const config_store& store,
   p.parent_port = st.port;
   p.token = rec.token;
   p.config = req.config;
+  set_transport(p);
   lr.payload = bootstrap::encode(p);
   lr.zygote =
     !req.host_children && effective(store, st, req.config, keys::bootstrap_zygote);

@@ -81,23 +81,33 @@ bool is_loopback(std::string_view host) {
 }
 
 bool uses_tls(caf::actor_system& sys) {
-  return sys.has_openssl_manager();
+  return sys.has_openssl_manager() && !tls::process_transport().insecure;
 }
 
 caf::error check_transport(caf::actor_system& sys) {
-  if (uses_tls(sys)) {
-    auto& cfg = sys.config();
-    return tls::check(
-      {cfg.openssl_certificate, cfg.openssl_key, cfg.openssl_cafile});
-  }
+  if (auto err = tls::ready())
+    return err;
+  // Credentials are read once, by mesh::configure(): settings made later
+  // would be silently ignored.
   auto configured = tls::from_config();
   if (!configured)
     return std::move(configured.error());
-  if (*configured)
+  auto current = tls::current_credentials();
+  auto same = [](const tls::credentials& x, const tls::credentials& y) {
+    return x.certificate == y.certificate && x.key == y.key &&
+           x.cafile == y.cafile;
+  };
+  if (configured->has_value() != current.has_value() ||
+      (current && !same(**configured, *current)))
     return make_error(ec::tls_error,
-                      "tls.certificate, tls.key and tls.cafile are set, but "
-                      "this actor system was configured without TLS",
+                      "tls.certificate, tls.key and tls.cafile changed after "
+                      "this actor system was configured",
                       "set them before calling mesh::configure()");
+  if (!tls::process_transport().insecure && !sys.has_openssl_manager())
+    return make_error(ec::tls_error,
+                      "this actor system has no TLS (CAF's openssl module)",
+                      "configure it with mesh::configure() or mesh::config; "
+                      "libmesh never connects without authentication");
   return caf::none;
 }
 
@@ -221,12 +231,14 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
   if (err == caf::sec::disconnect_during_handshake) {
     if (uses_tls(sys))
       return make_error(ec::tls_error, ep.to_string(),
-                        "the TLS handshake failed: the peer refused our "
-                        "certificate, we did not trust its certificate, or "
-                        "it does not speak TLS");
+                        "the TLS handshake failed: the peer is not of this "
+                        "mesh and refused our certificate (or we have none: "
+                        "set tls.certificate, tls.key and tls.cafile), we "
+                        "did not trust its certificate, or it does not "
+                        "speak TLS");
     return unreachable(ep, "the peer closed the connection during the "
-                           "handshake (a TLS daemon? set tls.certificate, "
-                           "tls.key and tls.cafile)");
+                           "handshake (it requires authentication, and this "
+                           "process runs with transport.insecure)");
   }
   // Without a probe (loopback), a refused connect comes from CAF itself.
   if (err == caf::sec::cannot_connect_to_node)

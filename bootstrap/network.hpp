@@ -1,11 +1,10 @@
 // Where libmesh processes meet: publishing an actor on a port and connecting
 // to one, over plain BASP or mutual TLS, chosen in one place.
 //
-// A process speaks TLS exactly when its actor system was configured with it
-// (mesh::configure() loads caf::openssl::manager when tls.certificate,
-// tls.key and tls.cafile are set). Every publish and connect first checks the
-// credential files (bootstrap/tls.hpp), because CAF only notices bad ones at
-// the first connection and then hangs or aborts.
+// Every connection is mutual TLS (bootstrap/tls.hpp: the mesh key, and
+// certificates if configured), unless the operator chose plain TCP
+// (transport.insecure, meshd --insecure). Every publish and connect first
+// checks that the process's TLS context is ready (tls::ready()).
 //
 // Connecting never blocks past its deadline: CAF's remote_actor has no
 // timeout of its own, and its middleman connects with a blocking connect()
@@ -13,7 +12,7 @@
 // drops packets. So the TCP connection is first tried here, non-blocking and
 // under the deadline; only endpoints that accepted it are handed to CAF, whose
 // handshake is then awaited with a request timeout. (To a TLS peer the probe
-// is a connection that ends without a handshake; bootstrap/tls_error_queue.cpp
+// is a connection that ends without a handshake; bootstrap/tls_interpose.cpp
 // keeps such failures from touching the peer's other connections.) Several
 // targets are connected concurrently, each on its own thread, so one that
 // stalls costs the others nothing.
@@ -56,15 +55,17 @@ caf::expected<endpoint> parse_endpoint(std::string_view text,
                                        bool allow_any_port = false);
 
 /// True if `host` names this machine's loopback interface only (127.0.0.0/8,
-/// ::1 or "localhost"): listening there needs no TLS.
+/// ::1 or "localhost").
 bool is_loopback(std::string_view host);
 
-/// True if this actor system publishes and connects with mutual TLS.
+/// True if this actor system publishes and connects with mutual TLS (always,
+/// unless the process runs with transport.insecure).
 bool uses_tls(caf::actor_system& sys);
 
 /// Fails if this process cannot publish or connect as configured: TLS keys
-/// only partly set, set after the actor system was configured, or credential
-/// files that do not load (ec::tls_error).
+/// only partly set, credential files that do not load, an actor system not
+/// configured by libmesh, or CAF not bound to libmesh's TLS context
+/// (ec::tls_error).
 caf::error check_transport(caf::actor_system& sys);
 
 /// Publishes an actor with its messaging interface on host:port (port 0: a

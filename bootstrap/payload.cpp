@@ -18,7 +18,8 @@ bool operator==(const payload& x, const payload& y) {
   return x.child_role == y.child_role && x.name == y.name &&
          x.parent_host == y.parent_host && x.parent_port == y.parent_port &&
          x.token == y.token && x.config == y.config &&
-         x.proc_command == y.proc_command;
+         x.proc_command == y.proc_command && x.insecure == y.insecure &&
+         x.mesh_key == y.mesh_key;
 }
 
 // --- base64 ------------------------------------------------------------------
@@ -137,13 +138,14 @@ constexpr std::string_view magic = "MESH";
 
 // Every tag up to and including this one must be present, unless retired.
 constexpr uint8_t last_required_tag = config_tag;
-constexpr uint8_t last_tag = proc_command_tag;
+constexpr uint8_t last_tag = transport_tag;
 
 // Retired tags keep their names, for the message that refuses them.
 constexpr const char* field_names[] = {
   "end marker",   "role",   "name",        "mesh_id",
   "host_mesh_id", "rank",   "parent_host", "parent_port",
   "token",        "config", "bind",        "proc_command",
+  "transport",
 };
 
 static_assert(sizeof(field_names) / sizeof(field_names[0]) == last_tag + 1,
@@ -415,6 +417,32 @@ caf::error decode_command(reader r, bootstrap_command& x) {
   return {};
 }
 
+caf::error decode_transport(std::string_view value, payload& p) {
+  if (value.empty())
+    return bad_value(transport_tag, "it is empty");
+  auto mode = static_cast<uint8_t>(value[0]);
+  if (mode == 1) {
+    if (value.size() != 1 + mesh_key_size)
+      return bad_value(transport_tag,
+                       "a mesh key of " + std::to_string(value.size() - 1) +
+                         " bytes, expected " + std::to_string(mesh_key_size));
+    p.insecure = false;
+    p.mesh_key.assign(value.substr(1));
+    return {};
+  }
+  if (mode == 2) {
+    if (value.size() != 1)
+      return bad_value(transport_tag, "plain TCP with " +
+                                        std::to_string(value.size() - 1) +
+                                        " more bytes");
+    p.insecure = true;
+    p.mesh_key.clear();
+    return {};
+  }
+  return bad_value(transport_tag, "mode " + std::to_string(mode) +
+                                    ", expected 1 (mesh key) or 2 (plain TCP)");
+}
+
 // Decodes the value of one field into `p`.
 caf::error decode_field(uint8_t tag, std::string_view bytes, size_t begin,
                         size_t size, payload& p) {
@@ -440,6 +468,8 @@ caf::error decode_field(uint8_t tag, std::string_view bytes, size_t begin,
     return require_non_empty(tag, p.token);
   case config_tag:
     return decode_config(std::move(nested), p.config);
+  case transport_tag:
+    return decode_transport(value, p);
   default: // proc_command_tag; the caller rejects unknown and retired tags.
     return decode_command(std::move(nested), p.proc_command.emplace());
   }
@@ -460,6 +490,9 @@ std::string encode_record(const payload& p) {
   w.field(config_tag, encode_config(p.config));
   if (p.proc_command)
     w.field(proc_command_tag, encode_command(*p.proc_command));
+  w.field(transport_tag,
+          p.insecure ? std::string(1, '\x02')
+                     : std::string(1, '\x01') + p.mesh_key);
   w.u8(end_marker);
   return std::move(w.out());
 }
@@ -539,6 +572,8 @@ caf::expected<payload> decode_record(std::string_view bytes) {
   for (uint8_t tag = role_tag; tag <= last_required_tag; ++tag)
     if (!seen[tag] && !is_retired(tag))
       return make_error(ec::bad_payload, "missing " + quoted_field(tag));
+  if (!seen[transport_tag])
+    return make_error(ec::bad_payload, "missing " + quoted_field(transport_tag));
   if (result.proc_command && result.child_role != role::host)
     return bad_value(proc_command_tag,
                      "only a host child gets a default proc command");

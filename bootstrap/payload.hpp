@@ -30,9 +30,12 @@ namespace mesh::bootstrap {
 constexpr const char* payload_env = "MESH_BOOTSTRAP";
 
 /// The record version this binary writes and reads. Version 2 retired the
-/// fields no child read (mesh_id, host_mesh_id, rank, bind); a version 1
-/// record is refused.
-constexpr uint8_t payload_version = 2;
+/// fields no child read (mesh_id, host_mesh_id, rank, bind); version 3 added
+/// the required transport field. Records of other versions are refused.
+constexpr uint8_t payload_version = 3;
+
+/// Bytes of the mesh key in the transport field (bootstrap/tls.hpp).
+constexpr size_t mesh_key_size = 32;
 
 /// What the child runs: a host (host agent for its own procs), one proc, or
 /// a zygote that forks procs (bootstrap/zygote.hpp; its other fields are
@@ -41,7 +44,7 @@ enum class role : uint8_t { host = 1, proc = 2, zygote = 3 };
 
 /// Tags of the record's fields (part of the wire format: never renumber, and
 /// never reuse a retired tag). Tags role_tag..config_tag that are not retired
-/// are required, proc_command_tag is optional.
+/// and transport_tag are required, proc_command_tag is optional.
 enum field_tag : uint8_t {
   end_marker = 0,
   role_tag = 1,                 ///< 1 byte: 1 host, 2 proc, 3 zygote.
@@ -56,6 +59,8 @@ enum field_tag : uint8_t {
   retired_bind_tag = 10,        ///< Retired in v2 (was the proc_bind).
   proc_command_tag = 11, ///< program, optional arg0, u32 n + n args, u32 m + m
                          ///< (name, value) in name order.
+  transport_tag = 12,    ///< 1 byte: 1 = mesh key (32 bytes follow), 2 =
+                         ///< plain TCP (nothing follows).
 };
 
 /// Whether `tag` belongs to a field that a later version retired: a record
@@ -79,6 +84,10 @@ struct payload {
   config_snapshot config;
   /// Host role only: the default command for the host's procs.
   std::optional<bootstrap_command> proc_command;
+  /// How the child connects and serves: plain TCP (the operator's choice),
+  /// or mutual TLS with the mesh key (mesh_key_size bytes) of its parent.
+  bool insecure = false;
+  std::string mesh_key;
 
   friend bool operator==(const payload& x, const payload& y);
   friend bool operator!=(const payload& x, const payload& y) {

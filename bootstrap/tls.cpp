@@ -3,15 +3,21 @@
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
+#include <openssl/crypto.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <memory>
+#include <mutex>
 
 namespace mesh::keys {
 
@@ -27,6 +33,14 @@ const config_key<std::string> tls_key{
 const config_key<std::string> tls_cafile{
   "tls.cafile", std::string{}, false,
   "mutual TLS CA bundle (PEM file)"};
+const config_key<bool> transport_insecure{
+  "transport.insecure", false, false,
+  "plain TCP without authentication (anyone who can connect can run "
+  "commands); read from the environment of the first process only"};
+const config_key<int64_t> transport_max_message_size{
+  "transport.max_message_size", int64_t{256} << 20, true,
+  "largest message (bytes) a peer may announce; larger closes the "
+  "connection"};
 
 } // namespace mesh::keys
 
@@ -89,69 +103,366 @@ from_config(const config_store& store) {
   return std::optional<credentials>{std::move(creds)};
 }
 
-caf::error check(const credentials& creds) {
-  struct file {
-    const char* what;
-    const std::string& path;
-  };
-  for (auto [what, path] : {file{"certificate", creds.certificate},
-                            file{"key", creds.key}, file{"CA", creds.cafile}}) {
-    if (path.empty())
-      return make_error(ec::tls_error, std::string{"no "} + what + " file",
-                        "mutual TLS needs a certificate, a key and a CA file");
-    if (::access(path.c_str(), R_OK) != 0)
-      return unusable(what, path, std::strerror(errno));
+namespace {
+
+using ctx_ptr = std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)>;
+
+/// Marks the contexts libmesh built (SSL_CTX ex_data), so that the
+/// interposed calls act on CAF's sessions of those and nothing else.
+int marker_index() {
+  static int index = SSL_CTX_get_ex_new_index(0, nullptr, nullptr, nullptr,
+                                              nullptr);
+  return index;
+}
+
+char marker = 0;
+
+/// The process-wide transport state. Never destroyed: CAF's threads may
+/// still make TLS calls while static destructors run.
+struct process_state {
+  std::mutex mtx;
+  /// Set once, then never changed (read without the lock by the callbacks).
+  std::atomic<const transport*> fixed{nullptr};
+  std::string identity; ///< PSK identity of fixed's key.
+  SSL_CTX* ctx = nullptr;
+  std::optional<credentials> creds;
+  caf::error creds_error;
+};
+
+process_state& state() {
+  static auto* st = new process_state;
+  return *st;
+}
+
+/// TLS_AES_128_GCM_SHA256: the suite of the PSK session (SHA-256 is the
+/// handshake hash of every suite offered).
+const unsigned char psk_suite[] = {0x13, 0x01};
+
+/// A session holding the mesh key as a TLS 1.3 external PSK.
+SSL_SESSION* key_session(SSL* ssl, const transport& t) {
+  auto cipher = SSL_CIPHER_find(ssl, psk_suite);
+  if (cipher == nullptr)
+    return nullptr;
+  auto sess = SSL_SESSION_new();
+  if (sess == nullptr)
+    return nullptr;
+  if (SSL_SESSION_set1_master_key(
+        sess, reinterpret_cast<const unsigned char*>(t.key.data()),
+        t.key.size()) != 1 ||
+      SSL_SESSION_set_cipher(sess, cipher) != 1 ||
+      SSL_SESSION_set_protocol_version(sess, TLS1_3_VERSION) != 1 ||
+      SSL_SESSION_set1_id_context(
+        sess, reinterpret_cast<const unsigned char*>("libmesh"), 7) != 1) {
+    SSL_SESSION_free(sess);
+    return nullptr;
   }
+  return sess;
+}
+
+/// Client side: offer the mesh key.
+int offer_key(SSL* ssl, const EVP_MD* md, const unsigned char** id,
+              size_t* idlen, SSL_SESSION** sess) {
+  *sess = nullptr;
+  auto& st = state();
+  auto t = st.fixed.load(std::memory_order_acquire);
+  if (t == nullptr || t->insecure)
+    return 1;
+  auto cipher = SSL_CIPHER_find(ssl, psk_suite);
+  if (cipher == nullptr ||
+      (md != nullptr && SSL_CIPHER_get_handshake_digest(cipher) != md))
+    return 1; // after a HelloRetryRequest for another hash: no PSK
+  *sess = key_session(ssl, *t);
+  *id = reinterpret_cast<const unsigned char*>(st.identity.data());
+  *idlen = st.identity.size();
+  return 1;
+}
+
+/// Server side: accept the identity of the mesh key, nothing else (a peer
+/// without it must then present a certificate of the CA, if there is one).
+int find_key(SSL* ssl, const unsigned char* id, size_t idlen,
+             SSL_SESSION** sess) {
+  *sess = nullptr;
+  auto& st = state();
+  auto t = st.fixed.load(std::memory_order_acquire);
+  if (t == nullptr || t->insecure || idlen != st.identity.size() ||
+      CRYPTO_memcmp(id, st.identity.data(), idlen) != 0)
+    return 1;
+  *sess = key_session(ssl, *t);
+  return *sess != nullptr ? 1 : 0;
+}
+
+/// "libmesh-" and 32 hex digits of SHA-256 over a label and the key: names
+/// the key to peers without revealing it.
+std::string identity_of(const std::string& key) {
+  std::string input = "libmesh mesh key identity\n" + key;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(input.data(), input.size(), digest, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string result = "libmesh-";
+  for (unsigned i = 0; i < 16 && i < len; ++i) {
+    result += hex[digest[i] >> 4];
+    result += hex[digest[i] & 0xf];
+  }
+  return result;
+}
+
+/// Marks a complete context as libmesh's: from now on the interposed set-up
+/// calls of bootstrap/tls_interpose.cpp leave it alone.
+caf::expected<SSL_CTX*> mark(ctx_ptr ctx) {
+  if (SSL_CTX_set_ex_data(ctx.get(), marker_index(), &marker) != 1)
+    return make_error(ec::tls_error, "cannot configure an OpenSSL context",
+                      openssl_reason());
+  return ctx.release();
+}
+
+/// A context for libmesh's connections: TLS 1.3 only, mutual
+/// authentication with the mesh key or, with `creds`, certificates of their
+/// CA; no session tickets (nothing to resume: the key is the resumption).
+caf::expected<SSL_CTX*> build_context(const std::optional<credentials>& creds) {
+  if (creds)
+    for (auto [what, path] :
+         {std::pair<const char*, const std::string*>{"certificate",
+                                                     &creds->certificate},
+          {"key", &creds->key},
+          {"CA", &creds->cafile}}) {
+      if (path->empty())
+        return make_error(ec::tls_error, std::string{"no "} + what + " file",
+                          "mutual TLS needs a certificate, a key and a CA "
+                          "file");
+      if (::access(path->c_str(), R_OK) != 0)
+        return unusable(what, *path, std::strerror(errno));
+    }
   ERR_clear_error();
-  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx{
-    SSL_CTX_new(TLS_method()), SSL_CTX_free};
+  ctx_ptr ctx{SSL_CTX_new(TLS_method()), SSL_CTX_free};
   if (!ctx)
     return make_error(ec::tls_error, "cannot create an OpenSSL context",
                       openssl_reason());
-  SSL_CTX_set_default_passwd_cb(ctx.get(), no_passphrase);
+  auto c = ctx.get();
+  SSL_CTX_set_default_passwd_cb(c, no_passphrase);
+  if (SSL_CTX_set_min_proto_version(c, TLS1_3_VERSION) != 1 ||
+      SSL_CTX_set_ciphersuites(
+        c, "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256") != 1 ||
+      SSL_CTX_set1_groups_list(c, "X25519:P-256") != 1 ||
+      SSL_CTX_set_num_tickets(c, 0) != 1 ||
+      SSL_CTX_set_session_id_context(
+        c, reinterpret_cast<const unsigned char*>("libmesh"), 7) != 1)
+    return make_error(ec::tls_error, "cannot configure an OpenSSL context",
+                      openssl_reason());
+  SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
+  SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+                     nullptr);
+  SSL_CTX_set_psk_use_session_callback(c, offer_key);
+  SSL_CTX_set_psk_find_session_callback(c, find_key);
+  if (!creds)
+    return mark(std::move(ctx));
   // The key alone first, so that a key that cannot be read is told apart
   // from one that belongs to another certificate.
   {
-    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> key_only{
-      SSL_CTX_new(TLS_method()), SSL_CTX_free};
+    ctx_ptr key_only{SSL_CTX_new(TLS_method()), SSL_CTX_free};
     if (!key_only)
       return make_error(ec::tls_error, "cannot create an OpenSSL context",
                         openssl_reason());
     SSL_CTX_set_default_passwd_cb(key_only.get(), no_passphrase);
-    if (SSL_CTX_use_PrivateKey_file(key_only.get(), creds.key.c_str(),
+    if (SSL_CTX_use_PrivateKey_file(key_only.get(), creds->key.c_str(),
                                     SSL_FILETYPE_PEM) != 1)
-      return unusable("key", creds.key,
+      return unusable("key", creds->key,
                       openssl_reason() +
                         " (keys must be PEM and not passphrase-protected)");
   }
-  // The calls and their order are those of CAF's openssl session, so that
-  // what passes here also passes there.
-  if (SSL_CTX_use_certificate_chain_file(ctx.get(),
-                                         creds.certificate.c_str()) != 1)
-    return unusable("certificate", creds.certificate, openssl_reason());
-  if (SSL_CTX_use_PrivateKey_file(ctx.get(), creds.key.c_str(),
-                                  SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(ctx.get()) != 1)
+  if (SSL_CTX_use_certificate_chain_file(c, creds->certificate.c_str()) != 1)
+    return unusable("certificate", creds->certificate, openssl_reason());
+  if (SSL_CTX_use_PrivateKey_file(c, creds->key.c_str(), SSL_FILETYPE_PEM) !=
+        1 ||
+      SSL_CTX_check_private_key(c) != 1)
     return make_error(ec::tls_error,
-                      "the key in '" + creds.key +
+                      "the key in '" + creds->key +
                         "' does not belong to the certificate in '" +
-                        creds.certificate + "'",
+                        creds->certificate + "'",
                       openssl_reason());
-  auto cert = SSL_CTX_get0_certificate(ctx.get());
+  auto cert = SSL_CTX_get0_certificate(c);
   if (X509_cmp_current_time(X509_get0_notAfter(cert)) <= 0)
-    return unusable("certificate", creds.certificate,
+    return unusable("certificate", creds->certificate,
                     "the certificate has expired");
   if (X509_cmp_current_time(X509_get0_notBefore(cert)) >= 0)
-    return unusable("certificate", creds.certificate,
+    return unusable("certificate", creds->certificate,
                     "the certificate is not valid yet");
-  if (SSL_CTX_load_verify_locations(ctx.get(), creds.cafile.c_str(), nullptr) !=
-      1)
-    return unusable("CA", creds.cafile, openssl_reason());
-  auto objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx.get()));
+  if (SSL_CTX_load_verify_locations(c, creds->cafile.c_str(), nullptr) != 1)
+    return unusable("CA", creds->cafile, openssl_reason());
+  auto objects = X509_STORE_get0_objects(SSL_CTX_get_cert_store(c));
   if (sk_X509_OBJECT_num(objects) <= 0)
-    return unusable("CA", creds.cafile, "it holds no certificate");
+    return unusable("CA", creds->cafile, "it holds no certificate");
   ERR_clear_error();
+  return mark(std::move(ctx));
+}
+
+/// Replaces the shared context (st.mtx held). Sessions that CAF made from
+/// the old one keep it alive through their own reference.
+void install_context(process_state& st, SSL_CTX* ctx,
+                     std::optional<credentials> creds) {
+  if (st.ctx != nullptr)
+    SSL_CTX_free(st.ctx);
+  st.ctx = ctx;
+  st.creds = std::move(creds);
+  st.creds_error = caf::none;
+}
+
+/// Builds the context without certificates if none is there yet (st.mtx
+/// held).
+caf::error ensure_context(process_state& st) {
+  if (st.ctx != nullptr)
+    return caf::none;
+  auto ctx = build_context(std::nullopt);
+  if (!ctx)
+    return std::move(ctx.error());
+  install_context(st, *ctx, std::nullopt);
   return caf::none;
+}
+
+/// Fixes the transport (st.mtx held).
+void fix(process_state& st, transport t) {
+  if (!t.insecure)
+    st.identity = identity_of(t.key);
+  st.fixed.store(new transport(std::move(t)), std::memory_order_release);
+}
+
+} // namespace
+
+caf::error check(const credentials& creds) {
+  auto ctx = build_context(creds);
+  if (!ctx)
+    return std::move(ctx.error());
+  SSL_CTX_free(*ctx);
+  return caf::none;
+}
+
+const transport& process_transport() {
+  auto& st = state();
+  if (auto t = st.fixed.load(std::memory_order_acquire))
+    return *t;
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (auto t = st.fixed.load(std::memory_order_acquire))
+    return *t;
+  transport t;
+  if (config_store::global().get(keys::transport_insecure)) {
+    t.insecure = true;
+    std::fprintf(stderr,
+                 "libmesh: WARNING: transport.insecure is set: this process "
+                 "and its children serve plain TCP without authentication; "
+                 "anyone who can reach their ports can run commands as this "
+                 "user\n");
+  } else {
+    t.key.resize(key_size);
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(t.key.data()),
+                   static_cast<int>(key_size)) != 1) {
+      std::fprintf(stderr, "libmesh: no randomness for the mesh key\n");
+      std::abort();
+    }
+  }
+  fix(st, std::move(t));
+  return *st.fixed.load(std::memory_order_acquire);
+}
+
+caf::error adopt(transport t) {
+  if (!t.insecure && t.key.size() != key_size)
+    return make_error(ec::tls_error, "malformed mesh key",
+                      "expected " + std::to_string(key_size) + " bytes, got " +
+                        std::to_string(t.key.size()));
+  if (t.insecure && !t.key.empty())
+    return make_error(ec::tls_error, "malformed transport",
+                      "plain TCP with a mesh key");
+  auto& st = state();
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (auto fixed = st.fixed.load(std::memory_order_acquire)) {
+    if (*fixed == t)
+      return caf::none;
+    return make_error(ec::tls_error,
+                      "this process already uses another transport",
+                      fixed->insecure ? "plain TCP" : "another mesh key");
+  }
+  fix(st, std::move(t));
+  if (st.fixed.load()->insecure)
+    return caf::none;
+  return ensure_context(st);
+}
+
+caf::error use_credentials(const std::optional<credentials>& creds) {
+  auto& st = state();
+  {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    if (st.ctx != nullptr && st.creds.has_value() == creds.has_value() &&
+        (!creds || (st.creds->certificate == creds->certificate &&
+                    st.creds->key == creds->key &&
+                    st.creds->cafile == creds->cafile)) &&
+        !st.creds_error)
+      return caf::none;
+  }
+  auto ctx = build_context(creds);
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (!ctx) {
+    st.creds_error = ctx.error();
+    return std::move(ctx.error());
+  }
+  install_context(st, *ctx, creds);
+  return caf::none;
+}
+
+void refuse_credentials(caf::error reason) {
+  auto& st = state();
+  std::lock_guard<std::mutex> guard{st.mtx};
+  st.creds_error = std::move(reason);
+}
+
+std::optional<credentials> current_credentials() {
+  auto& st = state();
+  std::lock_guard<std::mutex> guard{st.mtx};
+  return st.creds;
+}
+
+caf::error ready() {
+  auto& t = process_transport();
+  if (t.insecure)
+    return caf::none;
+  auto& st = state();
+  {
+    std::lock_guard<std::mutex> guard{st.mtx};
+    if (st.creds_error)
+      return st.creds_error;
+    if (auto err = ensure_context(st))
+      return err;
+  }
+  if (!error_queue_guarded())
+    return make_error(ec::tls_error,
+                      "CAF's TLS sessions do not run through libmesh's "
+                      "OpenSSL definitions",
+                      "link libmesh before libssl (another definition of "
+                      "SSL_CTX_new comes first); refusing to connect "
+                      "without authentication");
+  return caf::none;
+}
+
+uint64_t max_message_size() {
+  static std::atomic<uint64_t> limit{0};
+  auto x = limit.load(std::memory_order_relaxed);
+  if (x == 0) {
+    auto configured = config_store::global().get(keys::transport_max_message_size);
+    x = configured > 0 ? static_cast<uint64_t>(configured) : 1;
+    limit.store(x, std::memory_order_relaxed);
+  }
+  return x;
+}
+
+SSL_CTX* acquire_context() {
+  auto& st = state();
+  std::lock_guard<std::mutex> guard{st.mtx};
+  if (st.ctx != nullptr)
+    SSL_CTX_up_ref(st.ctx);
+  return st.ctx;
+}
+
+bool is_mesh_context(const SSL_CTX* ctx) {
+  return ctx != nullptr &&
+         SSL_CTX_get_ex_data(ctx, marker_index()) == &marker;
 }
 
 } // namespace mesh::tls

@@ -1,11 +1,31 @@
-// Mutual TLS credentials: which files a process uses and whether they work.
+// How a libmesh process proves who it is, and checks who its peers are.
 //
-// CAF's openssl module reads the certificate, key and CA files only when a
-// connection is made, and then fails badly: a client's remote_actor hangs
-// forever and a server aborts (reference/caf_0.17_tls_notes.md). So libmesh
-// loads and checks the files itself, at start-up and before every connect or
-// publish, with the same OpenSSL calls CAF will make, and refuses with an
-// error that names the file and the problem.
+// Every BASP connection of a mesh is TLS 1.3 with mutual authentication,
+// established before CAF delivers a single message (architecture §7.6):
+//
+// * The mesh key. Every process of a mesh holds the same 32 random bytes,
+//   made by the first process that needs them (the client) and handed to
+//   each child in its bootstrap payload (environment of the child only, never
+//   a file). Connections between them authenticate with it as a TLS 1.3
+//   external pre-shared key with an X25519 exchange (psk_dhe_ke): each side
+//   proves it holds the key, with forward secrecy, without certificates or
+//   signatures. Nothing to set up, nothing left on disk when the mesh ends.
+// * Certificates, for peers that do not share the key: a client attaching to
+//   a meshd, and that client's connections to the meshd's procs. With
+//   tls.certificate, tls.key and tls.cafile set (meshctl cert init / add),
+//   the same context also authenticates with certificates from that CA.
+//
+// A peer that proves neither is refused during the handshake. Plain TCP is
+// only used when the operator says so (meshd --insecure, or
+// MESH_TRANSPORT_INSECURE=1), with a warning at every start.
+//
+// The context is built once per process (not per connection, as CAF's
+// openssl module would: it re-creates an SSL_CTX and re-reads the files for
+// every session, ~0.1 ms and file I/O each); CAF's sessions are bound to it
+// by bootstrap/tls_interpose.cpp. Certificate files are loaded and checked
+// here, once, with an error that names the file and the problem: CAF itself
+// only notices bad files at the first connection, where remote_actor hangs
+// and a server aborts (reference/caf_0.17_tls_notes.md).
 #pragma once
 
 #include "mesh/config.hpp"
@@ -13,8 +33,12 @@
 #include <caf/error.hpp>
 #include <caf/expected.hpp>
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
+
+typedef struct ssl_ctx_st SSL_CTX;
 
 namespace mesh::tls {
 
@@ -39,10 +63,70 @@ from_config(const config_store& store = config_store::global());
 /// the problem. Never prompts for a passphrase.
 caf::error check(const credentials& creds);
 
-/// True if CAF's TLS connections in this process run with libmesh's guard of
-/// OpenSSL's error queue (bootstrap/tls_error_queue.cpp); false if another
-/// definition of OpenSSL's I/O calls comes first, in which case one peer that
-/// fails its handshake can drop this process's other TLS connections.
+/// True if CAF's TLS connections in this process run through libmesh's
+/// OpenSSL definitions (bootstrap/tls_interpose.cpp): the shared context, the
+/// error-queue guard and the message-size guard. False if another definition
+/// of OpenSSL's calls comes first; then ready() refuses to serve or connect.
 bool error_queue_guarded();
+
+/// Bytes of the mesh key.
+constexpr size_t key_size = 32;
+
+/// How this process's connections are secured.
+struct transport {
+  /// Plain TCP, unauthenticated: only when the operator asked for it.
+  bool insecure = false;
+  /// The mesh key (key_size random bytes); empty when insecure.
+  std::string key;
+
+  friend bool operator==(const transport& x, const transport& y) {
+    return x.insecure == y.insecure && x.key == y.key;
+  }
+};
+
+/// This process's transport. The first call fixes it, unless adopt() did
+/// before: plain TCP if transport.insecure is set in the environment (with a
+/// warning on stderr), else a new random mesh key.
+const transport& process_transport();
+
+/// Makes `t` this process's transport, before anything used it: a bootstrap
+/// child adopts its parent's from its payload, meshd --insecure adopts plain
+/// TCP. Builds the TLS context at once (so that a zygote has it before it
+/// forks). ec::tls_error if the process already uses another transport or
+/// `t` is malformed (a key of the wrong size).
+caf::error adopt(transport t);
+
+/// The certificate credentials of this process's TLS context: nullopt for
+/// none (the mesh key only). Loads and checks the files now (see check());
+/// on success later connections use them, on failure the context keeps the
+/// previous ones and ready() reports the error until a good set is given.
+/// Credentials are process-wide: the last configured actor system wins.
+caf::error use_credentials(const std::optional<credentials>& creds);
+
+/// Records that the configured credentials are unusable (e.g. only some of
+/// the three keys set): ready() reports `reason` until use_credentials()
+/// succeeds.
+void refuse_credentials(caf::error reason);
+
+/// The credentials the TLS context uses, if any (children inherit them).
+std::optional<credentials> current_credentials();
+
+/// Whether this process can publish and connect now: its transport is fixed
+/// (process_transport()), and unless insecure, its TLS context is built from
+/// good credentials and CAF's sessions are bound to it. ec::tls_error with
+/// the reason otherwise.
+caf::error ready();
+
+/// Largest BASP payload a peer may announce (transport.max_message_size); a
+/// connection whose peer announces more is closed before CAF allocates it.
+uint64_t max_message_size();
+
+/// For bootstrap/tls_interpose.cpp: the shared TLS context with one more
+/// reference (the caller frees it), or null before one is built.
+SSL_CTX* acquire_context();
+
+/// For bootstrap/tls_interpose.cpp: whether `ctx` is a context libmesh built
+/// (current or replaced).
+bool is_mesh_context(const SSL_CTX* ctx);
 
 } // namespace mesh::tls

@@ -38,7 +38,7 @@ using mesh::test::meshd_daemon;
 
 namespace {
 
-using attach_fixture = mesh::test::actor_fixture;
+using attach_fixture = mesh::test::cluster_fixture;
 
 /// A meshd on a free loopback port whose procs run mesh_child.
 std::unique_ptr<meshd_daemon> start_meshd(std::vector<std::string> extra = {},
@@ -46,6 +46,8 @@ std::unique_ptr<meshd_daemon> start_meshd(std::vector<std::string> extra = {},
   std::vector<std::string> argv{mesh::test::meshd_path(), "--listen", listen,
                                 "--proc-command",
                                 mesh::test::mesh_child_path()};
+  auto tls = mesh::test::meshd_tls_flags();
+  argv.insert(argv.end(), tls.begin(), tls.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
   std::string why;
   auto d = meshd_daemon::start(argv, {}, &why);
@@ -518,8 +520,11 @@ TEST_CASE_FIXTURE(attach_fixture,
                   "meshd's procs run meshd itself unless --proc-command is "
                   "given") {
   std::string why;
-  auto a = meshd_daemon::start(
-    {mesh::test::meshd_path(), "--listen", "127.0.0.1:0"}, {}, &why);
+  std::vector<std::string> argv{mesh::test::meshd_path(), "--listen",
+                                "127.0.0.1:0"};
+  for (auto& flag : mesh::test::meshd_tls_flags())
+    argv.push_back(flag);
+  auto a = meshd_daemon::start(argv, {}, &why);
   REQUIRE_MESSAGE(a, why);
   auto hosts =
     host_mesh::attach(sys, host_mesh_id::instance("self"), {a->address()});

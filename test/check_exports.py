@@ -3,7 +3,7 @@
 
 Every dynamic symbol libmesh.so defines must belong to namespace mesh (its
 functions, statics, type information) or be one of the OpenSSL calls that
-bootstrap/tls_error_queue.cpp interposes; and none may come from the
+bootstrap/tls_interpose.cpp interposes; and none may come from the
 internal layers (mesh::bootstrap, mesh::net, mesh::tls, the actors' behaviour
 functions), which only tests reach, through the static library.
 
@@ -13,7 +13,12 @@ import re
 import subprocess
 import sys
 
-INTERPOSED = {"SSL_read", "SSL_write", "SSL_accept", "SSL_connect"}
+INTERPOSED = {"SSL_read", "SSL_write", "SSL_accept", "SSL_connect",
+              "SSL_CTX_new", "SSL_CTX_use_certificate_chain_file",
+              "SSL_CTX_use_PrivateKey_file", "SSL_CTX_load_verify_locations",
+              "SSL_CTX_set_verify", "SSL_CTX_set_cipher_list",
+              "SSL_CTX_set_default_passwd_cb",
+              "SSL_CTX_set_default_passwd_cb_userdata", "SSL_CTX_ctrl"}
 # Demangled, or (for names too long for nm to demangle) mangled.
 PUBLIC = re.compile(r"^(typeinfo for |typeinfo name for |vtable for |VTT for |"
                     r"guard variable for |(non-)?virtual thunk to )?mesh::|"

@@ -50,6 +50,8 @@ TEST_CASE("every architecture key is registered with its default") {
     {"tls.certificate", ""},
     {"tls.key", ""},
     {"tls.cafile", ""},
+    {"transport.insecure", "false"},
+    {"transport.max_message_size", "268435456"},
   };
   auto& reg = mesh::config_registry::instance();
   CHECK(reg.keys().size() == defaults.size());
@@ -79,10 +81,12 @@ TEST_CASE("environment names are MESH_ plus the upper-cased key") {
   CHECK(reg.find_env("MESH_NOPE") == nullptr);
 }
 
-TEST_CASE("TLS paths are process-local, everything else propagates") {
+TEST_CASE("TLS paths and the insecure switch are process-local, everything "
+          "else propagates") {
   for (auto info : mesh::config_registry::instance().keys()) {
-    bool is_tls = info->name.rfind("tls.", 0) == 0;
-    CHECK_MESSAGE(info->propagate != is_tls, info->name);
+    bool local = info->name.rfind("tls.", 0) == 0 ||
+                 info->name == "transport.insecure";
+    CHECK_MESSAGE(info->propagate != local, info->name);
   }
 }
 
@@ -192,7 +196,7 @@ TEST_CASE("every key the public header declares is registered") {
   std::set<std::string> registered;
   for (auto info : mesh::config_registry::instance().keys())
     registered.insert(identifier_of(info->name));
-  CHECK(declared.size() == 15);
+  CHECK(declared.size() == 17);
   CHECK(declared == registered);
 }
 

@@ -1,6 +1,7 @@
 // Integration tests of host and proc lifecycles with real child processes,
 // real BASP connections and real signals.
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "mesh/config.hpp"
 #include "mesh/error.hpp"
 #include "mesh/host_mesh.hpp"
@@ -470,6 +471,33 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
 }
 
 TEST_CASE_FIXTURE(mesh_fixture,
+                  "a child with another mesh key cannot even connect: the "
+                  "TLS handshake fails, nothing registered") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto addr = hosts->host_addrs()[0];
+  mesh::bootstrap::payload p;
+  p.child_role = mesh::bootstrap::role::proc;
+  p.name = "outsider-0";
+  p.parent_host = addr.substr(0, addr.rfind(':'));
+  p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  p.token = mesh::bootstrap::make_token();
+  p.mesh_key = std::string(mesh::bootstrap::mesh_key_size, 'k');
+  REQUIRE(p.mesh_key != mesh::tls::process_transport().key);
+  auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 20s,
+                             {{"MESH_BOOTSTRAP", mesh::bootstrap::encode(p)}});
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 1);
+  CHECK_MESSAGE(res.err.find("TLS handshake failed") != std::string::npos,
+                res.err);
+  caf::scoped_actor self{sys};
+  self->request(hosts->agent(0), 5s, mesh::list_procs_atom::value)
+    .receive([](const std::vector<std::string>& names) { CHECK(names.empty()); },
+             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(mesh_fixture,
                   "a forged payload with a wrong token is refused: exit 2, "
                   "nothing registered") {
   auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
@@ -481,6 +509,8 @@ TEST_CASE_FIXTURE(mesh_fixture,
   p.parent_host = addr.substr(0, addr.rfind(':'));
   p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
   p.token = mesh::bootstrap::make_token();
+  // An insider: it holds the mesh key, so only the token can stop it.
+  p.mesh_key = mesh::tls::process_transport().key;
   auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 20s,
                              {{"MESH_BOOTSTRAP", mesh::bootstrap::encode(p)}});
   REQUIRE(res.exit_code);

@@ -5,6 +5,7 @@
 #include "bootstrap/launcher.hpp"
 #include "bootstrap/line_framer.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "bootstrap/zygote.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/error.hpp"
@@ -890,6 +891,7 @@ launch_spec gated_proc(std::string name, const std::string& dir,
   p.parent_host = "127.0.0.1";
   p.parent_port = parent_port;
   p.token = "token";
+  p.mesh_key = mesh::tls::process_transport().key;
   launch_spec spec;
   spec.name = std::move(name);
   spec.command.program = mesh::test::build_path("test/mesh_child");

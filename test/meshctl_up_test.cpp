@@ -176,7 +176,9 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
     std::string why;
     daemons.push_back(mesh::test::meshd_daemon::start(
       {mesh::test::meshd_path(), "--listen", "127.0.0.1:0", "--proc-command",
-       meshctl()},
+       meshctl(), "--tls-cert", mesh::test::certs().path("server.pem"),
+       "--tls-key", mesh::test::certs().path("server.key"), "--tls-ca",
+       mesh::test::certs().path("ca_a.pem")},
       {}, &why));
     REQUIRE_MESSAGE(daemons.back(), why);
   }
@@ -193,7 +195,8 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   REQUIRE(::write(fd, yaml.data(), yaml.size())
           == static_cast<ssize_t>(yaml.size()));
   ::close(fd);
-  auto res = mesh::test::run({meshctl(), "up", path, "--once"}, 120s);
+  auto res = mesh::test::run({meshctl(), "up", path, "--once"}, 120s,
+                             mesh::test::client_tls_env());
   ::unlink(path);
   REQUIRE(res.exit_code);
   CHECK_MESSAGE(*res.exit_code == 0, res.out << res.err);

@@ -26,6 +26,34 @@ extern char** environ;
 
 namespace mesh::test {
 
+const test_pki& certs() {
+  auto& p = test_pki::get();
+  REQUIRE_MESSAGE(p.failure().empty(), p.failure());
+  return p;
+}
+
+std::vector<std::string> meshd_tls_flags() {
+  auto& p = certs();
+  return {"--tls-cert", p.path("server.pem"), "--tls-key", p.path("server.key"),
+          "--tls-ca", p.path("ca_a.pem")};
+}
+
+std::map<std::string, std::string> client_tls_settings(const std::string& who,
+                                                       const std::string& ca) {
+  auto& p = certs();
+  return {{"tls.certificate", p.path(who + ".pem")},
+          {"tls.key", p.path(who + ".key")},
+          {"tls.cafile", p.path(ca + ".pem")}};
+}
+
+std::map<std::string, std::string> client_tls_env(const std::string& who,
+                                                  const std::string& ca) {
+  auto& p = certs();
+  return {{"MESH_TLS_CERTIFICATE", p.path(who + ".pem")},
+          {"MESH_TLS_KEY", p.path(who + ".key")},
+          {"MESH_TLS_CAFILE", p.path(ca + ".pem")}};
+}
+
 std::string meshd_path() {
   return build_path("tools/meshd");
 }

@@ -4,7 +4,13 @@
 // raw connections and the process tree.
 #pragma once
 
+#include "support/actor_fixture.hpp"
 #include "support/process.hpp"
+
+#include <caf/actor_system.hpp>
+
+#include <filesystem>
+#include <fstream>
 
 #include <chrono>
 #include <cstdint>
@@ -71,6 +77,112 @@ private:
   std::optional<int> status_;
   std::string address_;
   std::string err_path_;
+};
+
+/// Certificates for the whole run, made once in a temporary directory that
+/// is removed at exit: CA-A signs the server and client A, CA-B signs
+/// client B; plus a passphrase-protected key and a too weak certificate.
+class test_pki {
+public:
+  static const test_pki& get() {
+    static test_pki instance;
+    return instance;
+  }
+
+  std::string path(const std::string& name) const { return dir_ + "/" + name; }
+
+  /// Why generating failed ("" if it worked).
+  const std::string& failure() const { return failure_; }
+
+  ~test_pki() {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+
+private:
+  test_pki() {
+    char tmpl[] = "/tmp/mesh-tls-test-XXXXXX";
+    if (::mkdtemp(tmpl) == nullptr) {
+      failure_ = "mkdtemp failed";
+      return;
+    }
+    dir_ = tmpl;
+    std::ofstream{path("leaf.ext")}
+      << "subjectAltName=IP:127.0.0.1,DNS:localhost\n";
+    make_ca("ca_a");
+    make_ca("ca_b");
+    make_leaf("server", "ca_a");
+    make_leaf("client_a", "ca_a");
+    make_leaf("client_b", "ca_b");
+    openssl({"pkey", "-in", path("server.key"), "-aes256", "-passout",
+             "pass:secret", "-out", path("encrypted.key")});
+    openssl({"req", "-x509", "-newkey", "rsa:1024", "-nodes", "-keyout",
+             path("weak.key"), "-out", path("weak.pem"), "-days", "2", "-subj",
+             "/CN=weak"});
+    std::ofstream{path("not_pem.pem")} << "this is not a certificate\n";
+  }
+
+  void openssl(std::vector<std::string> args) {
+    if (!failure_.empty())
+      return;
+    args.insert(args.begin(), "openssl");
+    auto res = mesh::test::run(args, std::chrono::seconds{60});
+    if (res.exit_code != 0)
+      failure_ = "openssl " + args[1] + " failed: " + res.err;
+  }
+
+  void make_ca(const std::string& name) {
+    openssl({"req", "-x509", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+             path(name + ".key"), "-out", path(name + ".pem"), "-days", "2",
+             "-subj", "/CN=libmesh test " + name});
+  }
+
+  void make_leaf(const std::string& name, const std::string& ca) {
+    openssl({"req", "-newkey", "ec", "-pkeyopt",
+             "ec_paramgen_curve:prime256v1", "-nodes", "-keyout",
+             path(name + ".key"), "-out", path(name + ".csr"), "-subj",
+             "/CN=" + name});
+    openssl({"x509", "-req", "-in", path(name + ".csr"), "-CA",
+             path(ca + ".pem"), "-CAkey", path(ca + ".key"), "-set_serial",
+             std::to_string(++serial_), "-days", "2", "-extfile",
+             path("leaf.ext"), "-out", path(name + ".pem")});
+  }
+
+  std::string dir_;
+  std::string failure_;
+  int serial_ = 0;
+};
+
+
+/// The run's certificates; fails the test if they could not be made.
+const test_pki& certs();
+
+/// meshd's flags to serve with the server certificate of CA-A.
+std::vector<std::string> meshd_tls_flags();
+
+/// The tls.* settings of a client with `who`'s certificate trusting `ca`.
+std::map<std::string, std::string>
+client_tls_settings(const std::string& who = "client_a",
+                    const std::string& ca = "ca_a");
+
+/// The same as MESH_TLS_* environment variables, for programs the test runs.
+std::map<std::string, std::string>
+client_tls_env(const std::string& who = "client_a",
+               const std::string& ca = "ca_a");
+
+/// actor_fixture for clients of meshd daemons: the actor system holds client
+/// A's certificate of CA-A, which the daemons of meshd_tls_flags() trust.
+struct cluster_fixture : reaped_fixture {
+  std::vector<std::unique_ptr<mesh::config_override>> tls = [] {
+    std::vector<std::unique_ptr<mesh::config_override>> result;
+    for (auto& [k, v] : client_tls_settings())
+      result.push_back(std::make_unique<mesh::config_override>(k, v));
+    return result;
+  }();
+  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  test_config cfg;
+  caf::actor_system sys{cfg};
 };
 
 } // namespace mesh::test

@@ -119,7 +119,10 @@ std::unique_ptr<meshd_daemon> start_in(const machine& m) {
   std::string why;
   auto d =
     meshd_daemon::start({"ip", "netns", "exec", m.ns, mesh::test::meshd_path(),
-                         "--listen", m.addr + ":0", "--insecure",
+                         "--listen", m.addr + ":0", "--tls-cert",
+                         mesh::test::certs().path("server.pem"), "--tls-key",
+                         mesh::test::certs().path("server.key"), "--tls-ca",
+                         mesh::test::certs().path("ca_a.pem"), "--insecure",
                          "--proc-command", mesh::test::mesh_child_path()},
                         {}, &why);
   REQUIRE_MESSAGE(d, why);
@@ -133,7 +136,7 @@ ino_t netns_of(int64_t pid) {
   return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
 }
 
-using netns_fixture = mesh::test::actor_fixture;
+using netns_fixture = mesh::test::cluster_fixture;
 
 #define SKIP_WITHOUT(lab)                                                      \
   if (!(lab).ready()) {                                                        \
@@ -206,7 +209,7 @@ TEST_CASE_FIXTURE(netns_fixture,
   CHECK(summary->stopped_politely == 8);
   CHECK(a->wait_exit(30s) == 0);
   CHECK(b->wait_exit(30s) == 0);
-  CHECK(a->stderr_text().find("WARNING: --insecure") != std::string::npos);
+  CHECK(a->stderr_text().find("with mutual TLS") != std::string::npos);
 }
 
 TEST_CASE_FIXTURE(netns_fixture,

@@ -21,6 +21,7 @@ payload proc_payload() {
   p.parent_port = 4100;
   p.token = "0123456789abcdef0123456789abcdef";
   p.config = {{"proc_spawn_max_idle", "30s"}, {"tail_log_lines", "100"}};
+  p.mesh_key = std::string(mesh::bootstrap::mesh_key_size, '\x5a');
   return p;
 }
 
@@ -309,7 +310,7 @@ TEST_SUITE("payload") {
     record[4] = 7;
     CHECK(decode_record_error(record) ==
           "bad bootstrap payload: payload version 7, this binary reads "
-          "version 2");
+          "version 3");
     // A version 1 record, with the fields version 2 retired, as a v1 host
     // agent wrote it: refused on its version, before any field is read.
     auto name = span_of(record, name_tag);
@@ -323,7 +324,13 @@ TEST_SUITE("payload") {
               record.substr(config.end);
     CHECK(decode_record_error(v1) ==
           "bad bootstrap payload: payload version 1, this binary reads "
-          "version 2");
+          "version 3");
+    // A version 2 record (no transport field) is refused the same way.
+    auto v2 = without(record, transport_tag);
+    v2[4] = 2;
+    CHECK(decode_record_error(v2) ==
+          "bad bootstrap payload: payload version 2, this binary reads "
+          "version 3");
     CHECK(contains(decode_record_error("MESH"),
                    "truncated while reading the version at byte 4"));
   }
@@ -337,6 +344,7 @@ TEST_SUITE("payload") {
       {parent_port_tag, "parent_port"},
       {token_tag, "token"},
       {config_tag, "config"},
+      {transport_tag, "transport"},
     };
     for (auto& [tag, name] : required) {
       CAPTURE(name);
@@ -354,10 +362,10 @@ TEST_SUITE("payload") {
             std::to_string(end));
     // The first tag after the last one this version knows.
     forged = record.substr(0, end) +
-             field(static_cast<uint8_t>(proc_command_tag + 1), "x") +
+             field(static_cast<uint8_t>(transport_tag + 1), "x") +
              record.substr(end);
     CHECK(decode_record_error(forged) ==
-          "bad bootstrap payload: unknown field tag 12 at byte " +
+          "bad bootstrap payload: unknown field tag 13 at byte " +
             std::to_string(end));
   }
 
@@ -509,6 +517,32 @@ TEST_SUITE("payload") {
                "bad value for field 'parent_port': 1 bytes, expected 2"));
     CHECK(contains(decode_record_error(with_value(record, parent_port_tag, "")),
                    "bad value for field 'parent_port': 0 bytes, expected 2"));
+  }
+
+  TEST_CASE("the transport is a mesh key of exactly 32 bytes or plain TCP") {
+    auto p = proc_payload();
+    p.insecure = true;
+    p.mesh_key.clear();
+    auto plain = decode(encode(p));
+    REQUIRE(plain);
+    CHECK(plain->insecure);
+    CHECK(plain->mesh_key.empty());
+    CHECK(*plain == p);
+    auto record = encode_record(proc_payload());
+    CHECK(contains(
+      decode_record_error(with_value(record, transport_tag, "\x01" +
+                                       std::string(31, 'k'))),
+      "bad value for field 'transport': a mesh key of 31 bytes, expected 32"));
+    CHECK(contains(decode_record_error(with_value(record, transport_tag, "\x01")),
+                   "a mesh key of 0 bytes, expected 32"));
+    CHECK(contains(decode_record_error(with_value(record, transport_tag,
+                                                  "\x02k")),
+                   "plain TCP with 1 more bytes"));
+    CHECK(contains(decode_record_error(with_value(record, transport_tag,
+                                                  std::string(1, '\0'))),
+                   "mode 0, expected 1 (mesh key) or 2 (plain TCP)"));
+    CHECK(contains(decode_record_error(with_value(record, transport_tag, "")),
+                   "bad value for field 'transport': it is empty"));
   }
 
   TEST_CASE("parent_port 0 is rejected") {

@@ -1,6 +1,7 @@
 // The per-host zygote: its control protocol driven by hand (malformed
 // messages included), and procs of real host meshes forked by it.
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "bootstrap/elf.hpp"
 #include "bootstrap/zygote.hpp"
 #include "mesh/config.hpp"
@@ -65,6 +66,7 @@ mesh::bootstrap::payload proc_payload(uint16_t parent_port) {
   p.parent_host = "127.0.0.1";
   p.parent_port = parent_port;
   p.token = "token";
+  p.mesh_key = mesh::tls::process_transport().key;
   return p;
 }
 

@@ -47,6 +47,14 @@ extern const config_key<std::string> tls_certificate;
 extern const config_key<std::string> tls_key;
 /// Mutual TLS CA bundle (PEM). Process-local: never propagated.
 extern const config_key<std::string> tls_cafile;
+/// Plain TCP without authentication (MESH_TRANSPORT_INSECURE=1): anyone who
+/// can reach a port can run commands. Read from the environment of the first
+/// process of a mesh only; its children follow it. Benchmarks and trusted
+/// networks only; it warns at every start.
+extern const config_key<bool> transport_insecure;
+/// Largest message (bytes) a peer may announce; a connection whose peer
+/// announces more is closed before the memory is allocated (over TLS).
+extern const config_key<int64_t> transport_max_message_size;
 
 } // namespace mesh::keys
 

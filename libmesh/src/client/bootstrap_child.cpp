@@ -4,6 +4,7 @@
 #include "actors/proc_agent.hpp"
 #include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/tls.hpp"
 #include "bootstrap/zygote.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -98,8 +99,15 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
               + " payload: " + mesh::to_string(p.error()));
     return 2;
   }
-  // What this child launches must not mistake itself for this child.
+  // What this child launches must not mistake itself for this child (and
+  // the payload holds the mesh key, which nothing else needs to see).
   ::unsetenv(bootstrap::payload_env);
+  // The parent's transport, before anything connects: a zygote builds its
+  // TLS context here, once, and every proc it forks inherits it.
+  if (auto err = tls::adopt(tls::transport{p->insecure, p->mesh_key})) {
+    fail_line("cannot use the parent's transport: " + mesh::to_string(err));
+    return 2;
+  }
   if (p->child_role == bootstrap::role::zygote) {
     // Returns here in the zygote when it is done, and in each proc it forks,
     // which then goes on as if it had been exec'd with its own payload.
@@ -110,6 +118,11 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     if (!p || p->child_role != bootstrap::role::proc) {
       fail_line("bad payload from the zygote: "
                 + (p ? std::string{"not a proc"} : mesh::to_string(p.error())));
+      return 2;
+    }
+    if (auto err = tls::adopt(tls::transport{p->insecure, p->mesh_key})) {
+      fail_line("the zygote forked a proc of another transport: "
+                + mesh::to_string(err));
       return 2;
     }
   }

@@ -18,21 +18,22 @@ namespace mesh {
 
 namespace {
 
-/// Loads CAF's openssl module when tls.certificate, tls.key and tls.cafile
-/// are all set. CAF turns mandatory mutual authentication on with any
-/// openssl.* key and aborts at start-up when only some are set, so a partial
-/// setting loads nothing here; publish and connect then refuse with an error
-/// naming the missing keys (bootstrap/network.hpp). Children learn the
-/// credentials from their host's launcher (actors/bootstrap_proc_manager),
-/// not from this process's environment: configure() never calls setenv.
+/// Every connection is authenticated (bootstrap/tls.hpp): CAF's openssl
+/// module is always loaded, and its sessions use libmesh's one TLS context
+/// per process. That context's certificates come from tls.certificate,
+/// tls.key and tls.cafile (all three or none); the files are loaded and
+/// checked here, once, and a problem is reported by the first publish or
+/// connect (configure() cannot fail). CAF's own openssl.* settings stay
+/// empty: libmesh's context replaces whatever they would configure, so an
+/// application that sets them for its own CAF connections should use the
+/// tls.* keys instead (they then serve both).
 void configure_tls(caf::actor_system_config& cfg, const config_store& store) {
+  cfg.load<caf::openssl::manager>();
   auto creds = tls::from_config(store);
-  if (creds && *creds) {
-    cfg.load<caf::openssl::manager>();
-    cfg.openssl_certificate = (*creds)->certificate;
-    cfg.openssl_key = (*creds)->key;
-    cfg.openssl_cafile = (*creds)->cafile;
-  }
+  if (!creds)
+    tls::refuse_credentials(std::move(creds.error()));
+  else
+    tls::use_credentials(*creds);
 }
 
 } // namespace

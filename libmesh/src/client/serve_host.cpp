@@ -14,8 +14,6 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
-#include <spdlog/spdlog.h>
-
 #include <unistd.h>
 
 #include <cstdlib>
@@ -93,6 +91,11 @@ caf::error prepare_host(const host_options& opts) {
       && ::access(opts.proc_command->program.c_str(), X_OK) != 0)
     return refuse("proc command '" + opts.proc_command->program
                   + "' is not an executable file");
+  // Plain TCP only when the operator asked for it and gave no credentials;
+  // the children follow this process (their payload says so).
+  if (opts.insecure && !*creds)
+    if (auto err = tls::adopt(tls::transport{true, {}}))
+      return err;
   // Everything children must share with this process goes into the
   // environment before the actor system (and its threads) exists.
   export_setting(keys::listen_address, where->host);
@@ -155,9 +158,6 @@ caf::expected<served_host> serve_host(caf::actor_system& sys,
     return std::move(published.error());
   auto [agent, port] = *published;
   bool tls = net::uses_tls(sys);
-  if (tls && !tls::error_queue_guarded())
-    spdlog::warn("OpenSSL's I/O calls do not go through libmesh first: one "
-                 "client that fails its TLS handshake may drop the others");
   net::endpoint bound{where->host, port};
   return served_host{sys, agent, bound.to_string(), tls};
 }
