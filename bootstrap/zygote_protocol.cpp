@@ -101,7 +101,10 @@ std::optional<message> receive(int sock, bool nonblocking, int& err) {
     return std::nullopt;
   }
   auto size = static_cast<size_t>(n);
+  // MSG_CTRUNC alone does not bound the descriptors: the control buffer is
+  // padded to alignment and holds a fourth one (found by fuzz/).
   if (size < header_size || size > header_size + max_text || !known(buf[0]) ||
+      msg.fds.size() > max_fds ||
       (hdr.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) != 0) {
     close_all(msg.fds);
     err = EPROTO;

@@ -13,6 +13,7 @@ packages=(
   doctest-dev                     # tests
   cmake                           # the install test's CMake consumer (test/install)
   iproute2 util-linux numactl     # network namespaces, taskset, numactl
+  clang-14 libfuzzer-14-dev       # the fuzz targets (scripts/fuzz.sh, fuzz/)
 )
 
 missing=()

@@ -6,5 +6,7 @@ cd "$(dirname "$0")/.."
 ./scripts/build.sh
 status=0
 meson test -C build --print-errorlogs "$@" || status=$?
-python3 scripts/test-summary.py build/meson-logs/testlog.json || status=1
+# .ci/run sets MESH_FUZZ_RESULTS so that the fuzz targets count in the line.
+python3 scripts/test-summary.py build/meson-logs/testlog.json \
+  ${MESH_FUZZ_RESULTS:+--fuzz "$MESH_FUZZ_RESULTS"} || status=1
 exit $status

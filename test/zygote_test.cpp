@@ -25,9 +25,11 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 extern char** environ;
 
@@ -315,6 +317,63 @@ TEST_SUITE("zygote protocol") {
     CHECK(WIFEXITED(*status));
     CHECK(::kill(proc, 0) != 0); // killed and reaped by the zygote
     ::close(listener);
+  }
+
+  TEST_CASE("receive refuses a message with more descriptors than stdin, "
+            "stdout and stderr, and closes them all") {
+    // Found by fuzz/zygote_protocol: the control buffer, sized for three
+    // descriptors, is padded to alignment and took a fourth without
+    // MSG_CTRUNC, so such a message was accepted with four.
+    int sv[2];
+    REQUIRE(::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) == 0);
+    int null_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    REQUIRE(null_fd >= 0);
+    auto lowest_free = [&] {
+      int fd = ::dup(null_fd);
+      ::close(fd);
+      return fd;
+    };
+    // What zygote::send refuses to write (EMSGSIZE), written by hand.
+    auto send_with_fds = [&](size_t count) {
+      std::string header(17, '\0');
+      header[0] = static_cast<char>(zygote::op::spawn);
+      iovec iov{header.data(), header.size()};
+      std::vector<int> fds(count, null_fd);
+      alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * 8)] = {};
+      msghdr hdr{};
+      hdr.msg_iov = &iov;
+      hdr.msg_iovlen = 1;
+      hdr.msg_control = control;
+      hdr.msg_controllen = CMSG_SPACE(sizeof(int) * count);
+      auto* cmsg = CMSG_FIRSTHDR(&hdr);
+      cmsg->cmsg_level = SOL_SOCKET;
+      cmsg->cmsg_type = SCM_RIGHTS;
+      cmsg->cmsg_len = CMSG_LEN(sizeof(int) * count);
+      std::memcpy(CMSG_DATA(cmsg), fds.data(), sizeof(int) * count);
+      return ::sendmsg(sv[0], &hdr, 0) == static_cast<ssize_t>(header.size());
+    };
+    for (size_t count : {size_t{4}, size_t{5}, size_t{8}}) {
+      CAPTURE(count);
+      auto before = lowest_free();
+      REQUIRE(send_with_fds(count));
+      int err = 0;
+      auto msg = zygote::receive(sv[1], false, err);
+      CHECK_FALSE(msg);
+      CHECK(err == EPROTO);
+      CHECK(lowest_free() == before); // none of them kept open
+    }
+    // Three are a well-formed spawn.
+    REQUIRE(send_with_fds(3));
+    int err = 0;
+    auto msg = zygote::receive(sv[1], false, err);
+    REQUIRE(msg);
+    CHECK(msg->kind == zygote::op::spawn);
+    CHECK(msg->fds.size() == 3);
+    for (int fd : msg->fds)
+      ::close(fd);
+    ::close(null_fd);
+    ::close(sv[0]);
+    ::close(sv[1]);
   }
 
   TEST_CASE("only programs that link libmesh are zygote material") {
