@@ -62,6 +62,7 @@ void payloads() {
   proc.parent_port = 4100;
   proc.token = "0123456789abcdef0123456789abcdef";
   proc.config = {{"proc_spawn_max_idle", "30s"}, {"tail_log_lines", "100"}};
+  proc.mesh_key = std::string(mesh_key_size, '\x5a');
 
   payload host = proc;
   host.child_role = role::host;
@@ -85,6 +86,8 @@ void payloads() {
   payload host_no_arg0 = host;
   host_no_arg0.proc_command->arg0.reset();
   host_no_arg0.proc_command->env.clear();
+  host_no_arg0.insecure = true;
+  host_no_arg0.mesh_key.clear();
 
   for (auto& [name, p] : {std::pair{"proc", proc}, std::pair{"host", host},
                           std::pair{"bare", bare}, std::pair{"zygote", zygote},

@@ -52,6 +52,8 @@ const config_key<std::string> k12{"listen_address", "127.0.0.1", true, ""};
 const config_key<std::string> k13{"tls.certificate", "", false, ""};
 const config_key<std::string> k14{"tls.key", "", false, ""};
 const config_key<std::string> k15{"tls.cafile", "", false, ""};
+const config_key<bool> k16{"transport.insecure", false, false, ""};
+const config_key<int64_t> k17{"transport.max_message_size", 1, true, ""};
 
 constexpr size_t max_ranks = 1000000; // mesh_file_schema.cpp
 
