@@ -175,8 +175,8 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   for (int i = 0; i < 2; ++i) {
     std::string why;
     daemons.push_back(mesh::test::meshd_daemon::start(
-      {mesh::test::meshd_path(), "--listen", "127.0.0.1:0", "--proc-command",
-       meshctl()},
+      {mesh::test::meshd_path(), "--listen", "127.0.0.1:0", "--insecure",
+       "--proc-command", meshctl()},
       {}, &why));
     REQUIRE_MESSAGE(daemons.back(), why);
   }
