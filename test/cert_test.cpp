@@ -156,8 +156,8 @@ public:
          const std::string& cafile) {
     for (auto [k, v] :
          {std::pair{"tls.certificate", cert}, std::pair{"tls.key", key},
-          std::pair{"tls.cafile", cafile}, std::pair{"terminate_timeout",
-                                                     std::string{"500ms"}}})
+          std::pair{"tls.cafile", cafile},
+          std::pair{"terminate_timeout", std::string{"500ms"}}})
       overrides_.push_back(std::make_unique<mesh::config_override>(k, v));
     cfg_ = std::make_unique<mesh::config>();
     sys_ = std::make_unique<caf::actor_system>(*cfg_);
@@ -227,9 +227,9 @@ TEST_SUITE("cert") {
     CHECK(entries == 4);
     for (auto path : {"/ca.pem", "/ca.key", "/node.pem", "/node.key"})
       CHECK_MESSAGE(contains(res.out, dir + path), res.out);
-    CHECK_MESSAGE(contains(res.out, "--tls-cert " + dir + "/node.pem --tls-key " +
-                                      dir + "/node.key --tls-ca " + dir +
-                                      "/ca.pem"),
+    CHECK_MESSAGE(contains(res.out, "--tls-cert " + dir +
+                                      "/node.pem --tls-key " + dir +
+                                      "/node.key --tls-ca " + dir + "/ca.pem"),
                   res.out);
     CHECK_MESSAGE(contains(res.out, "MESH_TLS_CERTIFICATE=" + dir +
                                       "/node.pem MESH_TLS_KEY=" + dir +
@@ -243,8 +243,8 @@ TEST_SUITE("cert") {
                     "the CA, whose extensions make it a CA") {
     temp_dir tmp;
     init(tmp.path);
-    auto verified = openssl({"verify", "-CAfile", tmp / "ca.pem",
-                             tmp / "node.pem"});
+    auto verified =
+      openssl({"verify", "-CAfile", tmp / "ca.pem", tmp / "node.pem"});
     CHECK_MESSAGE(verified.ok, verified.text);
     CHECK_MESSAGE(contains(verified.text, "node.pem: OK"), verified.text);
     for (auto purpose : {"sslserver", "sslclient"}) {
@@ -289,10 +289,9 @@ TEST_SUITE("cert") {
     init(tmp.path, {"--ip", "10.1.2.3", "--ip", "fd00::7", "--dns",
                     "node.example", "--dns", "other.example"});
     auto san = extensions(tmp / "node.pem", "subjectAltName");
-    for (auto name :
-         {"IP Address:10.1.2.3", "IP Address:FD00:0:0:0:0:0:0:7",
-          "IP Address:127.0.0.1", "DNS:localhost", "DNS:node.example",
-          "DNS:other.example"})
+    for (auto name : {"IP Address:10.1.2.3", "IP Address:FD00:0:0:0:0:0:0:7",
+                      "IP Address:127.0.0.1", "DNS:localhost",
+                      "DNS:node.example", "DNS:other.example"})
       CHECK_MESSAGE(contains(san, name), san);
     CHECK_MESSAGE(contains(san, "DNS:" + hostname()), san);
     auto eku = extensions(tmp / "node.pem", "extendedKeyUsage");
@@ -342,9 +341,9 @@ TEST_SUITE("cert") {
                               tmp / "ca.pem", tmp / "alice.pem"});
     CHECK_FALSE_MESSAGE(as_server.ok, as_server.text);
     // It is told the client settings, not a meshd command line.
-    CHECK_MESSAGE(contains(res.out, "MESH_TLS_CERTIFICATE=" + tmp.path +
-                                      "/alice.pem"),
-                  res.out);
+    CHECK_MESSAGE(
+      contains(res.out, "MESH_TLS_CERTIFICATE=" + tmp.path + "/alice.pem"),
+      res.out);
     CHECK_MESSAGE(!contains(res.out, "--tls-cert"), res.out);
   }
 
@@ -380,9 +379,10 @@ TEST_SUITE("cert") {
     auto ca = read_file(tmp / "ca.pem");
     auto key = read_file(tmp / "ca.key");
     auto err = refused({"cert", "init", tmp.path});
-    CHECK_MESSAGE(contains(err, (tmp / "ca.pem") +
-                                  " exists already; pass --force to replace it"),
-                  err);
+    CHECK_MESSAGE(
+      contains(err, (tmp / "ca.pem") +
+                      " exists already; pass --force to replace it"),
+      err);
     CHECK(read_file(tmp / "ca.pem") == ca);
     CHECK(read_file(tmp / "ca.key") == key);
     // One file in the way is enough, and nothing is written then.
@@ -502,8 +502,8 @@ TEST_SUITE("cert") {
     CHECK(d->running());
     client c{cluster + "/alice.pem", cluster + "/alice.key",
              cluster + "/ca.pem"};
-    auto hosts =
-      host_mesh::attach(c.sys(), host_mesh_id::instance("alice"), {d->address()});
+    auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("alice"),
+                                   {d->address()});
     REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
     auto pm = hosts->spawn("certified", extent{{"procs", 2}});
     REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));

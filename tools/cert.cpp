@@ -45,12 +45,14 @@ struct openssl_free {
   void operator()(T* ptr) const { Free(ptr); }
 };
 
-using pkey_ptr = std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY, EVP_PKEY_free>>;
+using pkey_ptr =
+  std::unique_ptr<EVP_PKEY, openssl_free<EVP_PKEY, EVP_PKEY_free>>;
 using x509_ptr = std::unique_ptr<X509, openssl_free<X509, X509_free>>;
 using bio_ptr = std::unique_ptr<BIO, openssl_free<BIO, BIO_free_all>>;
 using bignum_ptr = std::unique_ptr<BIGNUM, openssl_free<BIGNUM, BN_free>>;
 using names_ptr =
-  std::unique_ptr<GENERAL_NAMES, openssl_free<GENERAL_NAMES, GENERAL_NAMES_free>>;
+  std::unique_ptr<GENERAL_NAMES,
+                  openssl_free<GENERAL_NAMES, GENERAL_NAMES_free>>;
 
 /// Why the last OpenSSL call failed, and an empty error queue.
 std::string ssl_reason() {
@@ -70,7 +72,7 @@ void check(bool ok, std::string_view what) {
     throw cert_error(fmt::format("cannot {}: {}", what, ssl_reason()));
 }
 
-// -- names ---------------------------------------------------------------------
+// -- names --------------------------------------------------------------------
 
 /// The certificate's subjectAltName entries, in order, without duplicates.
 struct alt_names {
@@ -143,13 +145,12 @@ std::string this_host() {
 
 /// NAME of `cert add`: it becomes NAME.pem and NAME.key in DIR.
 void check_name(const std::string& name) {
-  bool plain = !name.empty() && name.size() <= 64 && name.front() != '.' &&
-               name.front() != '-' &&
-               std::all_of(name.begin(), name.end(), [](char c) {
-                 return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-                        c == '_';
-               });
+  bool plain =
+    !name.empty() && name.size() <= 64 && name.front() != '.' &&
+    name.front() != '-' && std::all_of(name.begin(), name.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    });
   if (!plain)
     throw cert_error(fmt::format(
       "NAME '{}' must be a plain file name of at most 64 letters, digits, "
@@ -160,7 +161,7 @@ void check_name(const std::string& name) {
                      "another name");
 }
 
-// -- keys and certificates ---------------------------------------------------
+// -- keys and certificates ----------------------------------------------------
 
 pkey_ptr new_key() {
   pkey_ptr key{EVP_EC_gen("P-256")};
@@ -218,12 +219,12 @@ enum class role { ca, node, client };
 
 std::string_view usage_of(role r) {
   switch (r) {
-    case role::ca:
-      return "keyCertSign, cRLSign";
-    case role::node:
-      return "serverAuth, clientAuth";
-    case role::client:
-      return "clientAuth";
+  case role::ca:
+    return "keyCertSign, cRLSign";
+  case role::node:
+    return "serverAuth, clientAuth";
+  case role::client:
+    return "clientAuth";
   }
   return "";
 }
@@ -245,8 +246,8 @@ x509_ptr issue(const cert_request& req, EVP_PKEY* key, X509* issuer,
   check(X509_set_version(c, X509_VERSION_3) == 1, "set the version");
   // A random 127-bit serial: unique without a serial file next to the CA.
   bignum_ptr serial{BN_new()};
-  check(serial && BN_rand(serial.get(), 127, BN_RAND_TOP_ONE,
-                          BN_RAND_BOTTOM_ANY) == 1,
+  check(serial &&
+          BN_rand(serial.get(), 127, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ANY) == 1,
         "make a serial number");
   check(BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(c)) != nullptr,
         "set the serial number");
@@ -267,8 +268,7 @@ x509_ptr issue(const cert_request& req, EVP_PKEY* key, X509* issuer,
           reinterpret_cast<const unsigned char*>("libmesh"), -1, -1, 0) == 1 &&
           X509_NAME_add_entry_by_txt(
             subject, "CN", MBSTRING_UTF8,
-            reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1,
-            0) == 1,
+            reinterpret_cast<const unsigned char*>(cn.c_str()), -1, -1, 0) == 1,
         "set the subject name");
   check(X509_set_issuer_name(c, issuer ? X509_get_subject_name(issuer)
                                        : subject) == 1,
@@ -387,7 +387,7 @@ certificate_authority read_ca(const fs::path& dir) {
   return ca;
 }
 
-// -- files -------------------------------------------------------------------
+// -- files --------------------------------------------------------------------
 
 /// A file to write: its text and whether it is a private key.
 struct output_file {
@@ -421,9 +421,9 @@ void write_files(const std::vector<output_file>& files, bool force) {
   };
   try {
     for (auto& f : files) {
-      auto tmpl = (f.path.parent_path() / ("." + f.path.filename().string() +
-                                           ".XXXXXX"))
-                    .string();
+      auto tmpl =
+        (f.path.parent_path() / ("." + f.path.filename().string() + ".XXXXXX"))
+          .string();
       int fd = ::mkostemp(tmpl.data(), O_CLOEXEC);
       if (fd < 0)
         throw cert_error(fmt::format("cannot create a file in {}: {}",
@@ -507,16 +507,15 @@ void make_dir(const fs::path& dir) {
       fmt::format("cannot chmod 0700 {}: {}", dir.string(), errno_text()));
 }
 
-// -- what to tell the user ---------------------------------------------------
+// -- what to tell the user ----------------------------------------------------
 
 /// `path` as one word for a POSIX shell.
 std::string shell_word(const std::string& path) {
-  bool plain = !path.empty() &&
-               std::all_of(path.begin(), path.end(), [](char c) {
-                 return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                        (c >= '0' && c <= '9') ||
-                        std::strchr("/._-+,:=@%", c) != nullptr;
-               });
+  bool plain =
+    !path.empty() && std::all_of(path.begin(), path.end(), [](char c) {
+      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+             (c >= '0' && c <= '9') || std::strchr("/._-+,:=@%", c) != nullptr;
+    });
   if (plain)
     return path;
   std::string quoted = "'";
@@ -529,11 +528,13 @@ std::string shell_word(const std::string& path) {
 /// names DNS:..., IP:...".
 std::string describe(X509* cert, role kind, const std::string& subject,
                      const alt_names& names, bool clipped = false) {
-  auto text = fmt::format(
-    "{} certificate{} ({}), valid until {}{}",
-    kind == role::ca ? "CA" : kind == role::node ? "node" : "client-only",
-    subject.empty() ? std::string{} : " for " + subject, usage_of(kind),
-    date_of(X509_get0_notAfter(cert)), clipped ? " (the CA's end)" : "");
+  auto text = fmt::format("{} certificate{} ({}), valid until {}{}",
+                          kind == role::ca     ? "CA"
+                          : kind == role::node ? "node"
+                                               : "client-only",
+                          subject.empty() ? std::string{} : " for " + subject,
+                          usage_of(kind), date_of(X509_get0_notAfter(cert)),
+                          clipped ? " (the CA's end)" : "");
   if (!names.empty())
     text += ", names " + names.to_string();
   return text;
@@ -555,8 +556,7 @@ void print_settings(const fs::path& cert, const fs::path& key,
 }
 
 /// "wrote" and one line per file: its path, then what it holds.
-void print_written(
-  const std::vector<std::pair<fs::path, std::string>>& files) {
+void print_written(const std::vector<std::pair<fs::path, std::string>>& files) {
   size_t width = 0;
   for (auto& [path, _] : files)
     width = std::max(width, path.string().size());

@@ -133,7 +133,11 @@ int main(int argc, char** argv) {
                       : "Validity of the certificate (at most the CA's)")
       ->check(CLI::Range(1, 36500))
       ->capture_default_str();
-    cmd->add_flag("--force", cert_opts.force, "Replace existing files");
+    cmd->add_flag("--force", cert_opts.force,
+                  cmd == cert_init_cmd
+                    ? "Replace existing files (a new CA: certificates of "
+                      "the old one no longer get in)"
+                    : "Replace existing files");
   }
 
   try {
