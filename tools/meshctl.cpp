@@ -1,4 +1,5 @@
-// meshctl: the command-line front end for mesh files (architecture §8).
+// meshctl: the command-line front end for mesh files (architecture §8), and
+// for the certificates of mutual TLS between meshd and clients (cert.hpp).
 //
 // Exit codes: 0 success, 1 the command failed (e.g. an invalid mesh file),
 // 2 a usage error (unknown option, missing argument).
