@@ -11,8 +11,9 @@
 #                 mesh::run_bootstrap_child()                    (meshd itself)
 #   MESHD_PORT    the port every meshd listens on               (26600)
 #   TLS_DIR       ca.pem, node.pem, node.key: a certificate of the cluster's
-#                 CA shared by the nodes and the client; without it meshd
-#                 runs plain TCP with --insecure (trusted networks only)
+#                 CA shared by the nodes and the client (`meshctl cert init
+#                 DIR` makes them); without it meshd runs plain TCP with
+#                 --insecure (trusted networks only)
 #   CLIENT        the client command; it gets the addresses as its arguments
 #                 (default: attach with `meshctl up --once` to a generated
 #                 mesh file)

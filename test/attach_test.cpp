@@ -28,6 +28,7 @@
 #include <climits>
 #include <random>
 #include <set>
+#include <thread>
 
 using namespace std::chrono_literals;
 using mesh::extent;
@@ -40,7 +41,8 @@ namespace {
 
 using attach_fixture = mesh::test::cluster_fixture;
 
-/// A meshd on a free loopback port whose procs run mesh_child.
+/// A meshd on a free loopback port whose procs run mesh_child, with the
+/// server certificate of the test CA (the fixture's client holds one too).
 std::unique_ptr<meshd_daemon> start_meshd(std::vector<std::string> extra = {},
                                           std::string listen = "127.0.0.1:0") {
   std::vector<std::string> argv{mesh::test::meshd_path(), "--listen", listen,
@@ -565,16 +567,59 @@ TEST_CASE_FIXTURE(attach_fixture, "meshd --help describes every option") {
 }
 
 TEST_CASE_FIXTURE(attach_fixture,
-                  "meshd refuses a non-loopback address without TLS or "
-                  "--insecure") {
+                  "meshd refuses any address without credentials or "
+                  "--insecure, and says how to make them") {
+  // Loopback too: every user of the machine could run commands as meshd's.
+  for (std::string listen : {"127.0.0.1:0", "localhost:0", "0.0.0.0:0"}) {
+    CAPTURE(listen);
+    auto res = mesh::test::run({mesh::test::meshd_path(), "--listen", listen,
+                                "--proc-command",
+                                mesh::test::mesh_child_path()});
+    CHECK(res.exit_code == 2);
+    CHECK(res.out.empty());
+    CHECK_MESSAGE(res.err.find("refusing to serve ") != std::string::npos,
+                  res.err);
+    CHECK_MESSAGE(res.err.find("without credentials") != std::string::npos,
+                  res.err);
+  }
   auto res =
-    mesh::test::run({mesh::test::meshd_path(), "--listen", "0.0.0.0:0"});
+    mesh::test::run({mesh::test::meshd_path(), "--listen", "127.0.0.1:0"});
   CHECK(res.exit_code == 2);
-  CHECK(res.out.empty());
-  CHECK_MESSAGE(res.err.find("refusing to listen on 0.0.0.0:0 without TLS") !=
-                  std::string::npos,
-                res.err);
-  CHECK_MESSAGE(res.err.find("--insecure") != std::string::npos, res.err);
+  CHECK(res.err ==
+        "meshd: refusing to serve 127.0.0.1:0 without credentials; create "
+        "them with `meshctl cert init DIR` and pass "
+        "--tls-cert/--tls-key/--tls-ca, or pass --insecure\n");
+}
+
+TEST_CASE_FIXTURE(attach_fixture,
+                  "meshd --insecure serves plain TCP on loopback, warns at "
+                  "every start, and an authenticating client does not fall "
+                  "back to it") {
+  for (int start = 0; start < 2; ++start) {
+    std::string why;
+    auto a = meshd_daemon::start({mesh::test::meshd_path(), "--listen",
+                                  "127.0.0.1:0", "--insecure", "--proc-command",
+                                  mesh::test::mesh_child_path()},
+                                 {}, &why);
+    REQUIRE_MESSAGE(a, why);
+    // The warning follows the "listening on" line.
+    auto warning = "WARNING: --insecure: " + a->address() + " serves plain TCP";
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (a->stderr_text().find(warning) == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(10ms);
+    CHECK_MESSAGE(a->stderr_text().find(warning) != std::string::npos,
+                  a->stderr_text());
+    if (start == 0) {
+      mesh::config_override quick{"attach_config_timeout", "5s"};
+      auto hosts =
+        host_mesh::attach(sys, host_mesh_id::instance("plain"), {a->address()});
+      REQUIRE_FALSE(hosts);
+      CHECK_MESSAGE(mesh::to_string(hosts.error()).find(a->address()) !=
+                      std::string::npos,
+                    mesh::to_string(hosts.error()));
+    }
+  }
 }
 
 TEST_CASE_FIXTURE(attach_fixture, "meshd refuses a malformed --listen") {
@@ -597,7 +642,7 @@ TEST_CASE_FIXTURE(attach_fixture,
                   "meshd refuses a --proc-command that is not executable") {
   auto res =
     mesh::test::run({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
-                     "--proc-command", "/nonexistent/proc"});
+                     "--insecure", "--proc-command", "/nonexistent/proc"});
   CHECK(res.exit_code == 2);
   CHECK(res.out.empty());
   CHECK_MESSAGE(res.err.find("'/nonexistent/proc' is not an executable file") !=

@@ -245,7 +245,7 @@ TEST_CASE_FIXTURE(netns_fixture,
                      "--listen", lab[0].addr + ":0"});
   CHECK(res.exit_code == 2);
   CHECK(res.out.empty());
-  CHECK_MESSAGE(res.err.find("refusing to listen on " + lab[0].addr +
-                             ":0 without TLS") != std::string::npos,
+  CHECK_MESSAGE(res.err.find("refusing to serve " + lab[0].addr +
+                             ":0 without credentials") != std::string::npos,
                 res.err);
 }

@@ -245,7 +245,8 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
 TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                   "mutual TLS: a TLS client refuses a plain daemon") {
   auto d = start({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
-                  "--proc-command", mesh::test::mesh_child_path()});
+                  "--insecure", "--proc-command",
+                  mesh::test::mesh_child_path()});
   client c{client_creds("client_a", "ca_a")};
   mesh::config_override timeout{"attach_config_timeout", "5s"};
   auto hosts =
@@ -509,7 +510,8 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                   "the handshake") {
   auto good = start_tls_meshd();
   auto plain = start({mesh::test::meshd_path(), "--listen", "127.0.0.1:0",
-                      "--proc-command", mesh::test::mesh_child_path()});
+                      "--insecure", "--proc-command",
+                      mesh::test::mesh_child_path()});
   client c{client_creds("client_a", "ca_a")};
   auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("good"),
                                  {good->address()});

@@ -1,4 +1,5 @@
-// meshctl: the command-line front end for mesh files (architecture §8).
+// meshctl: the command-line front end for mesh files (architecture §8), and
+// for the certificates of mutual TLS between meshd and clients (cert.hpp).
 //
 // Exit codes: 0 success, 1 the command failed (e.g. an invalid mesh file),
 // 2 a usage error (unknown option, missing argument).
@@ -11,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh/mesh_file.hpp"
+#include "cert.hpp"
 #include "echo_actor.hpp"
 #include "mesh/system.hpp"
 #include "up.hpp"
@@ -94,6 +96,51 @@ int main(int argc, char** argv) {
                    "Run one health round (a call to every actor) and shut "
                    "down; exit 0 only if every rank answered");
 
+  meshctl::cert_options cert_opts;
+  auto* cert_cmd = app.add_subcommand(
+    "cert", "Make the certificates of mutual TLS between meshd hosts and "
+            "their clients (a CA, then one certificate per node or client)");
+  cert_cmd->require_subcommand(1);
+  auto* cert_init_cmd = cert_cmd->add_subcommand(
+    "init", "Create DIR (mode 0700) with a new CA (ca.pem, ca.key) and a "
+            "certificate for this machine (node.pem, node.key); print the "
+            "meshd and client settings that use them");
+  cert_init_cmd->add_option("DIR", cert_opts.dir, "Directory of the files")
+    ->required();
+  auto* cert_add_cmd = cert_cmd->add_subcommand(
+    "add", "Issue DIR/NAME.pem and DIR/NAME.key from the CA in DIR (ca.pem, "
+           "ca.key): a node certificate, or a client-only one with --client");
+  cert_add_cmd->add_option("DIR", cert_opts.dir, "Directory of the CA")
+    ->required();
+  cert_add_cmd->add_option("NAME", cert_opts.name,
+                           "Base name of the files; a node certificate also "
+                           "gets it as a DNS name")
+    ->required();
+  cert_add_cmd->add_flag("--client", cert_opts.client,
+                         "A client-only certificate (clientAuth): it cannot "
+                         "serve as meshd");
+  for (auto* cmd : {cert_init_cmd, cert_add_cmd}) {
+    cmd->add_option("--ip", cert_opts.ips,
+                    "An IP address for subjectAltName (repeatable)")
+      ->type_name("ADDR")
+      ->allow_extra_args(false);
+    cmd->add_option("--dns", cert_opts.dns,
+                    "A DNS name for subjectAltName (repeatable)")
+      ->type_name("NAME")
+      ->allow_extra_args(false);
+    cmd->add_option("--days", cert_opts.days,
+                    cmd == cert_init_cmd
+                      ? "Validity of the CA and the node certificate"
+                      : "Validity of the certificate (at most the CA's)")
+      ->check(CLI::Range(1, 36500))
+      ->capture_default_str();
+    cmd->add_flag("--force", cert_opts.force,
+                  cmd == cert_init_cmd
+                    ? "Replace existing files (a new CA: certificates of "
+                      "the old one no longer get in)"
+                    : "Replace existing files");
+  }
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -111,5 +158,9 @@ int main(int argc, char** argv) {
     return validate(file);
   if (*up_cmd)
     return up(file, up_opts, cfg);
+  if (*cert_init_cmd)
+    return meshctl::cert_init(cert_opts);
+  if (*cert_add_cmd)
+    return meshctl::cert_add(cert_opts);
   return exit_usage;
 }

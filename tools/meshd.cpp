@@ -7,8 +7,10 @@
 // then stops its procs and exits 0.
 //
 // A host agent launches commands on request, so an open port is remote code
-// execution: meshd refuses a non-loopback address without mutual TLS unless
-// the operator says --insecure, and then warns on every start (§7.6).
+// execution (on loopback too: for every user of the machine): meshd refuses
+// to serve without mutual TLS credentials unless the operator says
+// --insecure, and then warns on every start (§7.6). `meshctl cert init DIR`
+// makes the credentials.
 //
 // Exit codes: 0 clean, 1 runtime failure (cannot listen, host agent failed),
 // 2 bad command line or unusable credentials (one line on stderr says why).
@@ -156,8 +158,9 @@ int main(int argc, char** argv) {
                  "PEM CA bundle; only clients with a certificate it signed "
                  "may connect");
   app.add_flag("--insecure", opts.insecure,
-               "allow plain TCP on a non-loopback address: anyone who "
-               "reaches the port can run commands as this user");
+               "serve plain TCP without credentials (on any address, "
+               "loopback included): anyone who reaches the port can run "
+               "commands as this user");
   app.add_option("--proc-command", proc_command,
                  "program that procs run (it must call "
                  "mesh::run_bootstrap_child); default: meshd itself");
@@ -183,11 +186,14 @@ int main(int argc, char** argv) {
     opts.proc_command = mesh::bootstrap_command{proc_command, {}, {}, {}};
   if (auto err = mesh::prepare_host(opts)) {
     // A bad address is named after the host_options field, which is
-    // meshd's --listen.
+    // meshd's --listen; other refusals are sentences of their own.
     auto why = mesh::to_string(err);
     constexpr std::string_view field = "invalid argument: listen: ";
+    constexpr std::string_view invalid = "invalid argument: ";
     if (why.rfind(field, 0) == 0)
       why = "--listen: " + why.substr(field.size());
+    else if (why.rfind(invalid, 0) == 0)
+      why = why.substr(invalid.size());
     return refuse(why);
   }
   return serve(opts);

@@ -12,8 +12,10 @@
 //   ... host->address() ...; host->wait();             // until shut down
 //
 // A host runs commands on request, so an open port is remote code
-// execution: prepare_host refuses a non-loopback address without mutual TLS
-// unless `insecure` says so in so many words (architecture §7.6).
+// execution (on loopback too, for every user of the machine): prepare_host
+// refuses to serve without mutual TLS credentials, on any address, unless
+// `insecure` says so in so many words (architecture §7.6). `meshctl cert
+// init DIR` makes the credentials.
 #pragma once
 
 #include "mesh/export.hpp"
@@ -41,7 +43,7 @@ struct host_options {
   std::string tls_certificate;
   std::string tls_key;
   std::string tls_cafile;
-  /// Allows plain TCP on a non-loopback address.
+  /// Allows plain TCP without credentials (on any address).
   bool insecure = false;
   /// What procs run; default: this executable (which must call
   /// run_bootstrap_child first in main).
@@ -49,7 +51,7 @@ struct host_options {
 };
 
 /// Checks `opts` (the address parses, TLS files are all given or none and
-/// load, plain TCP only on loopback unless `insecure`, proc_command is an
+/// load, TLS credentials are given unless `insecure`, proc_command is an
 /// executable file) and makes its listen address and TLS files this
 /// process's settings, which the children of the host inherit. Call it
 /// before configuring the actor system; the error is one sentence.

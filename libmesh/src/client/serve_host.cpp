@@ -82,11 +82,11 @@ caf::error prepare_host(const host_options& opts) {
   auto creds = credentials_of(opts);
   if (!creds)
     return std::move(creds.error());
-  if (!*creds && !opts.insecure && !net::is_loopback(where->host))
-    return refuse("refusing to listen on " + where->to_string()
-                  + " without TLS: anyone who can reach it could run "
-                    "commands on this machine. Give a TLS certificate, key "
-                    "and CA file, or --insecure on a network you trust");
+  if (!*creds && !opts.insecure)
+    return refuse("refusing to serve " + where->to_string()
+                  + " without credentials; create them with `meshctl cert "
+                    "init DIR` and pass --tls-cert/--tls-key/--tls-ca, or "
+                    "pass --insecure");
   if (opts.proc_command
       && ::access(opts.proc_command->program.c_str(), X_OK) != 0)
     return refuse("proc command '" + opts.proc_command->program
