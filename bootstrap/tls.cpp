@@ -363,6 +363,15 @@ const transport& process_transport() {
   return *st.fixed.load(std::memory_order_acquire);
 }
 
+std::string key_identity() {
+  auto& t = process_transport();
+  if (t.insecure)
+    return {};
+  auto& st = state();
+  std::lock_guard<std::mutex> guard{st.mtx};
+  return st.identity;
+}
+
 caf::error adopt(transport t) {
   if (!t.insecure && t.key.size() != key_size)
     return make_error(ec::tls_error, "malformed mesh key",

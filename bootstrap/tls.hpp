@@ -89,6 +89,11 @@ struct transport {
 /// warning on stderr), else a new random mesh key.
 const transport& process_transport();
 
+/// The TLS 1.3 PSK identity under which this process offers its mesh key:
+/// "libmesh-" and 32 hex digits of SHA-256 over a label and the key (names
+/// the key without revealing it). Empty when insecure.
+std::string key_identity();
+
 /// Makes `t` this process's transport, before anything used it: a bootstrap
 /// child adopts its parent's from its payload, meshd --insecure adopts plain
 /// TCP. Builds the TLS context at once (so that a zygote has it before it
