@@ -361,6 +361,9 @@ FIGURES = [
 
 
 TUNING_SIZES = [1, 32]
+AUTH_SIZES = [8, 32]
+AUTH_FIGURES = ("up", "rtt", "rtt_p99", "rtt_api", "gather", "direct",
+                "cast_1k", "cast_1m")
 
 
 def gather_rounds(n):
@@ -606,6 +609,26 @@ class Suite:
                     except (ContenderError, OSError, KeyError) as err:
                         self.fail(n, key, err, c)
 
+    def run_auth(self, variants, sizes):
+        """libmesh with its default transport (mutual TLS) and with plain
+        TCP (transport.insecure), alternating which goes first: bring-up
+        and messaging."""
+        names = list(variants)
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                order = names[index % 2:] + names[:index % 2]
+                for key in order:
+                    c = variants[key]
+                    if time_left() <= 0:
+                        return
+                    try:
+                        r = c.up(n)
+                        self.put("up", n, key, float(r["ms"]), index > 0)
+                        self.message(n, key, c, index > 0)
+                        c.down()
+                    except (ContenderError, OSError, KeyError) as err:
+                        self.fail(n, key, err, c)
+
     def median(self, fig, n, name):
         xs = self.samples.get((fig, n, name))
         if not xs:
@@ -681,6 +704,42 @@ def tuning_table(suite, variants):
     return "\n".join(rows)
 
 
+def auth_table(suite, variants):
+    figures = [f for f in FIGURES if f[0] in AUTH_FIGURES]
+    head = ["figure", "N"] + variants + [f"{variants[0]} ÷ {v}"
+                                         for v in variants[1:]]
+    rows = ["| " + " | ".join(head) + " |",
+            "|---|" + "|".join(["---:"] * (len(head) - 1)) + "|"]
+    for fig, label, unit, _ in figures:
+        for n in AUTH_SIZES:
+            values = [suite.median(fig, n, v) for v in variants]
+            ratios = [f"{values[0] / x:.2f}×" if x and values[0] else ""
+                      for x in values[1:]]
+            rows.append("| " + " | ".join([f"{label} ({unit})", str(n)]
+                                          + [fmt(x) for x in values]
+                                          + ratios) + " |")
+    return "\n".join(rows)
+
+
+def auth_targets(suite, tls, plain):
+    """The cost budget of issue 12: authenticated ÷ plain TCP."""
+    lines = []
+    for fig, n, op, bound, what in (
+            ("up", 32, "<=", 1.15, "bring-up of 32 procs"),
+            ("rtt", 32, "<=", 1.10, "round trip"),
+            ("cast_1m", 32, ">=", 0.90, "1 MiB cast throughput")):
+        a, b = suite.median(fig, n, tls), suite.median(fig, n, plain)
+        if not a or not b:
+            lines.append(f"* {what}: not measured")
+            continue
+        ratio = a / b
+        ok = ratio <= bound if op == "<=" else ratio >= bound
+        lines.append(f"* {what} (N={n}), mutual TLS ÷ plain TCP: "
+                     f"{ratio:.2f}× (budget {op} {bound:.2f}×): "
+                     f"{'met' if ok else 'MISSED'}")
+    return "\n".join(lines)
+
+
 def growth_table(suite, sizes):
     rows = ["| N | bring-up (ms) | × per doubling | gather (ms) "
             "| × per doubling |", "|---:|---:|---:|---:|---:|"]
@@ -753,6 +812,38 @@ def targets(suite, mem_n):
 # --- main --------------------------------------------------------------------------
 
 
+def run_auth_section(suite, runner, log, mesh_env):
+    suite.note("authentication cost")
+    auth = {}
+    for key, env in (("mutual TLS", mesh_env),
+                     ("plain TCP", dict(mesh_env, MESH_TRANSPORT_INSECURE="1"))):
+        auth[key] = Runner(key, [runner, "--contender", "libmesh"], log,
+                           env=env, features=("rtt_api", "direct"))
+    try:
+        suite.run_auth(auth, AUTH_SIZES)
+    finally:
+        for c in auth.values():
+            c.close()
+    return auth
+
+
+def only_auth(suite, runner, log, mesh_env, contenders):
+    for c in contenders.values():
+        c.close()
+    run_auth_section(suite, runner, log, mesh_env)
+    report = "\n".join([
+        f"Medians of {suite.args.reps} alternating repetitions after a "
+        "warm-up; mutual TLS is libmesh's default transport, plain TCP is "
+        "MESH_TRANSPORT_INSECURE=1.", "",
+        auth_table(suite, ["mutual TLS", "plain TCP"]), "",
+        auth_targets(suite, "mutual TLS", "plain TCP"), "",
+        f"Suite run time: {suite.elapsed():.0f} s."])
+    print(report)
+    if suite.args.markdown:
+        with open(suite.args.markdown, "w") as f:
+            f.write(report + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", required=True, help="the Meson build dir")
@@ -768,6 +859,9 @@ def main():
                         "590 s)")
     parser.add_argument("--markdown", help="also write the report here")
     parser.add_argument("--skip", default="", help="contenders to leave out")
+    parser.add_argument("--only-auth", action="store_true",
+                        help="measure only the cost of authentication "
+                        "(mutual TLS against plain TCP)")
     args = parser.parse_args()
     global HARD_DEADLINE
     HARD_DEADLINE = time.monotonic() + args.time_limit
@@ -849,6 +943,8 @@ def main():
     extra = {}  # runners of the side experiments
     small = [n for n in sizes if n < 128]
     large = [n for n in sizes if n >= 128]
+    if args.only_auth:
+        return only_auth(suite, runner, log, mesh_env, contenders)
     try:
         suite.run_main(small)
         suite.note("scaling")
@@ -871,6 +967,7 @@ def main():
         suite.run_tuning({k: extra[k] for k in tuning}, TUNING_SIZES)
         for k in tuning:
             extra[k].close()
+        extra.update(run_auth_section(suite, runner, log, mesh_env))
         # The binaries and caches are warm by now: N=128 has no warm-up,
         # and it stops early rather than overrun the run's time limit.
         suite.run_main(large, warm_up=False, deadline=args.deadline)
@@ -905,6 +1002,14 @@ def main():
         "middleman.workers=0):",
         "",
         tuning_table(suite, list(tuning)),
+        "",
+        "Authentication (issue 12): libmesh with its default transport, "
+        "mutual TLS 1.3 with the mesh key, against plain TCP "
+        "(MESH_TRANSPORT_INSECURE=1), alternating:",
+        "",
+        auth_table(suite, ["mutual TLS", "plain TCP"]),
+        "",
+        auth_targets(suite, "mutual TLS", "plain TCP"),
         "",
         "Targets (architecture §9, issue 7):",
         "",

@@ -127,6 +127,7 @@ struct process_state {
   SSL_CTX* ctx = nullptr;
   std::optional<credentials> creds;
   caf::error creds_error;
+  bool warm = false; ///< warm_up() ran in this process.
 };
 
 process_state& state() {
@@ -296,6 +297,52 @@ caf::expected<SSL_CTX*> build_context(const std::optional<credentials>& creds) {
   return mark(std::move(ctx));
 }
 
+/// One mutual-TLS handshake with the mesh key between two in-memory
+/// sessions of `ctx`, and one record each way. OpenSSL 3 fetches and builds
+/// its algorithm implementations (X25519, HKDF, AES-GCM, SHA-256) from its
+/// providers at first use, several milliseconds per process; done here, a
+/// zygote pays it once and every proc it forks inherits the warm caches,
+/// and no process pays it on the critical path of its first connection.
+void warm_up(SSL_CTX* ctx) {
+  auto client = SSL_new(ctx);
+  auto server = SSL_new(ctx);
+  auto to_server = BIO_new(BIO_s_mem());
+  auto to_client = BIO_new(BIO_s_mem());
+  if (client == nullptr || server == nullptr || to_server == nullptr ||
+      to_client == nullptr) {
+    SSL_free(client);
+    SSL_free(server);
+    BIO_free(to_server);
+    BIO_free(to_client);
+    ERR_clear_error();
+    return;
+  }
+  BIO_up_ref(to_server);
+  BIO_up_ref(to_client);
+  SSL_set_bio(client, to_client, to_server);
+  SSL_set_bio(server, to_server, to_client);
+  SSL_set_connect_state(client);
+  SSL_set_accept_state(server);
+  int rc = 0;
+  int rs = 0;
+  for (int i = 0; i < 8 && (rc != 1 || rs != 1); ++i) {
+    if (rc != 1)
+      rc = SSL_do_handshake(client);
+    if (rs != 1)
+      rs = SSL_do_handshake(server);
+  }
+  if (rc == 1 && rs == 1) {
+    char byte = 0;
+    SSL_write(client, "w", 1);
+    SSL_read(server, &byte, 1);
+    SSL_write(server, "w", 1);
+    SSL_read(client, &byte, 1);
+  }
+  SSL_free(client);
+  SSL_free(server);
+  ERR_clear_error();
+}
+
 /// Replaces the shared context (st.mtx held). Sessions that CAF made from
 /// the old one keep it alive through their own reference.
 void install_context(process_state& st, SSL_CTX* ctx,
@@ -392,7 +439,11 @@ caf::error adopt(transport t) {
   fix(st, std::move(t));
   if (st.fixed.load()->insecure)
     return caf::none;
-  return ensure_context(st);
+  if (auto err = ensure_context(st))
+    return err;
+  st.warm = true;
+  warm_up(st.ctx);
+  return caf::none;
 }
 
 caf::error use_credentials(const std::optional<credentials>& creds) {
@@ -439,6 +490,10 @@ caf::error ready() {
       return st.creds_error;
     if (auto err = ensure_context(st))
       return err;
+    if (!st.warm) {
+      st.warm = true;
+      warm_up(st.ctx);
+    }
   }
   if (!error_queue_guarded())
     return make_error(ec::tls_error,

@@ -3,6 +3,7 @@
 // is refused (and that nothing is spawned then), and that unusable
 // credentials are refused up front with a message instead of the hang or
 // abort CAF would produce.
+#include "bootstrap/basp_guard.hpp"
 #include "bootstrap/network.hpp"
 #include "bootstrap/tls.hpp"
 #include "mesh/actors.hpp"
@@ -11,6 +12,7 @@
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
 #include "meshd_daemon.hpp"
+#include "support/actor_fixture.hpp"
 #include "support/process.hpp"
 
 #include <doctest/doctest.h>
@@ -22,6 +24,7 @@
 #include <caf/openssl/manager.hpp>
 #include <caf/scoped_actor.hpp>
 
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -565,4 +568,116 @@ TEST_CASE("tls::from_config: none set, all set, or an error naming what is "
     CHECK((*all)->key == "/k.pem");
     CHECK((*all)->cafile == "/ca.pem");
   }
+}
+
+// -- the mesh key, the handshake behind CAF's back, the frame guard -----------
+
+namespace {
+
+/// CPU time (user + system) this process has used so far.
+std::chrono::microseconds cpu_used() {
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  auto us = [](const timeval& tv) {
+    return std::chrono::seconds{tv.tv_sec} +
+           std::chrono::microseconds{tv.tv_usec};
+  };
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+    us(ru.ru_utime) + us(ru.ru_stime));
+}
+
+std::string header_with_length(uint32_t len) {
+  std::string h(mesh::bootstrap::basp_guard::header_size, '\0');
+  h[0] = 4; // an operation; the guard reads only the length
+  h[4] = static_cast<char>(len >> 24);
+  h[5] = static_cast<char>(len >> 16);
+  h[6] = static_cast<char>(len >> 8);
+  h[7] = static_cast<char>(len);
+  return h;
+}
+
+bool feed(mesh::bootstrap::basp_guard& g, const std::string& bytes) {
+  return g.feed(reinterpret_cast<const unsigned char*>(bytes.data()),
+                bytes.size());
+}
+
+} // namespace
+
+TEST_CASE("basp_guard follows frames and refuses an oversized header") {
+  mesh::bootstrap::basp_guard g{1024};
+  CHECK(feed(g, header_with_length(1024) + std::string(1024, 'x')));
+  CHECK(feed(g, header_with_length(0)));
+  // A header split across reads, announcing one byte too many.
+  auto big = header_with_length(1025);
+  CHECK(feed(g, big.substr(0, 5)));
+  CHECK_FALSE(feed(g, big.substr(5)));
+  CHECK(g.refused());
+  CHECK(g.refused_size() == 1025);
+  CHECK_FALSE(feed(g, header_with_length(0)));
+}
+
+TEST_CASE("basp_guard does not read payload bytes as headers") {
+  mesh::bootstrap::basp_guard g{64};
+  // A payload full of 0xff would be a 4 GiB header if misread.
+  CHECK(feed(g, header_with_length(64)));
+  for (int i = 0; i < 64; ++i)
+    CHECK(feed(g, std::string(1, '\xff')));
+  CHECK(feed(g, header_with_length(64) + std::string(64, '\xff') +
+                  header_with_length(0)));
+  CHECK_FALSE(g.refused());
+  CHECK_FALSE(feed(g, header_with_length(0xffffffff)));
+  CHECK(g.refused_size() == 0xffffffffu);
+}
+
+TEST_CASE_FIXTURE(mesh::test::actor_fixture,
+                  "a connection that stalls in the TLS handshake costs the "
+                  "host no CPU (CAF would spin on it)") {
+  mesh::bootstrap_command child;
+  child.program = mesh::test::mesh_child_path();
+  auto hosts = host_mesh::local_with_bootstrap(sys, child);
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto addr = hosts->host_addrs()[0];
+  // One idle connection, one that sent part of a ClientHello.
+  int idle = mesh::test::raw_connect(addr);
+  int partial = mesh::test::raw_connect(addr);
+  const char hello_start[] = {0x16, 0x03, 0x01, 0x01, 0x00, 0x01};
+  REQUIRE(::send(partial, hello_start, sizeof(hello_start), MSG_NOSIGNAL) ==
+          static_cast<ssize_t>(sizeof(hello_start)));
+  std::this_thread::sleep_for(200ms); // accepted by now
+  auto before = cpu_used();
+  std::this_thread::sleep_for(1s);
+  auto used = cpu_used() - before;
+  // A spinning multiplexer burns the whole second; an idle one ~nothing.
+  CHECK_MESSAGE(used < 300ms, "used " << used.count() << " us of CPU");
+  // The host still serves: a proc comes up over TLS and registers.
+  auto procs = hosts->spawn("after-stall", extent{{"gpus", 1}});
+  REQUIRE_MESSAGE(procs, mesh::to_string(procs.error()));
+  ::close(idle);
+  ::close(partial);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE("a mesh key's identity names it without revealing it") {
+  auto id = mesh::tls::key_identity();
+  REQUIRE(id.size() == 8 + 32);
+  CHECK(id.rfind("libmesh-", 0) == 0);
+  auto& key = mesh::tls::process_transport().key;
+  CHECK(key.size() == mesh::tls::key_size);
+  CHECK(id.find(key) == std::string::npos);
+  // A second adopt of the same transport is a no-op; another is refused.
+  CHECK_FALSE(mesh::tls::adopt(mesh::tls::process_transport()));
+  auto other = mesh::tls::adopt(
+    mesh::tls::transport{false, std::string(mesh::tls::key_size, 'o')});
+  REQUIRE(other);
+  CHECK(mesh::to_string(other).find("already uses another transport") !=
+        std::string::npos);
+  auto malformed = mesh::tls::adopt(mesh::tls::transport{false, "short"});
+  CHECK(mesh::to_string(malformed).find("malformed mesh key") !=
+        std::string::npos);
+}
+
+TEST_CASE("CAF's TLS sessions run on libmesh's context and signal-free "
+          "socket BIO") {
+  CHECK(mesh::tls::error_queue_guarded());
+  CHECK_FALSE(mesh::tls::ready());
 }
