@@ -18,6 +18,27 @@ namespace mesh {
 /// failure-detection defaults (a sharing scheduler with two workers, BASP
 /// heartbeats). Call it before `cfg.parse(...)` so that command-line options
 /// and INI files can still override every default.
+///
+/// Security. configure() also loads `caf::openssl::manager`: every
+/// connection libmesh makes or accepts is TLS 1.3 with mutual
+/// authentication, set up with no help from you. The processes of a mesh
+/// share a random key (handed to children in their bootstrap payload, never
+/// written to disk) and prove it to each other; with `tls.certificate`,
+/// `tls.key` and `tls.cafile` set (environment MESH_TLS_*, e.g. made by
+/// `meshctl cert init`), the same process also authenticates with those
+/// certificates, as a client attaching to a `meshd` must. The files are read
+/// and checked here, once; a problem is reported by the first spawn, attach
+/// or connect. Plain TCP only with MESH_TRANSPORT_INSECURE=1 in the first
+/// process's environment (it warns).
+///
+/// An application that already uses CAF's openssl module for connections of
+/// its own: libmesh serves every CAF TLS session of the process from one
+/// OpenSSL context (built once, not per connection), so CAF's `openssl.*`
+/// settings are not used. Keep your certificates by giving the same files as
+/// `tls.certificate`, `tls.key` and `tls.cafile` before calling configure():
+/// your own CAF peers then authenticate with them exactly as before (mutual
+/// TLS 1.3, peers signed by that CA), and libmesh's processes use them too.
+/// OpenSSL used directly by the application (not through CAF) is untouched.
 void configure(caf::actor_system_config& cfg);
 
 /// Convenience: an actor_system_config on which configure() has been called.
