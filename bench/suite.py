@@ -685,40 +685,37 @@ def main_table(suite, sizes):
     return "\n".join(rows)
 
 
-def tuning_table(suite, variants):
-    figures = [f for f in FIGURES if f[0] in
-               ("rtt", "rtt_p99", "rtt_api", "gather", "direct", "cast_1k",
-                "cast_1m")]
-    head = ["figure", "N"] + variants + [f"{v} ÷ {variants[0]}"
+def variant_table(suite, variants, figure_keys, sizes, ratio):
+    """One row per figure and N, a column per variant, and `ratio(v, base)`
+    of each variant against the first."""
+    figures = [f for f in FIGURES if f[0] in figure_keys]
+    base = variants[0]
+    head = ["figure", "N"] + variants + [ratio[0](v, base)
                                          for v in variants[1:]]
     rows = ["| " + " | ".join(head) + " |",
             "|---|" + "|".join(["---:"] * (len(head) - 1)) + "|"]
     for fig, label, unit, _ in figures:
-        for n in TUNING_SIZES:
+        for n in sizes:
             values = [suite.median(fig, n, v) for v in variants]
-            ratios = [f"{x / values[0]:.2f}×" if x and values[0] else ""
-                      for x in values[1:]]
+            ratios = [f"{ratio[1](x, values[0]):.2f}×" if x and values[0]
+                      else "" for x in values[1:]]
             rows.append("| " + " | ".join([f"{label} ({unit})", str(n)]
                                           + [fmt(x) for x in values]
                                           + ratios) + " |")
     return "\n".join(rows)
+
+
+def tuning_table(suite, variants):
+    return variant_table(
+        suite, variants, ("rtt", "rtt_p99", "rtt_api", "gather", "direct",
+                          "cast_1k", "cast_1m"), TUNING_SIZES,
+        (lambda v, base: f"{v} ÷ {base}", lambda x, base: x / base))
 
 
 def auth_table(suite, variants):
-    figures = [f for f in FIGURES if f[0] in AUTH_FIGURES]
-    head = ["figure", "N"] + variants + [f"{variants[0]} ÷ {v}"
-                                         for v in variants[1:]]
-    rows = ["| " + " | ".join(head) + " |",
-            "|---|" + "|".join(["---:"] * (len(head) - 1)) + "|"]
-    for fig, label, unit, _ in figures:
-        for n in AUTH_SIZES:
-            values = [suite.median(fig, n, v) for v in variants]
-            ratios = [f"{values[0] / x:.2f}×" if x and values[0] else ""
-                      for x in values[1:]]
-            rows.append("| " + " | ".join([f"{label} ({unit})", str(n)]
-                                          + [fmt(x) for x in values]
-                                          + ratios) + " |")
-    return "\n".join(rows)
+    return variant_table(
+        suite, variants, AUTH_FIGURES, AUTH_SIZES,
+        (lambda v, base: f"{base} ÷ {v}", lambda x, base: base / x))
 
 
 def auth_targets(suite, tls, plain):

@@ -240,6 +240,16 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
                            "handshake (it requires authentication, and this "
                            "process runs with transport.insecure)");
   }
+  // The TLS handshake runs after CAF's connect returned
+  // (bootstrap/tls_interpose.cpp); its failure ends the connection.
+  if (auto why = tls::handshake_failure(ep.host, ep.port))
+    return make_error(ec::tls_error, ep.to_string(),
+                      "the TLS handshake failed (" + *why +
+                        "): the peer is not of this mesh and refused our "
+                        "certificate (or we have none: set "
+                        "tls.certificate, tls.key and tls.cafile), we did "
+                        "not trust its certificate, or it does not speak "
+                        "TLS");
   // Without a probe (loopback), a refused connect comes from CAF itself.
   if (err == caf::sec::cannot_connect_to_node)
     return unreachable(ep, "connection refused");

@@ -16,6 +16,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <map>
 #include <memory>
 #include <mutex>
 
@@ -514,6 +515,49 @@ uint64_t max_message_size() {
     limit.store(x, std::memory_order_relaxed);
   }
   return x;
+}
+
+namespace {
+
+struct failure_log {
+  std::mutex mtx;
+  std::map<std::string, std::string> by_address; ///< "ip:port" -> reason
+};
+
+failure_log& failures() {
+  static auto* log = new failure_log;
+  return *log;
+}
+
+} // namespace
+
+void note_handshake_failure(const std::string& address, std::string reason) {
+  auto& log = failures();
+  std::lock_guard<std::mutex> guard{log.mtx};
+  if (log.by_address.size() >= 64)
+    log.by_address.erase(log.by_address.begin());
+  log.by_address[address] = std::move(reason);
+}
+
+std::optional<std::string> handshake_failure(const std::string& host,
+                                             uint16_t port) {
+  auto& log = failures();
+  std::lock_guard<std::mutex> guard{log.mtx};
+  auto suffix = ":" + std::to_string(port);
+  auto i = log.by_address.find(host + suffix);
+  if (i == log.by_address.end())
+    for (auto j = log.by_address.begin(); j != log.by_address.end(); ++j)
+      if (j->first.size() > suffix.size() &&
+          j->first.compare(j->first.size() - suffix.size(), suffix.size(),
+                           suffix) == 0) {
+        i = j;
+        break;
+      }
+  if (i == log.by_address.end())
+    return std::nullopt;
+  auto reason = std::move(i->second);
+  log.by_address.erase(i);
+  return reason;
 }
 
 SSL_CTX* acquire_context() {

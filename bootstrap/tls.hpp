@@ -126,6 +126,16 @@ caf::error ready();
 /// connection whose peer announces more is closed before CAF allocates it.
 uint64_t max_message_size();
 
+/// For bootstrap/tls_interpose.cpp: a TLS handshake with the peer at
+/// `address` ("ip:port") failed for `reason`. CAF reports such a failure
+/// only as a connection that could not be made; net::connect asks here why.
+void note_handshake_failure(const std::string& address, std::string reason);
+
+/// Why the last handshake with host:port failed (and forgets it), if one
+/// did; by port alone when the host is a name rather than an address.
+std::optional<std::string> handshake_failure(const std::string& host,
+                                             uint16_t port);
+
 /// For bootstrap/tls_interpose.cpp: the shared TLS context with one more
 /// reference (the caller frees it), or null before one is built.
 SSL_CTX* acquire_context();

@@ -37,6 +37,8 @@
 #include <dlfcn.h>
 #include <link.h>
 #include <signal.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 
 #include <algorithm>
@@ -292,6 +294,38 @@ int continue_handshake(SSL* ssl, connection_state& st) {
   return flush_pending(ssl, st);
 }
 
+/// Remembers why the handshake with the peer of `ssl` failed, for the
+/// connect that started it (tls::handshake_failure).
+void note_failure(SSL* ssl, int rc) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof(addr);
+  char host[INET6_ADDRSTRLEN] = "?";
+  uint16_t port = 0;
+  if (::getpeername(SSL_get_fd(ssl), reinterpret_cast<sockaddr*>(&addr),
+                    &len) == 0) {
+    if (addr.ss_family == AF_INET) {
+      auto v4 = reinterpret_cast<sockaddr_in*>(&addr);
+      ::inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+      port = ntohs(v4->sin_port);
+    } else if (addr.ss_family == AF_INET6) {
+      auto v6 = reinterpret_cast<sockaddr_in6*>(&addr);
+      ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+      port = ntohs(v6->sin6_port);
+    }
+  }
+  std::string reason;
+  auto err = SSL_get_error(ssl, rc);
+  if (auto code = ERR_peek_error(); code != 0 && err == SSL_ERROR_SSL) {
+    auto text = ERR_reason_error_string(code);
+    reason = text != nullptr ? text : "TLS error";
+  } else {
+    reason = "the peer closed the connection";
+  }
+  mesh::tls::note_handshake_failure(std::string{host} + ":" +
+                                      std::to_string(port),
+                                    std::move(reason));
+}
+
 /// After a handshake call of CAF's: whether to tell CAF it is done.
 int defer(SSL* ssl, int rc) {
   if (rc == 1)
@@ -318,12 +352,15 @@ MESH_INTERPOSE int SSL_read(SSL* ssl, void* buf, int num) {
     if (rc != 1) {
       // Kept bytes that cannot go out now would wait for a write CAF never
       // makes: the connection is given up rather than left hanging.
-      if (SSL_is_init_finished(ssl) &&
-          SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE) {
+      auto err = SSL_get_error(ssl, rc);
+      if (SSL_is_init_finished(ssl) && err == SSL_ERROR_WANT_WRITE) {
         ERR_raise_data(ERR_LIB_SSL, SSL_R_BAD_WRITE_RETRY,
                        "libmesh: cannot send the first message");
         return -1;
       }
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE &&
+          !SSL_is_server(ssl))
+        note_failure(ssl, rc);
       return rc;
     }
     st->deferred = false;

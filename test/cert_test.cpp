@@ -148,28 +148,13 @@ std::string extensions(const std::string& pem, const std::string& names) {
   return res.text;
 }
 
-/// A client actor system with the given TLS files (set before
-/// mesh::configure() runs, which is when CAF picks its transport).
-class client {
-public:
-  client(const std::string& cert, const std::string& key,
-         const std::string& cafile) {
-    for (auto [k, v] :
-         {std::pair{"tls.certificate", cert}, std::pair{"tls.key", key},
-          std::pair{"tls.cafile", cafile},
-          std::pair{"terminate_timeout", std::string{"500ms"}}})
-      overrides_.push_back(std::make_unique<mesh::config_override>(k, v));
-    cfg_ = std::make_unique<mesh::config>();
-    sys_ = std::make_unique<caf::actor_system>(*cfg_);
-  }
-
-  caf::actor_system& sys() { return *sys_; }
-
-private:
-  std::vector<std::unique_ptr<mesh::config_override>> overrides_;
-  std::unique_ptr<mesh::config> cfg_;
-  std::unique_ptr<caf::actor_system> sys_;
-};
+/// A client actor system with the given TLS files.
+mesh::test::tls_client client_with(const std::string& cert,
+                                   const std::string& key,
+                                   const std::string& cafile) {
+  return mesh::test::tls_client{
+    {{"tls.certificate", cert}, {"tls.key", key}, {"tls.cafile", cafile}}};
+}
 
 std::unique_ptr<meshd_daemon> start_meshd(const std::string& dir) {
   std::string why;
@@ -489,8 +474,8 @@ TEST_SUITE("cert") {
     auto d = start_meshd(cluster);
     {
       // Mallory trusts the cluster's CA, but her certificate is not of it.
-      client c{stranger + "/mallory.pem", stranger + "/mallory.key",
-               cluster + "/ca.pem"};
+      auto c = client_with(stranger + "/mallory.pem", stranger + "/mallory.key",
+               cluster + "/ca.pem");
       auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("mallory"),
                                      {d->address()});
       REQUIRE_FALSE(hosts);
@@ -500,8 +485,8 @@ TEST_SUITE("cert") {
     }
     CHECK(procs_of(*d).empty());
     CHECK(d->running());
-    client c{cluster + "/alice.pem", cluster + "/alice.key",
-             cluster + "/ca.pem"};
+    auto c = client_with(cluster + "/alice.pem", cluster + "/alice.key",
+             cluster + "/ca.pem");
     auto hosts = host_mesh::attach(c.sys(), host_mesh_id::instance("alice"),
                                    {d->address()});
     REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));

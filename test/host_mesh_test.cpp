@@ -37,6 +37,21 @@ mesh::bootstrap_command child_command() {
   return cmd;
 }
 
+/// A proc payload for the host at `addr` ("host:port") with a fresh token
+/// (which the host never issued) and `key` as the mesh key.
+mesh::bootstrap::payload proc_payload_for(const std::string& addr,
+                                          std::string name, std::string key) {
+  mesh::bootstrap::payload p;
+  p.child_role = mesh::bootstrap::role::proc;
+  p.name = std::move(name);
+  p.parent_host = addr.substr(0, addr.rfind(':'));
+  p.parent_port =
+    static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
+  p.token = mesh::bootstrap::make_token();
+  p.mesh_key = std::move(key);
+  return p;
+}
+
 mesh::bootstrap_command shell(const std::string& script) {
   mesh::bootstrap_command cmd;
   cmd.program = "/bin/sh";
@@ -475,14 +490,8 @@ TEST_CASE_FIXTURE(mesh_fixture,
                   "TLS handshake fails, nothing registered") {
   auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
   REQUIRE(hosts);
-  auto addr = hosts->host_addrs()[0];
-  mesh::bootstrap::payload p;
-  p.child_role = mesh::bootstrap::role::proc;
-  p.name = "outsider-0";
-  p.parent_host = addr.substr(0, addr.rfind(':'));
-  p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
-  p.token = mesh::bootstrap::make_token();
-  p.mesh_key = std::string(mesh::bootstrap::mesh_key_size, 'k');
+  auto p = proc_payload_for(hosts->host_addrs()[0], "outsider-0",
+                            std::string(mesh::bootstrap::mesh_key_size, 'k'));
   REQUIRE(p.mesh_key != mesh::tls::process_transport().key);
   auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 20s,
                              {{"MESH_BOOTSTRAP", mesh::bootstrap::encode(p)}});
@@ -502,15 +511,9 @@ TEST_CASE_FIXTURE(mesh_fixture,
                   "nothing registered") {
   auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
   REQUIRE(hosts);
-  auto addr = hosts->host_addrs()[0];
-  mesh::bootstrap::payload p;
-  p.child_role = mesh::bootstrap::role::proc;
-  p.name = "intruder-0";
-  p.parent_host = addr.substr(0, addr.rfind(':'));
-  p.parent_port = static_cast<uint16_t>(std::stoi(addr.substr(addr.rfind(':') + 1)));
-  p.token = mesh::bootstrap::make_token();
   // An insider: it holds the mesh key, so only the token can stop it.
-  p.mesh_key = mesh::tls::process_transport().key;
+  auto p = proc_payload_for(hosts->host_addrs()[0], "intruder-0",
+                            mesh::tls::process_transport().key);
   auto res = mesh::test::run({mesh::test::build_path("test/mesh_child")}, 20s,
                              {{"MESH_BOOTSTRAP", mesh::bootstrap::encode(p)}});
   REQUIRE(res.exit_code);

@@ -171,6 +171,27 @@ std::map<std::string, std::string>
 client_tls_env(const std::string& who = "client_a",
                const std::string& ca = "ca_a");
 
+/// A client actor system with `settings` (e.g. client_tls_settings()) and a
+/// short terminate_timeout. The settings are process-wide overrides made
+/// before mesh::configure() runs, which is when TLS credentials are read.
+class tls_client {
+public:
+  explicit tls_client(std::map<std::string, std::string> settings = {}) {
+    settings.emplace("terminate_timeout", "500ms");
+    for (auto& [k, v] : settings)
+      overrides_.push_back(std::make_unique<mesh::config_override>(k, v));
+    cfg_ = std::make_unique<mesh::config>();
+    sys_ = std::make_unique<caf::actor_system>(*cfg_);
+  }
+
+  caf::actor_system& sys() { return *sys_; }
+
+private:
+  std::vector<std::unique_ptr<mesh::config_override>> overrides_;
+  std::unique_ptr<mesh::config> cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+};
+
 /// actor_fixture for clients of meshd daemons: the actor system holds client
 /// A's certificate of CA-A, which the daemons of meshd_tls_flags() trust.
 struct cluster_fixture : reaped_fixture {
