@@ -103,6 +103,9 @@ bool is_shared(const SSL_CTX* ctx) {
   return mesh::tls::is_mesh_context(ctx);
 }
 
+/// The most CAF may write before a handshake completed.
+constexpr size_t max_pending = 64 * 1024;
+
 /// What libmesh keeps with each SSL object of its contexts.
 struct connection_state {
   explicit connection_state(uint64_t max_payload) : frames(max_payload) {}
@@ -251,7 +254,10 @@ MESH_INTERPOSE long SSL_CTX_ctrl(SSL_CTX* ctx, int cmd, long larg,
 // the handshake waits for the peer, SSL_write keeps what CAF writes until
 // the handshake is done (and reports it written, so CAF stops asking to
 // write), and SSL_read, which CAF calls whenever the socket is readable,
-// drives the handshake on, then sends what was kept, then reads.
+// drives the handshake on, then sends what was kept, then reads. (The same
+// spin also kept CAF's graceful close of such a connection from ever ending,
+// so an actor system with one stalled peer hung in its destructor. CAF fixed
+// it in 0.18.4, upstream commit 7267d945b; Debian ships 0.17.6.)
 
 namespace {
 
@@ -385,6 +391,13 @@ MESH_INTERPOSE int SSL_write(SSL* ssl, const void* buf, int num) {
       auto err = SSL_get_error(ssl, rc);
       if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
         return rc;
+      // CAF writes its BASP handshake here, a few hundred bytes; a peer
+      // that never finishes its handshake must not make us keep more.
+      if (st->pending.size() + static_cast<size_t>(num) > max_pending) {
+        ERR_raise_data(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE,
+                       "libmesh: too much to send before the handshake");
+        return -1;
+      }
       st->pending.append(static_cast<const char*>(buf),
                          static_cast<size_t>(num));
       ERR_clear_error();
