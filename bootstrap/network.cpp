@@ -250,9 +250,24 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
                         "tls.certificate, tls.key and tls.cafile), we did "
                         "not trust its certificate, or it does not speak "
                         "TLS");
-  // Without a probe (loopback), a refused connect comes from CAF itself.
-  if (err == caf::sec::cannot_connect_to_node)
+  // Without a probe (loopback), a refused connect comes from CAF itself --
+  // or the handshake failed in a way no TLS call saw (the peer reset the
+  // connection): a port that accepts a TCP connection was not refusing.
+  if (err == caf::sec::cannot_connect_to_node) {
+    if (uses_tls(sys)) {
+      auto p = start_probe(ep);
+      finish_probe(p, ep, clock::now() + std::chrono::seconds{1},
+                   std::chrono::seconds{1});
+      if (p.fd >= 0) {
+        ::close(p.fd);
+        return make_error(ec::tls_error, ep.to_string(),
+                          "the TLS handshake failed: the peer accepted the "
+                          "connection and closed it (not of this mesh and "
+                          "no certificate it trusts, or not TLS)");
+      }
+    }
     return unreachable(ep, "connection refused");
+  }
   return unreachable(ep, "handshake failed: " + sys.render(err));
 }
 

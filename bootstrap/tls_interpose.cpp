@@ -44,6 +44,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -337,8 +338,11 @@ int defer(SSL* ssl, int rc) {
   if (rc == 1)
     return 1;
   auto err = SSL_get_error(ssl, rc);
-  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+    if (!SSL_is_server(ssl) && is_shared(SSL_get_SSL_CTX(ssl)))
+      note_failure(ssl, rc);
     return rc;
+  }
   auto st = state_of(ssl);
   if (st == nullptr)
     return rc;
@@ -389,8 +393,11 @@ MESH_INTERPOSE int SSL_write(SSL* ssl, const void* buf, int num) {
     auto rc = SSL_do_handshake(ssl);
     if (rc != 1) {
       auto err = SSL_get_error(ssl, rc);
-      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE)
+      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
+        if (!SSL_is_server(ssl))
+          note_failure(ssl, rc);
         return rc;
+      }
       // CAF writes its BASP handshake here, a few hundred bytes; a peer
       // that never finishes its handshake must not make us keep more.
       if (st->pending.size() + static_cast<size_t>(num) > max_pending) {
@@ -490,6 +497,19 @@ MESH_INTERPOSE int sigtimedwait(const sigset_t* set, siginfo_t* info,
     return -1;
   }
   return real(set, info, timeout);
+}
+
+// With read-ahead (bootstrap/tls.cpp), OpenSSL may hold whole records that
+// it has read from the socket but not yet decrypted; SSL_pending does not
+// count those, and CAF, which asks SSL_pending whether to keep reading
+// without waiting for the socket, would then wait for data that already
+// arrived. On libmesh's connections it hears "plenty" while anything is
+// buffered.
+MESH_INTERPOSE int SSL_pending(const SSL* ssl) {
+  static auto real = openssl_function<int (*)(const SSL*)>("SSL_pending");
+  if (is_shared(SSL_get_SSL_CTX(ssl)) && SSL_has_pending(ssl))
+    return INT_MAX;
+  return real(ssl);
 }
 
 MESH_INTERPOSE int SSL_accept(SSL* ssl) {
