@@ -252,11 +252,11 @@ caf::expected<SSL_CTX*> build_context(const std::optional<credentials>& creds) {
     return make_error(ec::tls_error, "cannot configure an OpenSSL context",
                       openssl_reason());
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
-  // Read several records per read(2) (a 1 MiB message is 64 records: 128
+  // Read up to four records per read(2) (a 1 MiB message is 64 records: 128
   // reads without); SSL_pending is interposed so that CAF still sees what
   // is buffered (bootstrap/tls_interpose.cpp).
   SSL_CTX_set_read_ahead(c, 1);
-  SSL_CTX_set_default_read_buffer_len(c, 256 * 1024);
+  SSL_CTX_set_default_read_buffer_len(c, 64 * 1024);
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      nullptr);
   SSL_CTX_set_psk_use_session_callback(c, offer_key);
