@@ -82,7 +82,26 @@ export LSAN_OPTIONS="suppressions=$root/test/sanitizers/lsan.supp:print_suppress
 # stay on in every process. SANITIZER_CHILD_LEAKS=1 checks children too.
 export SANITIZER_CHILD_LEAKS=${SANITIZER_CHILD_LEAKS:-0}
 export SANITIZER_LOG_ROOT=$root/$dir/meson-logs/sanitizers
-rm -rf "$SANITIZER_LOG_ROOT"
+rm -rf "$SANITIZER_LOG_ROOT" "$dir/meson-logs/canary"
+
+# First the canary (test/sanitizers/canary.cpp): a bug in a grandchild must
+# fail through the wrapper, a clean run must pass. If not, the options above
+# no longer catch what they are meant to, and a green run would mean nothing.
+canary=$dir/sanitizer-canary
+g++ -std=c++17 -Og -g -fsanitize=address,undefined -fno-omit-frame-pointer \
+  test/sanitizers/canary.cpp -o "$canary"
+for mode in clean heap-overflow use-after-free signed-overflow; do
+  want=1; [[ $mode == clean ]] && want=0
+  got=0
+  SANITIZER_LOG_ROOT=$dir/meson-logs/canary test/sanitizers/run-test.sh \
+    "$canary" "$mode" >"$dir/meson-logs/canary-$mode.txt" 2>&1 || got=1
+  if [[ $got -ne $want ]]; then
+    echo "sanitizer canary '$mode': exit $got, expected $want" \
+      "(see $dir/meson-logs/canary-$mode.txt)" >&2
+    exit 1
+  fi
+done
+echo "sanitizer canary: reports from a grandchild fail the test" >&2
 
 status=0
 # Instrumented code runs 2-3 times slower; the multiplier scales the
