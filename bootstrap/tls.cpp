@@ -254,9 +254,9 @@ caf::expected<SSL_CTX*> build_context(const std::optional<credentials>& creds) {
   SSL_CTX_set_session_cache_mode(c, SSL_SESS_CACHE_OFF);
   // Read up to four records per read(2) (a 1 MiB message is 64 records: 128
   // reads without); SSL_pending is interposed so that CAF still sees what
-  // is buffered. Read-ahead is turned on for each connection once its
-  // handshake is done (SSL_read in bootstrap/tls_interpose.cpp), not here.
-  SSL_CTX_set_default_read_buffer_len(c, 64 * 1024);
+  // is buffered. Read-ahead and its 64 KiB buffer are given to each
+  // connection once its handshake is done (SSL_read in
+  // bootstrap/tls_interpose.cpp), not here.
   SSL_CTX_set_verify(c, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
                      nullptr);
   SSL_CTX_set_psk_use_session_callback(c, offer_key);

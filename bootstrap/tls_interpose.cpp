@@ -385,8 +385,12 @@ MESH_INTERPOSE int SSL_read(SSL* ssl, void* buf, int num) {
   // s_client sessions whose first record (a BASP header announcing 256 MiB)
   // came with their Finished were never read, never refused and never
   // closed (strace: read(2) of 1000 bytes inside SSL_accept, then nothing).
+  // The 64 KiB buffer comes with it: until then a connection that has not
+  // proved anything keeps OpenSSL's default (one record).
   if (!st->reading_ahead && SSL_is_init_finished(ssl)) {
     SSL_set_read_ahead(ssl, 1);
+    SSL_set_default_read_buffer_len(ssl, 64 * 1024);
+    SSL_free_buffers(ssl);
     st->reading_ahead = true;
   }
   auto n = real_read()(ssl, buf, num);
