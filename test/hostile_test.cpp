@@ -94,8 +94,18 @@ using clock_type = std::chrono::steady_clock;
 
 namespace {
 
+/// Built with AddressSanitizer (scripts/sanitize.sh): its allocator adds
+/// redzones and keeps freed memory in quarantine, so the memory bounds below
+/// measure ASan as much as libmesh; they are four times as wide there. The
+/// normal run checks the real bounds.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr long memory_scale = 4;
+#else
+constexpr long memory_scale = 1;
+#endif
+
 /// How far a host's RSS may grow over a case.
-constexpr long rss_slack_kib = 64 * 1024;
+constexpr long rss_slack_kib = 64 * 1024 * memory_scale;
 
 /// meshd's terminate_timeout here, and how long it may take to exit.
 constexpr auto meshd_terminate_timeout = "1s";
@@ -940,7 +950,7 @@ held_fds big_hellos(hostile_target& t) {
   MESSAGE(t.kind() << " keeps " << per_connection
                    << " KiB of RSS per unauthenticated connection holding a "
                       "ClientHello of 128 KiB");
-  CHECK(per_connection < 256);
+  CHECK(per_connection < 256 * memory_scale);
   return conns;
 }
 
@@ -1349,8 +1359,11 @@ TEST_CASE_FIXTURE(meshd_target, "hostile meshd: f) 500 idle connections") {
   run("f) 500 idle connections", [&] { return idle_connections(*this); });
 }
 
+// Not under AddressSanitizer: at the descriptor limit its report files
+// cannot be opened, and it ends the process instead of reporting.
 TEST_CASE_FIXTURE(meshd_few_fds_target,
-                  "hostile meshd: f') more connections than descriptors") {
+                  "hostile meshd: f') more connections than descriptors" *
+                    doctest::skip(memory_scale != 1)) {
   run("f') beyond RLIMIT_NOFILE", [&] { return beyond_fd_limit(*this); });
 }
 
