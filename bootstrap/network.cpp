@@ -92,13 +92,7 @@ caf::error check_transport(caf::actor_system& sys) {
   auto configured = tls::from_config();
   if (!configured)
     return std::move(configured.error());
-  auto current = tls::current_credentials();
-  auto same = [](const tls::credentials& x, const tls::credentials& y) {
-    return x.certificate == y.certificate && x.key == y.key &&
-           x.cafile == y.cafile;
-  };
-  if (configured->has_value() != current.has_value() ||
-      (current && !same(**configured, *current)))
+  if (*configured != tls::current_credentials())
     return make_error(ec::tls_error,
                       "tls.certificate, tls.key and tls.cafile changed after "
                       "this actor system was configured",
@@ -228,14 +222,17 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
   if (err == caf::sec::connection_timeout)
     return unreachable(ep, "timed out: the connection was accepted but the "
                            "peer never answered");
+  auto refused = [&](const std::string& how) {
+    return make_error(ec::tls_error, ep.to_string(),
+                      "the TLS handshake failed" + how);
+  };
+  const std::string causes =
+    "the peer is not of this mesh and refused our certificate (or we have "
+    "none: set tls.certificate, tls.key and tls.cafile), we did not trust "
+    "its certificate, or it does not speak TLS";
   if (err == caf::sec::disconnect_during_handshake) {
     if (uses_tls(sys))
-      return make_error(ec::tls_error, ep.to_string(),
-                        "the TLS handshake failed: the peer is not of this "
-                        "mesh and refused our certificate (or we have none: "
-                        "set tls.certificate, tls.key and tls.cafile), we "
-                        "did not trust its certificate, or it does not "
-                        "speak TLS");
+      return refused(": " + causes);
     return unreachable(ep, "the peer closed the connection during the "
                            "handshake (it requires authentication, and this "
                            "process runs with transport.insecure)");
@@ -243,13 +240,7 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
   // The TLS handshake runs after CAF's connect returned
   // (bootstrap/tls_interpose.cpp); its failure ends the connection.
   if (auto why = tls::handshake_failure(ep.host, ep.port))
-    return make_error(ec::tls_error, ep.to_string(),
-                      "the TLS handshake failed (" + *why +
-                        "): the peer is not of this mesh and refused our "
-                        "certificate (or we have none: set "
-                        "tls.certificate, tls.key and tls.cafile), we did "
-                        "not trust its certificate, or it does not speak "
-                        "TLS");
+    return refused(" (" + *why + "): " + causes);
   // Without a probe (loopback), a refused connect comes from CAF itself --
   // or the handshake failed in a way no TLS call saw (the peer reset the
   // connection): a port that accepts a TCP connection was not refusing.
@@ -260,10 +251,9 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
                    std::chrono::seconds{1});
       if (p.fd >= 0) {
         ::close(p.fd);
-        return make_error(ec::tls_error, ep.to_string(),
-                          "the TLS handshake failed: the peer accepted the "
-                          "connection and closed it (not of this mesh and "
-                          "no certificate it trusts, or not TLS)");
+        return refused(": the peer accepted the connection and closed it "
+                       "(not of this mesh and no certificate it trusts, or "
+                       "not TLS)");
       }
     }
     return unreachable(ep, "connection refused");

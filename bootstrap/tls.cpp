@@ -456,11 +456,7 @@ caf::error use_credentials(const std::optional<credentials>& creds) {
   auto& st = state();
   {
     std::lock_guard<std::mutex> guard{st.mtx};
-    if (st.ctx != nullptr && st.creds.has_value() == creds.has_value() &&
-        (!creds || (st.creds->certificate == creds->certificate &&
-                    st.creds->key == creds->key &&
-                    st.creds->cafile == creds->cafile)) &&
-        !st.creds_error)
+    if (st.ctx != nullptr && st.creds == creds && !st.creds_error)
       return caf::none;
   }
   auto ctx = build_context(creds);

@@ -48,6 +48,14 @@ struct credentials {
   std::string certificate; ///< This process's certificate (chain), PEM.
   std::string key;         ///< Its private key, PEM, not encrypted.
   std::string cafile;      ///< The CA bundle peers must be signed by, PEM.
+
+  friend bool operator==(const credentials& x, const credentials& y) {
+    return x.certificate == y.certificate && x.key == y.key &&
+           x.cafile == y.cafile;
+  }
+  friend bool operator!=(const credentials& x, const credentials& y) {
+    return !(x == y);
+  }
 };
 
 /// The credentials of the configuration store (tls.certificate, tls.key,

@@ -335,16 +335,22 @@ void note_failure(SSL* ssl, int rc) {
                                     std::move(reason));
 }
 
+/// Whether a handshake call that returned `rc` merely waits for the peer.
+/// If it failed instead, a client notes why (for net::connect).
+bool waits_for_peer(SSL* ssl, int rc) {
+  auto err = SSL_get_error(ssl, rc);
+  if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE)
+    return true;
+  if (!SSL_is_server(ssl))
+    note_failure(ssl, rc);
+  return false;
+}
+
 /// After a handshake call of CAF's: whether to tell CAF it is done.
 int defer(SSL* ssl, int rc) {
-  if (rc == 1)
-    return 1;
-  auto err = SSL_get_error(ssl, rc);
-  if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-    if (!SSL_is_server(ssl) && is_shared(SSL_get_SSL_CTX(ssl)))
-      note_failure(ssl, rc);
+  if (rc == 1 || !is_shared(SSL_get_SSL_CTX(ssl)) ||
+      !waits_for_peer(ssl, rc))
     return rc;
-  }
   auto st = state_of(ssl);
   if (st == nullptr)
     return rc;
@@ -364,15 +370,13 @@ MESH_INTERPOSE int SSL_read(SSL* ssl, void* buf, int num) {
     if (rc != 1) {
       // Kept bytes that cannot go out now would wait for a write CAF never
       // makes: the connection is given up rather than left hanging.
-      auto err = SSL_get_error(ssl, rc);
-      if (SSL_is_init_finished(ssl) && err == SSL_ERROR_WANT_WRITE) {
-        ERR_raise_data(ERR_LIB_SSL, SSL_R_BAD_WRITE_RETRY,
-                       "libmesh: cannot send the first message");
+      if (SSL_is_init_finished(ssl)) {
+        if (SSL_get_error(ssl, rc) == SSL_ERROR_WANT_WRITE)
+          ERR_raise_data(ERR_LIB_SSL, SSL_R_BAD_WRITE_RETRY,
+                         "libmesh: cannot send the first message");
         return -1;
       }
-      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE &&
-          !SSL_is_server(ssl))
-        note_failure(ssl, rc);
+      waits_for_peer(ssl, rc);
       return rc;
     }
     st->deferred = false;
@@ -407,32 +411,23 @@ MESH_INTERPOSE int SSL_write(SSL* ssl, const void* buf, int num) {
   auto st = state_of(ssl);
   if (st == nullptr || !st->deferred)
     return real_write()(ssl, buf, num);
-  if (!SSL_is_init_finished(ssl)) {
-    auto rc = SSL_do_handshake(ssl);
-    if (rc != 1) {
-      auto err = SSL_get_error(ssl, rc);
-      if (err != SSL_ERROR_WANT_READ && err != SSL_ERROR_WANT_WRITE) {
-        if (!SSL_is_server(ssl))
-          note_failure(ssl, rc);
-        return rc;
-      }
-      // CAF writes its BASP handshake here, a few hundred bytes; a peer
-      // that never finishes its handshake must not make us keep more.
-      if (st->pending.size() + static_cast<size_t>(num) > max_pending) {
-        ERR_raise_data(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE,
-                       "libmesh: too much to send before the handshake");
-        return -1;
-      }
-      st->pending.append(static_cast<const char*>(buf),
-                         static_cast<size_t>(num));
-      ERR_clear_error();
-      return num;
-    }
+  auto rc = continue_handshake(ssl, *st);
+  if (rc == 1) {
+    st->deferred = false;
+    return real_write()(ssl, buf, num);
   }
-  if (flush_pending(ssl, *st) != 1)
+  if (SSL_is_init_finished(ssl) || !waits_for_peer(ssl, rc))
+    return rc;
+  // CAF writes its BASP handshake here, a few hundred bytes; a peer that
+  // never finishes its handshake must not make us keep more.
+  if (st->pending.size() + static_cast<size_t>(num) > max_pending) {
+    ERR_raise_data(ERR_LIB_SSL, SSL_R_EXCESSIVE_MESSAGE_SIZE,
+                   "libmesh: too much to send before the handshake");
     return -1;
-  st->deferred = false;
-  return real_write()(ssl, buf, num);
+  }
+  st->pending.append(static_cast<const char*>(buf), static_cast<size_t>(num));
+  ERR_clear_error();
+  return num;
 }
 
 // CAF's session blocks SIGPIPE around every OpenSSL call (two

@@ -52,6 +52,14 @@ mesh::bootstrap::payload proc_payload_for(const std::string& addr,
   return p;
 }
 
+/// The host agent of `hosts` (one host) runs no proc.
+void check_no_procs(caf::actor_system& sys, const host_mesh& hosts) {
+  caf::scoped_actor self{sys};
+  self->request(hosts.agent(0), 5s, mesh::list_procs_atom::value)
+    .receive([](const std::vector<std::string>& names) { CHECK(names.empty()); },
+             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+}
+
 mesh::bootstrap_command shell(const std::string& script) {
   mesh::bootstrap_command cmd;
   cmd.program = "/bin/sh";
@@ -499,10 +507,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
   CHECK(*res.exit_code == 1);
   CHECK_MESSAGE(res.err.find("TLS handshake failed") != std::string::npos,
                 res.err);
-  caf::scoped_actor self{sys};
-  self->request(hosts->agent(0), 5s, mesh::list_procs_atom::value)
-    .receive([](const std::vector<std::string>& names) { CHECK(names.empty()); },
-             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  check_no_procs(sys, *hosts);
   REQUIRE(hosts->shutdown());
 }
 
@@ -519,10 +524,7 @@ TEST_CASE_FIXTURE(mesh_fixture,
   REQUIRE(res.exit_code);
   CHECK(*res.exit_code == 2);
   CHECK(res.err.find("refused") != std::string::npos);
-  caf::scoped_actor self{sys};
-  self->request(hosts->agent(0), 5s, mesh::list_procs_atom::value)
-    .receive([](const std::vector<std::string>& names) { CHECK(names.empty()); },
-             [](caf::error& err) { FAIL(mesh::to_string(err)); });
+  check_no_procs(sys, *hosts);
   REQUIRE(hosts->shutdown());
 }
 

@@ -656,8 +656,8 @@ TEST_CASE("a mesh key's identity names it without revealing it") {
         std::string::npos);
 }
 
-TEST_CASE("CAF's TLS sessions run on libmesh's context and signal-free "
-          "socket BIO") {
+TEST_CASE("CAF binds to libmesh's OpenSSL definitions, so this process is "
+          "ready to publish and connect") {
   CHECK(mesh::tls::error_queue_guarded());
   CHECK_FALSE(mesh::tls::ready());
 }
