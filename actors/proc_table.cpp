@@ -166,6 +166,9 @@ void proc_table::set_status(proc_record& rec, proc_status status,
   ev.exit_code = rec.exit_code;
   ev.signal = rec.signal;
   ev.reason = rec.reason;
+  ev.host = address_;
+  if (is_terminating(rec.status))
+    ev.stderr_tail.assign(rec.stderr_tail.begin(), rec.stderr_tail.end());
   push_event(ev, rec.proc_mesh_id, out);
   flush_waiters(rec, out);
   check_spawns(out);
@@ -383,6 +386,7 @@ proc_effects proc_table::actor_failed(const std::string& proc_name,
   ev.reason = "actor '" + actor + "' failed: " + reason;
   ev.actor = actor;
   ev.actor_mesh = actor_mesh;
+  ev.host = address_;
   push_event(ev, rec->proc_mesh_id, out);
   return out;
 }

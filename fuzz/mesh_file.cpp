@@ -54,6 +54,8 @@ const config_key<std::string> k14{"tls.key", "", false, ""};
 const config_key<std::string> k15{"tls.cafile", "", false, ""};
 const config_key<bool> k16{"transport.insecure", false, false, ""};
 const config_key<int64_t> k17{"transport.max_message_size", 1, true, ""};
+const config_key<duration> k18{"proc_unresponsive_timeout", seconds{5}, true,
+                               ""};
 
 constexpr size_t max_ranks = 1000000; // mesh_file_schema.cpp
 

@@ -46,6 +46,7 @@ TEST_CASE("every architecture key is registered with its default") {
     {"tail_log_lines", "100"},
     {"log_forwarding", "true"},
     {"call_timeout", "30s"},
+    {"proc_unresponsive_timeout", "5s"},
     {"listen_address", "127.0.0.1"},
     {"tls.certificate", ""},
     {"tls.key", ""},
@@ -196,7 +197,7 @@ TEST_CASE("every key the public header declares is registered") {
   std::set<std::string> registered;
   for (auto info : mesh::config_registry::instance().keys())
     registered.insert(identifier_of(info->name));
-  CHECK(declared.size() == 17);
+  CHECK(declared.size() == 18);
   CHECK(declared == registered);
 }
 

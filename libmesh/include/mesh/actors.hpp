@@ -336,7 +336,8 @@ typename Inspector::result_type inspect(Inspector& f, proc_event& x) {
   auto code = detail::opt(x.exit_code);
   auto sig = detail::opt(x.signal);
   return f(caf::meta::type_name("mesh::proc_event"), x.rank, x.proc_name,
-           x.status, code, sig, x.reason, x.actor, x.actor_mesh);
+           x.status, code, sig, x.reason, x.actor, x.actor_mesh, x.host,
+           x.stderr_tail);
 }
 
 template <class Inspector>

@@ -39,6 +39,12 @@ extern const config_key<bool> log_forwarding;
 /// Per-call deadline of actor mesh calls and spawns; a member that has not
 /// answered by then fails the call.
 extern const config_key<duration> call_timeout;
+/// A peer (proc, host, meshd, client) that sends nothing, not even a
+/// heartbeat, for this long is cut off and reported failed ("unresponsive");
+/// 0 turns heartbeats off. Read when an actor system starts: by configure()
+/// (client, meshd) and by a child from its parent's snapshot. Peers send a
+/// heartbeat every min(1 s, timeout / 4).
+extern const config_key<duration> proc_unresponsive_timeout;
 /// Where host agents and procs listen.
 extern const config_key<std::string> listen_address;
 /// Mutual TLS certificate (PEM). Process-local: never propagated.

@@ -53,6 +53,10 @@ struct proc_event {
   std::string reason;             ///< One sentence for humans.
   std::string actor;              ///< Actor event: the actor mesh's name.
   std::string actor_mesh;         ///< Actor event: the actor mesh's id.
+  std::string host;               ///< "host:port" of the proc's host agent.
+  /// Last stderr lines of the proc (up to `tail_log_lines`), with an event
+  /// that ends it.
+  std::vector<std::string> stderr_tail;
 };
 
 /// A proc as its host sees it.

@@ -6,6 +6,7 @@
 #include "bootstrap/payload.hpp"
 #include "bootstrap/tls.hpp"
 #include "bootstrap/zygote.hpp"
+#include "libmesh/src/client/liveness.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 #include "mesh/system.hpp"
@@ -130,6 +131,9 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     fail_line("bad configuration in payload: " + mesh::to_string(err));
     return 2;
   }
+  // The parent's liveness settings: a proc sends heartbeats as often as its
+  // host expects them.
+  apply_liveness(cfg, config_of(cfg));
   // A proc needs one scheduler thread; a host child serves many procs.
   if (p->child_role == bootstrap::role::proc)
     cfg.set("scheduler.max-threads", size_t{1});

@@ -1,5 +1,7 @@
 #include "mesh/system.hpp"
 
+#include "libmesh/src/client/liveness.hpp"
+
 #include "bootstrap/tls.hpp"
 #include "libmesh/src/core/config_stores.hpp"
 #include "mesh/actors.hpp"
@@ -11,10 +13,35 @@
 #include <caf/openssl/manager.hpp>
 #include <caf/timespan.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <optional>
 
+namespace mesh::keys {
+
+// Read when an actor system starts (declared in mesh/config_keys.hpp,
+// architecture §6): by configure() and, with the parent's snapshot, by a
+// bootstrap child (bootstrap_child.cpp).
+const config_key<duration> proc_unresponsive_timeout{
+  "proc_unresponsive_timeout", std::chrono::seconds{5}, true,
+  "a peer silent this long (no heartbeat) is failed as unresponsive "
+  "(0 = off)"};
+
+} // namespace mesh::keys
+
 namespace mesh {
+
+void apply_liveness(caf::actor_system_config& cfg, const config_store& store) {
+  auto timeout = store.get(keys::proc_unresponsive_timeout);
+  if (timeout <= duration::zero()) {
+    cfg.set("middleman.heartbeat-interval", caf::timespan{0});
+    cfg.set("middleman.connection-timeout", caf::timespan{0});
+    return;
+  }
+  auto interval = std::min<duration>(std::chrono::seconds{1}, timeout / 4);
+  cfg.set("middleman.heartbeat-interval", caf::timespan{interval});
+  cfg.set("middleman.connection-timeout", caf::timespan{timeout});
+}
 
 namespace {
 
@@ -61,10 +88,7 @@ void configure(caf::actor_system_config& cfg) {
   cfg.set("middleman.workers", size_t{0});
   // A hung peer is only noticed with heartbeats on the peer and a
   // connection timeout on the watcher; both are off in CAF by default.
-  cfg.set("middleman.heartbeat-interval",
-          caf::timespan{std::chrono::seconds{1}});
-  cfg.set("middleman.connection-timeout",
-          caf::timespan{std::chrono::seconds{5}});
+  apply_liveness(cfg, store);
   configure_tls(cfg, store);
 }
 
