@@ -8,7 +8,9 @@
 // Contract kept here:
 // - A gather replies exactly once, with one result per member in request
 //   order, once every member has answered, failed or timed out: a dead or
-//   silent member never holds the reply back beyond the timeout.
+//   silent member never holds the reply back beyond the timeout, and a
+//   member whose actor or connection ends (its proc died, or hung past
+//   proc_unresponsive_timeout) is settled at once by its down message.
 // - Casts are fire and forget: members' replies to them are dropped.
 // - cast_sync replies only after every member has processed the cast (or is
 //   gone, or the timeout passed), which is what bounds how far a caller's
@@ -17,7 +19,13 @@
 
 #include "mesh/actors.hpp"
 
+#include <caf/actor_addr.hpp>
 #include <caf/fwd.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <vector>
 
 #include <string>
 
@@ -27,6 +35,15 @@ struct comm_actor_state {
   static inline const char* name = "comm_actor";
   /// What this comm actor has done; answered to comm_stats_atom.
   comm_stats stats;
+  /// A request in flight to a member: `gone` settles it if the member's
+  /// actor or connection ends first; `owner` expires when the gather or
+  /// sync it belongs to is done.
+  struct watch {
+    std::weak_ptr<void> owner;
+    std::function<void()> gone;
+  };
+  /// By member: the requests waiting on it (members are monitored).
+  std::map<caf::actor_addr, std::vector<watch>> watches;
 };
 
 comm_actor_actor::behavior_type

@@ -62,6 +62,8 @@ using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
 using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
 /// --- the mesh controller's own timer ---
 using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
+/// --- the mesh controller's knock at a lost host ---
+using host_knocked_atom = caf::atom_constant<caf::atom("hostknock")>;
 
 // --- messages ----------------------------------------------------------------
 
@@ -168,7 +170,10 @@ using host_agent_internal_actor =
 /// plus its timer.
 using mesh_controller_internal_actor = mesh_controller_actor::extend<
   // Own timer for the spawn barrier, for the generation it was set at.
-  caf::reacts_to<spawn_idle_atom, uint64_t>>;
+  caf::reacts_to<spawn_idle_atom, uint64_t>,
+  // Its helper's answer: what a knock at a lost host (by host view rank)
+  // found, as a net::knock_answer.
+  caf::reacts_to<host_knocked_atom, uint64_t, int32_t>>;
 
 /// True if the message `self` is handling comes from an actor of its own
 /// node. Otherwise logs a warning naming `what` and returns false: the

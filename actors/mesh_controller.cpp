@@ -1,5 +1,6 @@
 #include "actors/mesh_controller.hpp"
 
+#include "bootstrap/network.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
@@ -21,6 +22,50 @@ const config_key<duration> proc_spawn_max_idle{
 } // namespace mesh::keys
 
 namespace mesh {
+
+std::optional<caf::error>
+mesh_controller_shared::dead_end(const rank_waiter& w) const {
+  auto what = [&] {
+    return w.rank && layout ? layout->where(*w.rank)
+           : layout && w.host < layout->host_addrs.size()
+             ? "host " + layout->host_addrs[w.host]
+             : std::string{"proc mesh"};
+  };
+  if (auto i = lost_hosts.find(w.host); i != lost_hosts.end())
+    return make_error(ec::host_unreachable, what(), i->second);
+  if (!w.rank || *w.rank >= procs.size())
+    return std::nullopt;
+  auto& st = procs[*w.rank].state;
+  if (is_terminated(st.status) || st.status == proc_status::unknown)
+    return make_error(ec::proc_failed, what(),
+                      "its proc " + std::string{to_string(st.status)} + ": "
+                        + st.reason);
+  if (w.actor_mesh.empty())
+    return std::nullopt;
+  if (auto i = actor_meshes.find(w.actor_mesh); i != actor_meshes.end())
+    if (auto sup = i->second.lock())
+      if (auto g = sup->gone.find(*w.rank); g != sup->gone.end())
+        return make_error(ec::proc_failed, what(), g->second);
+  return std::nullopt;
+}
+
+uint64_t mesh_controller_shared::add_waiter(rank_waiter w) {
+  if (auto err = dead_end(w)) {
+    answer(w, std::move(*err));
+    return 0;
+  }
+  auto id = ++next_waiter;
+  waiters.emplace(id, std::move(w));
+  return id;
+}
+
+void mesh_controller_shared::answer(const rank_waiter& w, caf::error err) {
+  if (!w.caller)
+    return;
+  w.caller->enqueue(caf::make_mailbox_element(nullptr, w.response_id, {},
+                                              std::move(err)),
+                    nullptr);
+}
 
 namespace {
 
@@ -143,9 +188,17 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
     if (auto i = meshes.find(ev.actor_mesh); i != meshes.end())
       if (auto sup = i->second.lock()) {
         sup->gone.emplace(ev.rank, ev.reason);
+        sup->any_gone.store(true, std::memory_order_release);
         actor_handlers = sup->handlers;
       }
     proc_handlers = self->state.shared->handlers;
+    auto r = ev.rank;
+    auto& id = ev.actor_mesh;
+    self->state.shared->fail_waiters(
+      [r, &id](const rank_waiter& w) {
+        return w.rank == r && w.actor_mesh == id;
+      },
+      make_error(ec::proc_failed, self->state.layout->where(r), ev.reason));
   }
   call_all(proc_handlers, ev);
   call_all(actor_handlers, ev);
@@ -173,6 +226,7 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
       // A member that already failed was reported then.
       if (!sup->gone.emplace(ev.rank, reason).second)
         continue;
+      sup->any_gone.store(true, std::memory_order_release);
       auto actor_ev = ev;
       actor_ev.reason = reason;
       actor_ev.actor = sup->name;
@@ -188,6 +242,138 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
   }
 }
 
+/// The error that releases a waiter of `rank` whose proc ended.
+caf::error proc_gone(const mesh_layout& layout, size_t rank,
+                     const proc_event& ev) {
+  return make_error(ec::proc_failed, layout.where(rank),
+                    "its proc " + std::string{to_string(ev.status)} + ": "
+                      + ev.reason);
+}
+
+/// Tells the handlers of the proc mesh (and, for an ended proc, of its
+/// actor meshes) about `ev`, which record() already holds, and moves a
+/// spawn in progress on.
+void publish(controller_ptr self, const proc_event& ev) {
+  handler_list handlers;
+  {
+    std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    handlers = self->state.shared->handlers;
+  }
+  call_all(handlers, ev);
+  if (is_terminated(ev.status) || ev.status == proc_status::unknown)
+    attribute_to_actors(self, ev);
+  if (self->state.spawning) {
+    arm_idle_timer(self);
+    proc_state st;
+    {
+      std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+      if (ev.rank < self->state.shared->procs.size())
+        st = self->state.shared->procs[ev.rank].state;
+    }
+    on_state(self, st);
+  }
+}
+
+/// Every rank of host `h` that had not ended fails with `cause`: one event
+/// per rank, and every request waiting on the host is released.
+void host_lost(controller_ptr self, size_t h, const std::string& cause) {
+  auto& st = self->state;
+  auto addr = h < st.layout->host_addrs.size() ? st.layout->host_addrs[h]
+                                               : std::string{"?"};
+  std::vector<proc_event> events;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    auto& shared = *st.shared;
+    if (!shared.lost_hosts.emplace(h, cause).second)
+      return;
+    for (size_t r = 0; r < shared.procs.size(); ++r) {
+      if (st.layout->host_of(r) != h)
+        continue;
+      auto& cur = shared.procs[r].state;
+      if (is_terminated(cur.status))
+        continue;
+      cur.rank = r;
+      cur.proc_name = st.layout->proc_names[r];
+      cur.host = addr;
+      cur.status = proc_status::failed;
+      cur.reason = cause;
+      proc_event ev;
+      ev.rank = r;
+      ev.proc_name = cur.proc_name;
+      ev.status = cur.status;
+      ev.reason = cause;
+      ev.host = addr;
+      events.push_back(std::move(ev));
+    }
+    shared.fail_waiters([h](const rank_waiter& w) { return w.host == h; },
+                        make_error(ec::host_unreachable, "host " + addr,
+                                   cause));
+  }
+  if (!events.empty() || !st.spawning)
+    spdlog::debug("proc mesh {}: {}", st.layout->proc_mesh_id, cause);
+  for (auto& ev : events)
+    publish(self, ev);
+  if (st.spawning)
+    finish_spawn(self, make_error(ec::spawn_failed, "host " + addr, cause));
+}
+
+/// The connection to host `h` is gone: a host that ended normally (a local
+/// one at shutdown) is lost at once; otherwise a knock at its port tells a
+/// host process that is gone from one that hangs or cannot be reached.
+void on_host_down(controller_ptr self, size_t h, const caf::error& reason) {
+  auto& st = self->state;
+  if (st.probing.count(h) > 0)
+    return;
+  {
+    std::lock_guard<std::mutex> guard{st.shared->mtx};
+    if (st.shared->lost_hosts.count(h) > 0)
+      return;
+  }
+  auto addr = h < st.layout->host_addrs.size() ? st.layout->host_addrs[h]
+                                               : std::string{"?"};
+  if (reason != caf::exit_reason::remote_link_unreachable) {
+    host_lost(self, h,
+              "its host " + addr + " ended (" + self->system().render(reason)
+                + ")");
+    return;
+  }
+  auto ep = net::parse_endpoint(addr);
+  if (!ep) {
+    host_lost(self, h, "its host " + addr + " was lost: its connection closed");
+    return;
+  }
+  st.probing.insert(h);
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->spawn<caf::detached>([me, h, ep = *ep](caf::blocking_actor* knocker) {
+    auto answer = net::knock(ep, std::chrono::milliseconds{500});
+    knocker->send(me, host_knocked_atom::value, uint64_t{h},
+                  static_cast<int32_t>(answer));
+  });
+}
+
+std::string lost_cause(controller_ptr self, size_t h, net::knock_answer a) {
+  auto& st = self->state;
+  auto addr = h < st.layout->host_addrs.size() ? st.layout->host_addrs[h]
+                                               : std::string{"?"};
+  auto timeout = config_of(self->system()).get(keys::proc_unresponsive_timeout);
+  switch (a) {
+    case net::knock_answer::refuses:
+      return "its host " + addr + " was lost: the host process is gone (its "
+             "connection closed and its port refuses connections)";
+    case net::knock_answer::accepts:
+      if (timeout > duration::zero())
+        return "its host " + addr + " was lost: unresponsive for "
+               + render_duration(timeout) + " (no message or heartbeat; "
+               "its port still accepts connections: hung or stopped)";
+      return "its host " + addr + " was lost: it closed the connection";
+    case net::knock_answer::silent:
+    default:
+      return "its host " + addr + " was lost: unreachable (its connection "
+             "closed or went silent, and a new connection got no answer "
+             "within 500 ms: network or machine down)";
+  }
+}
+
 } // namespace
 
 mesh_controller_internal_actor::behavior_type
@@ -196,6 +382,16 @@ mesh_controller(controller_ptr self,
                 std::shared_ptr<const mesh_layout> layout) {
   self->state.shared = std::move(shared);
   self->state.layout = std::move(layout);
+  {
+    std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    self->state.shared->layout = self->state.layout;
+  }
+  self->set_down_handler([self](caf::down_msg& msg) {
+    auto& hosts = self->state.hosts;
+    for (size_t h = 0; h < hosts.size(); ++h)
+      if (hosts[h].address() == msg.source)
+        on_host_down(self, h, msg.reason);
+  });
   return {
     [self](proc_event& ev) {
       if (!ev.actor_mesh.empty()) {
@@ -208,6 +404,10 @@ mesh_controller(controller_ptr self,
         auto& procs = self->state.shared->procs;
         if (ev.rank < procs.size())
           info = procs[ev.rank];
+        // A host that was lost said all there is to say about its ranks.
+        if (self->state.shared->lost_hosts.count(
+              self->state.layout->host_of(ev.rank)) > 0)
+          return;
       }
       info.state.rank = ev.rank;
       info.state.proc_name = ev.proc_name;
@@ -215,20 +415,18 @@ mesh_controller(controller_ptr self,
       info.state.exit_code = ev.exit_code;
       info.state.signal = ev.signal;
       info.state.reason = ev.reason;
+      if (!ev.stderr_tail.empty())
+        info.state.stderr_tail = ev.stderr_tail;
       record(self, info);
-      std::vector<std::function<void(const proc_event&)>> handlers;
-      {
+      if (is_terminated(ev.status) || ev.status == proc_status::unknown) {
+        // Released before any handler runs: nobody waits on the dead.
         std::lock_guard<std::mutex> guard{self->state.shared->mtx};
-        handlers = self->state.shared->handlers;
+        auto r = ev.rank;
+        self->state.shared->fail_waiters(
+          [r](const rank_waiter& w) { return w.rank == r; },
+          proc_gone(*self->state.layout, r, ev));
       }
-      for (auto& f : handlers)
-        f(ev);
-      if (is_terminated(ev.status) || ev.status == proc_status::unknown)
-        attribute_to_actors(self, ev);
-      if (self->state.spawning) {
-        arm_idle_timer(self);
-        on_state(self, info.state);
-      }
+      publish(self, ev);
     },
     [self](const proc_output& out) {
       auto h = self->state.layout->host_of(out.rank);
@@ -243,6 +441,10 @@ mesh_controller(controller_ptr self,
       st.spawning = true;
       st.hosts = hosts;
       st.hosts_pending = hosts.size();
+      // A host's connection that is lost (its process ended, it hung past
+      // proc_unresponsive_timeout, the network went down) fails its ranks.
+      for (auto& h : hosts)
+        self->monitor(h);
       st.max_idle = config_of(self->system()).get(keys::proc_spawn_max_idle);
       arm_idle_timer(self);
       for (size_t h = 0; h < hosts.size(); ++h) {
@@ -275,6 +477,13 @@ mesh_controller(controller_ptr self,
       }
       check_spawn(self);
       return st.spawn_promise;
+    },
+    [self](host_knocked_atom, uint64_t h, int32_t answer) {
+      if (!from_this_node(self, "host_knocked"))
+        return;
+      self->state.probing.erase(h);
+      host_lost(self, h,
+                lost_cause(self, h, static_cast<net::knock_answer>(answer)));
     },
     [self](spawn_idle_atom, uint64_t generation) {
       auto& st = self->state;

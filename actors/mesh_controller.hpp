@@ -17,12 +17,16 @@
 #include "actors/internal_interfaces.hpp"
 #include "libmesh/src/core/mesh_layout.hpp"
 
+#include <caf/message_id.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <atomic>
 #include <functional>
 #include <map>
 #include <memory>
+#include <set>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,8 +41,25 @@ struct actor_mesh_supervision {
   /// The actor mesh's on_event handlers.
   std::vector<std::function<void(const proc_event&)>> handlers;
   /// Proc-mesh ranks whose member failed or ended with its proc, and why:
-  /// calls fail fast for them.
+  /// calls fail fast for them, casts skip them.
   std::map<size_t, std::string> gone;
+  /// Set once `gone` has an entry: casts look at `gone` only then.
+  std::atomic<bool> any_gone{false};
+};
+
+/// A blocking request that waits on a rank or a host of a proc mesh (an
+/// actor mesh call, an actor spawn): supervision answers it with an error as
+/// soon as what it waits on is known dead, instead of leaving it to its
+/// timeout (the real reply, if one still comes, finds a discarded caller).
+struct rank_waiter {
+  caf::strong_actor_ptr caller; ///< The blocking actor that waits.
+  caf::message_id response_id;  ///< The id its reply will carry.
+  size_t host = 0;              ///< Fails when this host is lost.
+  /// Fails when this rank's proc ends (or, with `actor_mesh`, when that
+  /// actor mesh's member on it fails); none: a relay through the host's comm
+  /// actor, which answers for its members itself.
+  std::optional<size_t> rank;
+  std::string actor_mesh; ///< Id of the actor mesh the request goes to.
 };
 
 /// State shared between a proc_mesh (client threads) and its controller.
@@ -51,6 +72,39 @@ struct mesh_controller_shared {
   /// The actor meshes spawned on this proc mesh, by id. Weak: once every
   /// handle of an actor mesh is gone, nobody is left to tell.
   std::map<std::string, std::weak_ptr<actor_mesh_supervision>> actor_meshes;
+  /// Casts not sent to each rank because it was known gone, by rank.
+  std::vector<uint64_t> dropped;
+  /// Requests in flight that supervision may have to answer, by id.
+  std::map<uint64_t, rank_waiter> waiters;
+  uint64_t next_waiter = 0;
+  /// Hosts (by host view rank) whose connection was lost, and why.
+  std::map<size_t, std::string> lost_hosts;
+
+  /// Registers `w` (call with `mtx` held), or, if what it waits on is
+  /// already dead, answers it at once; returns its id (0: answered).
+  uint64_t add_waiter(rank_waiter w);
+  /// Forgets a waiter whose reply came (call with `mtx` held).
+  void remove_waiter(uint64_t id) { waiters.erase(id); }
+  /// Answers, with `err`, every waiter that `dead` selects (call with `mtx`
+  /// held); they are forgotten.
+  template <class Pred>
+  void fail_waiters(Pred dead, const caf::error& err) {
+    for (auto i = waiters.begin(); i != waiters.end();) {
+      if (dead(i->second)) {
+        answer(i->second, err);
+        i = waiters.erase(i);
+      } else {
+        ++i;
+      }
+    }
+  }
+  /// Why `w` cannot be answered by its target any more, if so (call with
+  /// `mtx` held).
+  std::optional<caf::error> dead_end(const rank_waiter& w) const;
+  /// Puts `err` into the waiter's mailbox as the reply it waits for.
+  static void answer(const rank_waiter& w, caf::error err);
+  /// The layout, for the texts of errors (set by the controller).
+  std::shared_ptr<const mesh_layout> layout;
 };
 
 struct mesh_controller_state {
@@ -65,6 +119,8 @@ struct mesh_controller_state {
   uint64_t generation = 0; ///< Idle-timer generation: progress re-arms it.
   duration max_idle{0};
   std::vector<host_agent_actor> hosts;
+  /// Hosts being probed after their connection was lost.
+  std::set<size_t> probing;
 };
 
 /// Spawned as the internal interface (its timer); kept and handed out as

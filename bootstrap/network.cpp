@@ -210,6 +210,25 @@ void finish_probe(probe& p, const endpoint& ep, clock::time_point deadline,
   }
 }
 
+} // namespace
+
+knock_answer knock(const endpoint& ep, duration timeout) {
+  auto p = start_probe(ep);
+  finish_probe(p, ep, clock::now() + timeout, timeout);
+  if (p.fd >= 0) {
+    ::close(p.fd);
+    return knock_answer::accepts;
+  }
+  auto& ctx = p.failure.context();
+  auto why = !ctx.empty() && ctx.match_element<std::string>(ctx.size() - 1)
+               ? ctx.get_as<std::string>(ctx.size() - 1)
+               : std::string{};
+  return why.rfind("connection refused", 0) == 0 ? knock_answer::refuses
+                                                 : knock_answer::silent;
+}
+
+namespace {
+
 /// Why CAF's handshake with `ep` failed, in words.
 caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
                              const caf::error& err, duration timeout) {

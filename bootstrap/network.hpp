@@ -54,6 +54,18 @@ struct endpoint {
 caf::expected<endpoint> parse_endpoint(std::string_view text,
                                        bool allow_any_port = false);
 
+/// What a plain TCP connect to a peer's port found.
+enum class knock_answer {
+  accepts, ///< Something listens there (maybe a stopped process).
+  refuses, ///< Nothing listens: the process is gone.
+  silent,  ///< No answer in time, or no route: the network or machine.
+};
+
+/// Knocks at `ep` with a plain TCP connect (closed at once) within
+/// `timeout`: how supervision tells a peer that ended from one that hangs
+/// or cannot be reached after its connection was lost. Blocks the caller.
+knock_answer knock(const endpoint& ep, duration timeout);
+
 /// True if `host` names this machine's loopback interface only (127.0.0.0/8,
 /// ::1 or "localhost").
 bool is_loopback(std::string_view host);

@@ -12,6 +12,7 @@
 #include "mesh/system.hpp"
 #include "meshd_daemon.hpp"
 #include "support/actor_fixture.hpp"
+#include "support/event_log.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
 
@@ -21,6 +22,11 @@
 #include <caf/scoped_actor.hpp>
 
 #include <sys/stat.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <thread>
 #include <unistd.h>
 
 #include <set>
@@ -115,7 +121,8 @@ private:
 };
 
 /// meshd inside a namespace, listening on the namespace's address.
-std::unique_ptr<meshd_daemon> start_in(const machine& m) {
+std::unique_ptr<meshd_daemon>
+start_in(const machine& m, const std::map<std::string, std::string>& env = {}) {
   std::string why;
   auto d =
     meshd_daemon::start({"ip", "netns", "exec", m.ns, mesh::test::meshd_path(),
@@ -124,7 +131,7 @@ std::unique_ptr<meshd_daemon> start_in(const machine& m) {
                          mesh::test::certs().path("server.key"), "--tls-ca",
                          mesh::test::certs().path("ca_a.pem"), "--insecure",
                          "--proc-command", mesh::test::mesh_child_path()},
-                        {}, &why);
+                        env, &why);
   REQUIRE_MESSAGE(d, why);
   return d;
 }
@@ -137,6 +144,20 @@ ino_t netns_of(int64_t pid) {
 }
 
 using netns_fixture = mesh::test::cluster_fixture;
+
+/// A client that cuts off peers silent for 2 s.
+struct partition_fixture : mesh::test::reaped_fixture {
+  std::vector<std::unique_ptr<mesh::config_override>> tls = [] {
+    std::vector<std::unique_ptr<mesh::config_override>> result;
+    for (auto& [k, v] : mesh::test::client_tls_settings())
+      result.push_back(std::make_unique<mesh::config_override>(k, v));
+    return result;
+  }();
+  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  mesh::config_override unresponsive{"proc_unresponsive_timeout", "2s"};
+  mesh::test::test_config cfg;
+  caf::actor_system sys{cfg};
+};
 
 #define SKIP_WITHOUT(lab)                                                      \
   if (!(lab).ready()) {                                                        \
@@ -248,4 +269,65 @@ TEST_CASE_FIXTURE(netns_fixture,
   CHECK_MESSAGE(res.err.find("refusing to serve " + lab[0].addr +
                              ":0 without credentials") != std::string::npos,
                 res.err);
+}
+
+TEST_CASE_FIXTURE(partition_fixture,
+                  "a host cut off by a link that goes down fails its ranks "
+                  "within the hang bound and the other host stays usable") {
+  netns_lab lab;
+  SKIP_WITHOUT(lab);
+  std::map<std::string, std::string> env{
+    {"MESH_PROC_UNRESPONSIVE_TIMEOUT", "2s"}};
+  auto a = start_in(lab[0], env);
+  auto b = start_in(lab[1], env);
+  auto hosts = host_mesh::attach(sys, host_mesh_id::instance("cut"),
+                                 {a->address(), b->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
+  REQUIRE_MESSAGE(echoes, mesh::to_string(echoes.error()));
+  mesh::test::event_log log;
+  pm->on_event(log.handler());
+  caf::anon_send(echoes->get(1), mesh::test::sleep_atom::value,
+                 int32_t{10000});
+  std::this_thread::sleep_for(100ms);
+  auto first = echoes->range("hosts", 0, 1);
+  REQUIRE(first);
+  auto pending = std::async(std::launch::async, [&] {
+    return first->call_each<int32_t>(30s, int32_t{1});
+  });
+  std::this_thread::sleep_for(200ms);
+  auto cut_at = std::chrono::steady_clock::now();
+  REQUIRE(lab.ip({"link", "set", lab[0].root_link, "down"}));
+  for (size_t r : {size_t{0}, size_t{1}}) {
+    CAPTURE(r);
+    auto ev = log.wait_for([r](auto& e) {
+      return e.rank == r && e.actor.empty() && mesh::is_terminated(e.status);
+    });
+    REQUIRE(ev);
+    CHECK(ev->status == mesh::proc_status::failed);
+    CHECK_MESSAGE(ev->reason.find("was lost") != std::string::npos,
+                  ev->reason);
+  }
+  auto heard = std::chrono::duration<double, std::milli>(
+                 std::chrono::steady_clock::now() - cut_at)
+                 .count();
+  MESSAGE("ranks behind the cut link reported " << heard << " ms after it "
+          "went down");
+  // 2 s of silence checked every 500 ms, plus a 500 ms knock.
+  CHECK(heard < 5000);
+  REQUIRE(pending.wait_for(5s) == std::future_status::ready);
+  auto outcome = pending.get();
+  REQUIRE(outcome.size() == 2);
+  CHECK_FALSE(outcome[1]);
+  // The host on the other link still answers.
+  auto second = echoes->range("hosts", 1, 2);
+  REQUIRE(second);
+  auto res = second->call<int32_t>(10s, int32_t{2});
+  REQUIRE_MESSAGE(res, mesh::to_string(res.error()));
+  CHECK((*res)[0] == 2);
+  REQUIRE(lab.ip({"link", "set", lab[0].root_link, "up"}));
+  auto summary = hosts->shutdown();
+  CHECK(b->wait_exit(30s) == 0);
 }

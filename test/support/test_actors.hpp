@@ -11,7 +11,9 @@
 #include <unistd.h>
 
 #include <cstdint>
+#include <chrono>
 #include <stdexcept>
+#include <thread>
 #include <string>
 #include <vector>
 
@@ -44,6 +46,7 @@ using crash_atom = caf::atom_constant<caf::atom("crash")>;
 using fail_atom = caf::atom_constant<caf::atom("fail")>;
 using hang_atom = caf::atom_constant<caf::atom("hang")>;
 using pid_atom = caf::atom_constant<caf::atom("pid")>;
+using sleep_atom = caf::atom_constant<caf::atom("sleep")>;
 
 /// A typed actor: a counter that casts add to and calls read.
 using counter_actor = caf::typed_actor<
@@ -98,6 +101,12 @@ inline caf::behavior echo(caf::stateful_actor<echo_state>* self) {
     },
     [self](hang_atom) {
       self->state.held.push_back(self->make_response_promise());
+    },
+    // Blocks its thread (a proc's only scheduler thread) for `ms`: what
+    // comes after it waits.
+    [](sleep_atom, int32_t ms) {
+      std::this_thread::sleep_for(std::chrono::milliseconds{ms});
+      return ms;
     },
   };
 }

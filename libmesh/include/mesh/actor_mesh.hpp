@@ -11,7 +11,11 @@
 // - call never hangs: a member that is dead, gone or silent past the timeout
 //   makes it return an error naming every such rank. A rank whose member is
 //   known to have failed or lost its proc (supervision) fails the call at
-//   once, before anything is sent.
+//   once, before anything is sent; one whose proc or host is lost while the
+//   call waits fails as soon as supervision knows (not at the timeout).
+//   call_each gives the outcome of each member instead of all-or-error.
+// - A cast skips members known to be gone and counts them as dropped
+//   (proc_mesh::health).
 // - Casts are fire and forget but bounded: every `cast_credit` casts to a
 //   host, the cast waits until that host's members have processed it.
 // - The messages and replies of typed handles are checked at compile time.
@@ -42,6 +46,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -96,6 +101,14 @@ protected:
   /// naming each rank that failed.
   caf::expected<std::vector<caf::message>> call_message(caf::message msg,
                                                         duration timeout) const;
+  /// Requests every member of the view; one outcome per view rank.
+  std::vector<caf::expected<caf::message>>
+  call_each_message(caf::message msg, duration timeout) const;
+  /// The work of both: replies by view rank, and why each failed member
+  /// failed (in words that follow its where()).
+  std::vector<std::optional<std::string>>
+  call_outcomes(const caf::message& msg, duration timeout,
+                std::vector<caf::message>& replies) const;
   /// The error for a reply that is not one value of the expected type.
   caf::error unexpected_reply(size_t rank, const caf::message& reply) const;
   /// The call_timeout config value.
@@ -154,6 +167,24 @@ public:
                         std::forward<Ts>(msg)...);
   }
 
+  /// As call, but with one outcome per member of this view, positioned by
+  /// the view rank: its reply, or the error for that member alone (gone,
+  /// failed, no answer in time, a reply of another type). A member's failure
+  /// loses none of the other replies; a member known to be gone is not asked.
+  template <class R, class... Ts>
+  value_mesh<caf::expected<R>> call_each(Ts&&... msg) const {
+    return gather_each<R>(default_timeout(), std::forward<Ts>(msg)...);
+  }
+
+  /// As call_each, with an explicit timeout (a std::chrono::duration as the
+  /// first argument is always the timeout).
+  template <class R, class Rep, class Period, class... Ts>
+  value_mesh<caf::expected<R>>
+  call_each(std::chrono::duration<Rep, Period> timeout, Ts&&... msg) const {
+    return gather_each<R>(std::chrono::duration_cast<duration>(timeout),
+                          std::forward<Ts>(msg)...);
+  }
+
 private:
   friend class proc_mesh;
 
@@ -181,6 +212,33 @@ private:
       }
     }
     return value_mesh<R>::make(extent(), std::move(values));
+  }
+
+  template <class R, class... Ts>
+  value_mesh<caf::expected<R>> gather_each(duration timeout,
+                                           Ts&&... msg) const {
+    check_input<Ts...>();
+    check_reply<R, Ts...>();
+    auto replies =
+      call_each_message(caf::make_message(std::forward<Ts>(msg)...), timeout);
+    std::vector<caf::expected<R>> values;
+    values.reserve(replies.size());
+    for (size_t r = 0; r < replies.size(); ++r) {
+      auto& reply = replies[r];
+      if (!reply) {
+        values.emplace_back(std::move(reply.error()));
+      } else if constexpr (std::is_same_v<R, caf::message>) {
+        values.emplace_back(std::move(*reply));
+      } else {
+        if (reply->template match_elements<R>())
+          values.emplace_back(reply->template get_as<R>(0));
+        else
+          values.emplace_back(unexpected_reply(r, *reply));
+      }
+    }
+    // One value per member of this view: make() cannot fail.
+    return std::move(
+      *value_mesh<caf::expected<R>>::make(extent(), std::move(values)));
   }
 
   template <class... Ts>

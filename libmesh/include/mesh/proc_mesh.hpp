@@ -46,6 +46,9 @@ public:
   /// Fresh state of every rank, asked from the hosts (a host that does not
   /// answer in time gives `unknown` for its ranks).
   caf::expected<std::vector<proc_state>> states() const;
+  /// What supervision knows of every rank now (pushed events and lost
+  /// hosts; no message is sent), with the casts dropped for ranks known gone.
+  std::vector<rank_health> health() const;
   /// Stops every proc (polite stop, SIGTERM, SIGKILL) and waits until all
   /// have exited. Error (with the summary) if some could not be stopped.
   caf::expected<void> stop(std::string reason = "stopped by client");

@@ -59,6 +59,18 @@ struct proc_event {
   std::vector<std::string> stderr_tail;
 };
 
+/// What supervision knows of one rank, without asking its host.
+struct rank_health {
+  size_t rank = 0;
+  std::string proc_name;
+  std::string host;               ///< "host:port" of its host agent.
+  proc_status status = proc_status::not_exist;
+  std::string reason;             ///< Why it ended, if it did.
+  /// Casts to an actor of this rank not sent because the rank was known
+  /// gone (summed over the proc mesh's actor meshes).
+  uint64_t dropped_casts = 0;
+};
+
 /// A proc as its host sees it.
 struct proc_state {
   size_t rank = 0;                ///< Rank in the proc mesh.

@@ -173,8 +173,34 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   auto one_by_one = [&](const host_group& g) {
     return g.members.size() == 1 || !relays(core, g.host, msg, names);
   };
+  // A member known to be gone is not sent to: its cast counts as dropped
+  // for its rank (proc_mesh::health), and nothing is logged per cast.
+  std::vector<host_group> pruned;
+  const std::vector<host_group>* groups = &plan_->groups;
+  if (core.supervision->any_gone.load(std::memory_order_acquire)) {
+    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    auto& gone = core.supervision->gone;
+    auto& dropped = core.controller->dropped;
+    for (auto& g : plan_->groups) {
+      host_group kept;
+      kept.host = g.host;
+      for (size_t i = 0; i < g.members.size(); ++i) {
+        auto base = plan_->base_ranks[g.view_ranks[i]];
+        if (gone.count(base) > 0) {
+          if (base < dropped.size())
+            ++dropped[base];
+          continue;
+        }
+        kept.view_ranks.push_back(g.view_ranks[i]);
+        kept.members.push_back(g.members[i]);
+      }
+      if (!kept.members.empty())
+        pruned.push_back(std::move(kept));
+    }
+    groups = &pruned;
+  }
   std::vector<const host_group*> credit_points;
-  for (auto& g : plan_->groups) {
+  for (auto& g : *groups) {
     auto sent = core.casts_per_host[g.host].fetch_add(1) + 1;
     if (sent % cast_credit == 0) {
       credit_points.push_back(&g);
@@ -226,100 +252,175 @@ void actor_mesh_base::cast_message(caf::message msg) const {
     caller.discard();
 }
 
-caf::expected<std::vector<caf::message>>
-actor_mesh_base::call_message(caf::message msg, duration timeout) const {
+namespace {
+
+/// What a member's error means, in the words of a call: supervision's
+/// errors (its proc or host is gone) say why; others as the comm actor
+/// says them.
+std::string explain_call_error(caf::actor_system& sys, const caf::error& err,
+                               caf::timespan timeout) {
+  if (err.category() == error_category
+      && (err.code() == static_cast<uint8_t>(ec::proc_failed)
+          || err.code() == static_cast<uint8_t>(ec::host_unreachable)))
+    return "is gone: " + reason_of(sys, err);
+  return explain_member_error(sys, err, timeout);
+}
+
+} // namespace
+
+std::vector<std::optional<std::string>>
+actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
+                               std::vector<caf::message>& replies) const {
   auto& core = *core_;
   auto& plan = *plan_;
   auto& sys = *core.sys;
   auto n = plan.base_ranks.size();
-  auto failed = [&](std::vector<std::pair<size_t, std::string>> items) {
-    std::sort(items.begin(), items.end());
-    std::vector<std::string> texts;
-    for (auto& [v, text] : items)
-      texts.push_back(where(core, plan, v) + " " + text);
-    return make_error(ec::call_failed, "actor mesh '" + core.name + "'",
-                      join_failures(texts));
-  };
-  // Fail fast for members that supervision already knows are gone.
+  replies.assign(n, caf::message{});
+  std::vector<std::optional<std::string>> errors(n);
+  // Members that supervision already knows are gone are not asked.
+  std::vector<bool> skip(n, false);
+  bool any_gone = false;
   {
-    std::vector<std::pair<size_t, std::string>> gone;
     std::lock_guard<std::mutex> guard{core.controller->mtx};
     auto& known = core.supervision->gone;
     if (!known.empty())
       for (size_t v = 0; v < n; ++v)
-        if (auto i = known.find(plan.base_ranks[v]); i != known.end())
-          gone.emplace_back(v, "is gone: " + i->second);
-    if (!gone.empty())
-      return failed(std::move(gone));
+        if (auto i = known.find(plan.base_ranks[v]); i != known.end()) {
+          errors[v] = "is gone: " + i->second;
+          skip[v] = any_gone = true;
+        }
   }
-  std::vector<caf::message> replies(n);
-  std::vector<std::pair<size_t, std::string>> errors;
   caf::timespan ts{timeout};
-  {
-    auto caller = core.callers->borrow();
-    auto& self = *caller;
-    bool late = false;
-    using direct_handle = decltype(self->request(caf::actor{}, ts, msg));
-    using relay_handle =
-      decltype(self->request(comm_actor_actor{}, ts, gather_atom::value,
-                             std::vector<comm_member>{}, msg, ts));
-    // All requests go out before any reply is awaited: members answer
-    // concurrently.
-    std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
-    std::vector<std::pair<const host_group*, relay_handle>> relayed;
-    std::optional<std::vector<std::string>> names;
-    for (auto& g : plan.groups) {
-      if (g.members.size() == 1 || !relays(core, g.host, msg, names))
-        for (size_t i = 0; i < g.members.size(); ++i)
-          direct.emplace_back(g.view_ranks[i],
-                              self->request(g.members[i].actor, ts, msg));
-      else
-        relayed.emplace_back(
-          &g, self->request(core.comms[g.host], ts + relay_margin(ts),
-                            gather_atom::value, g.members, msg, ts));
+  auto caller = core.callers->borrow();
+  auto& self = *caller;
+  bool late = false;
+  using direct_handle = decltype(self->request(caf::actor{}, ts, msg));
+  using relay_handle =
+    decltype(self->request(comm_actor_actor{}, ts, gather_atom::value,
+                           std::vector<comm_member>{}, msg, ts));
+  // All requests go out before any reply is awaited: members answer
+  // concurrently.
+  std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
+  std::vector<std::pair<host_group, relay_handle>> relayed;
+  std::vector<rank_waiter> waits;
+  auto caller_ptr = caf::actor_cast<caf::strong_actor_ptr>(self);
+  std::optional<std::vector<std::string>> names;
+  for (auto& whole : plan.groups) {
+    // Without its gone members (rare: a copy only then).
+    host_group pruned;
+    if (any_gone) {
+      pruned.host = whole.host;
+      for (size_t i = 0; i < whole.members.size(); ++i)
+        if (!skip[whole.view_ranks[i]]) {
+          pruned.view_ranks.push_back(whole.view_ranks[i]);
+          pruned.members.push_back(whole.members[i]);
+        }
+      if (pruned.members.empty())
+        continue;
     }
-    for (auto& item : direct) {
-      auto v = item.first;
-      item.second.receive(
-        [&, v](caf::error& err) {
-          late = true;
-          errors.emplace_back(v, explain_member_error(sys, err, ts));
-        },
-        caf::others >>
-          [&, v](caf::message_view& xs) -> caf::result<caf::message> {
-          replies[v] = xs.move_content_to_message();
-          return caf::message{};
-        });
+    auto& g = any_gone ? pruned : whole;
+    if (g.members.size() == 1 || !relays(core, g.host, msg, names)) {
+      for (size_t i = 0; i < g.members.size(); ++i) {
+        auto v = g.view_ranks[i];
+        direct.emplace_back(v, self->request(g.members[i].actor, ts, msg));
+        waits.push_back(rank_waiter{caller_ptr, direct.back().second.id(),
+                                    g.host, plan.base_ranks[v],
+                                    core.supervision->id});
+      }
+    } else {
+      auto h = self->request(core.comms[g.host], ts + relay_margin(ts),
+                             gather_atom::value, g.members, msg, ts);
+      waits.push_back(
+        rank_waiter{caller_ptr, h.id(), g.host, std::nullopt, {}});
+      relayed.emplace_back(g, std::move(h));
     }
-    for (auto& [g, h] : relayed) {
-      auto group = g;
-      h.receive(
-        [&, group](std::vector<gather_result>& results) {
-          for (size_t i = 0; i < group->view_ranks.size(); ++i) {
-            auto v = group->view_ranks[i];
-            if (i >= results.size())
-              errors.emplace_back(v, "got no result from its host's comm "
-                                     "actor");
-            else if (results[i].ok)
-              replies[v] = std::move(results[i].value);
-            else
-              errors.emplace_back(v, std::move(results[i].error));
-          }
-        },
-        [&, group](caf::error& err) {
-          late = true;
-          for (auto v : group->view_ranks)
-            errors.emplace_back(v, "was not reached: the comm actor of host " +
-                                     core.layout->host_addrs[group->host] + " " +
-                                     explain_member_error(sys, err, ts));
-        });
-    }
-    if (late)
-      caller.discard();
   }
-  if (!errors.empty())
-    return failed(std::move(errors));
+  // Supervision answers a request whose member or host dies meanwhile.
+  std::vector<uint64_t> ids;
+  ids.reserve(waits.size());
+  {
+    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    for (auto& w : waits)
+      ids.push_back(core.controller->add_waiter(std::move(w)));
+  }
+  for (auto& item : direct) {
+    auto v = item.first;
+    item.second.receive(
+      [&, v](caf::error& err) {
+        late = true;
+        errors[v] = explain_call_error(sys, err, ts);
+      },
+      caf::others >> [&, v](caf::message_view& xs) -> caf::result<caf::message> {
+        replies[v] = xs.move_content_to_message();
+        return caf::message{};
+      });
+  }
+  for (auto& [g, h] : relayed) {
+    auto& group = g;
+    h.receive(
+      [&](std::vector<gather_result>& results) {
+        for (size_t i = 0; i < group.view_ranks.size(); ++i) {
+          auto v = group.view_ranks[i];
+          if (i >= results.size())
+            errors[v] = "got no result from its host's comm actor";
+          else if (results[i].ok)
+            replies[v] = std::move(results[i].value);
+          else
+            errors[v] = std::move(results[i].error);
+        }
+      },
+      [&](caf::error& err) {
+        late = true;
+        auto why = explain_call_error(sys, err, ts);
+        for (auto v : group.view_ranks)
+          errors[v] = why.rfind("is gone", 0) == 0
+                        ? why
+                        : "was not reached: the comm actor of host "
+                            + core.layout->host_addrs[group.host] + " " + why;
+      });
+  }
+  {
+    // A waiter that supervision answered (now, or at registration) left
+    // its error in the mailbox if the real reply won: not reused.
+    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    for (auto id : ids)
+      if (id == 0 || core.controller->waiters.erase(id) == 0)
+        late = true;
+  }
+  if (late)
+    caller.discard();
+  return errors;
+}
+
+caf::expected<std::vector<caf::message>>
+actor_mesh_base::call_message(caf::message msg, duration timeout) const {
+  std::vector<caf::message> replies;
+  auto errors = call_outcomes(msg, timeout, replies);
+  std::vector<std::string> texts;
+  for (size_t v = 0; v < errors.size(); ++v)
+    if (errors[v])
+      texts.push_back(where(*core_, *plan_, v) + " " + *errors[v]);
+  if (!texts.empty())
+    return make_error(ec::call_failed, "actor mesh '" + core_->name + "'",
+                      join_failures(texts));
   return replies;
+}
+
+std::vector<caf::expected<caf::message>>
+actor_mesh_base::call_each_message(caf::message msg, duration timeout) const {
+  std::vector<caf::message> replies;
+  auto errors = call_outcomes(msg, timeout, replies);
+  std::vector<caf::expected<caf::message>> result;
+  result.reserve(errors.size());
+  for (size_t v = 0; v < errors.size(); ++v)
+    if (errors[v])
+      result.emplace_back(make_error(ec::call_failed,
+                                     "actor mesh '" + core_->name + "'",
+                                     where(*core_, *plan_, v) + " "
+                                       + *errors[v]));
+    else
+      result.emplace_back(std::move(replies[v]));
+  return result;
 }
 
 caf::error actor_mesh_base::unexpected_reply(size_t rank,

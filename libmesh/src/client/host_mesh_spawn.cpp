@@ -75,6 +75,7 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   std::vector<spawn_procs_request> requests(nhosts);
   auto shared = std::make_shared<mesh_controller_shared>();
   shared->procs.resize(total);
+  shared->dropped.resize(total);
   for (size_t h = 0; h < nhosts; ++h) {
     auto& req = requests[h];
     req.proc_mesh_id = id_text;

@@ -84,6 +84,24 @@ caf::expected<std::vector<proc_state>> proc_mesh::states() const {
   return result;
 }
 
+std::vector<rank_health> proc_mesh::health() const {
+  std::lock_guard<std::mutex> guard{d_->shared->mtx};
+  auto& procs = d_->shared->procs;
+  std::vector<rank_health> result(procs.size());
+  for (size_t r = 0; r < procs.size(); ++r) {
+    auto& st = procs[r].state;
+    auto& h = result[r];
+    h.rank = r;
+    h.proc_name = d_->layout->proc_names[r];
+    h.host = d_->layout->host_addr_of(r);
+    h.status = st.status;
+    h.reason = st.reason;
+    if (r < d_->shared->dropped.size())
+      h.dropped_casts = d_->shared->dropped[r];
+  }
+  return result;
+}
+
 caf::expected<void> proc_mesh::stop(std::string reason) {
   auto replies = gather<shutdown_summary>(
     *d_->sys, d_->hosts, stop_timeout(*d_->sys), stop_procs_atom::value,
@@ -200,9 +218,22 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
       pending.push_back(
         self->request(agents[r], timeout, spawn_actor_atom::value, req));
     }
+    // Supervision answers the request of a rank whose proc or host dies
+    // meanwhile, at once.
+    auto me = caf::actor_cast<caf::strong_actor_ptr>(self);
+    std::vector<uint64_t> ids;
+    {
+      std::lock_guard<std::mutex> guard{d_->shared->mtx};
+      for (size_t r = 0; r < n; ++r)
+        ids.push_back(d_->shared->add_waiter(rank_waiter{
+          me, pending[r].id(), d_->layout->host_of(r), r, {}}));
+    }
     for (auto& h : pending)
       h.receive([&](caf::actor& a) { spawned.emplace_back(std::move(a)); },
                 [&](caf::error& err) { spawned.emplace_back(std::move(err)); });
+    std::lock_guard<std::mutex> guard{d_->shared->mtx};
+    for (auto id : ids)
+      d_->shared->remove_waiter(id);
   }
   std::vector<std::string> failures;
   for (size_t r = 0; r < n; ++r)
@@ -213,6 +244,12 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
              spawned[r].error() == caf::sec::request_receiver_down
            ? "its proc agent " +
                explain_member_error(sys, spawned[r].error(), timeout)
+         : spawned[r].error().category() == error_category
+             && (spawned[r].error().code()
+                   == static_cast<uint8_t>(ec::proc_failed)
+                 || spawned[r].error().code()
+                      == static_cast<uint8_t>(ec::host_unreachable))
+           ? "is gone: " + detail::reason_of(sys, spawned[r].error())
            : detail::reason_of(sys, spawned[r].error())));
   if (!failures.empty()) {
     // Nothing of a failed spawn may be left running; a stop is not a
