@@ -10,7 +10,8 @@
 //   threads   Threads of this process
 // and the calls: ok, failed, and hung (did not return within call_timeout +
 // 5 s; must be 0). A call in a cycle without a kill should succeed; in a
-// cycle with a kill it should fail (naming the dead rank).
+// cycle with a kill it should fail (naming the dead rank), and the proc
+// mesh's on_event handler should have heard of the dead rank before the stop.
 //
 //   build/bench/soak [--cycles N] [--procs P] [--call-timeout DUR]
 //                    [--hosts local|process] [--seed S] [--verbose]
@@ -37,6 +38,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -60,6 +62,7 @@ struct counts {
   int spawn_failures = 0;
   int stop_failures = 0;
   double worst_kill_call_ms = 0; ///< Slowest failing call of a kill cycle.
+  int kill_events = 0; ///< Kill cycles whose owner heard of the dead rank.
 };
 
 double ms_since(clock_type::time_point t0) {
@@ -176,6 +179,13 @@ int main(int argc, char** argv) {
         continue;
       }
       auto owned = std::make_shared<mesh::proc_mesh>(std::move(*pm));
+      // The owner's events: a kill should show up as one for its rank.
+      auto unhealthy = std::make_shared<std::atomic<int>>(0);
+      owned->on_event([unhealthy](const mesh::proc_event& ev) {
+        if (!mesh::is_healthy(ev.status) && ev.actor.empty())
+          ++*unhealthy;
+      });
+      bool killed = false;
       auto am = owned->spawn<caf::actor>("sleepers", "sleeper");
       if (!am) {
         ++c.spawn_failures;
@@ -197,7 +207,8 @@ int main(int argc, char** argv) {
           if (victim_pid <= 0 && verbose)
             std::printf("  cycle %d: no pid for rank %zu\n", cycle, victim);
         }
-        if (kill && !during && victim_pid > 0)
+        killed = kill && victim_pid > 0;
+        if (killed && !during)
           ::kill(static_cast<pid_t>(victim_pid), SIGKILL);
         auto mesh_copy = *am;
         auto t0 = clock_type::now();
@@ -245,6 +256,8 @@ int main(int argc, char** argv) {
                         call->ok ? "" : call->error.substr(0, 160).c_str());
         }
       }
+      if (killed && *unhealthy > 0)
+        ++c.kill_events;
       am = caf::error{};
       std::string err;
       if (!bench::bounded(
@@ -271,8 +284,10 @@ int main(int argc, char** argv) {
     std::printf("  cycles without a kill: %d calls failed (should be 0)\n",
                 c.unexpected_failures);
     std::printf("  cycles with a kill: %d, calls that still succeeded %d, "
-                "slowest failing call %.1f ms\n",
-                c.kill_cycles, c.kill_calls_ok, c.worst_kill_call_ms);
+                "slowest failing call %.1f ms, owner's event seen before the "
+                "stop in %d\n",
+                c.kill_cycles, c.kill_calls_ok, c.worst_kill_call_ms,
+                c.kill_events);
     std::printf("spawn failures %d, stop failures %d\n", c.spawn_failures,
                 c.stop_failures);
     if (c.calls_hung > 0 || c.unexpected_failures > 0 || c.spawn_failures > 0)
