@@ -23,6 +23,8 @@
 //     --seed          random seed (default: time)
 //     --verbose       one line per kill cycle and per failure
 //   e.g. build/bench/soak --cycles 50
+// Exit code 1 if a call hung, a call failed in a cycle without a kill, or a
+// spawn failed.
 #include "supervision.hpp"
 
 #include <mesh/actor_mesh.hpp>
