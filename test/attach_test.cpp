@@ -10,6 +10,7 @@
 #include "mesh/system.hpp"
 #include "meshd_daemon.hpp"
 #include "support/actor_fixture.hpp"
+#include "support/event_log.hpp"
 #include "support/process.hpp"
 #include "support/test_actors.hpp"
 
@@ -25,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <climits>
 #include <random>
 #include <set>
@@ -742,4 +744,61 @@ TEST_CASE("is_loopback accepts only loopback addresses") {
   for (auto host :
        {"0.0.0.0", "10.77.0.2", "::", "128.0.0.1", "example.org", ""})
     CHECK_FALSE_MESSAGE(mesh::net::is_loopback(host), host);
+}
+
+TEST_CASE_FIXTURE(attach_fixture,
+                  "a meshd that is SIGKILLed fails its ranks as a lost host "
+                  "within a second; the other meshd stays usable and the "
+                  "shutdown names the lost one") {
+  auto a = start_meshd();
+  auto b = start_meshd();
+  auto hosts = host_mesh::attach(sys, host_mesh_id::instance("lost"),
+                                 {a->address(), b->address()});
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto counters =
+    pm->spawn<mesh::test::counter_actor>("counters", "counter", int32_t{1});
+  REQUIRE_MESSAGE(counters, mesh::to_string(counters.error()));
+  mesh::test::event_log log;
+  pm->on_event(log.handler());
+  auto killed_at = std::chrono::steady_clock::now();
+  a->signal(SIGKILL);
+  for (size_t r : {size_t{0}, size_t{1}}) {
+    CAPTURE(r);
+    auto ev = log.wait_for([r](auto& e) {
+      return e.rank == r && e.actor.empty() && mesh::is_terminated(e.status);
+    });
+    REQUIRE(ev);
+    CHECK(ev->status == mesh::proc_status::failed);
+    CHECK_MESSAGE(ev->reason.find("its host " + a->address() + " was lost")
+                    != std::string::npos,
+                  ev->reason);
+  }
+  auto heard = std::chrono::duration<double, std::milli>(
+                 std::chrono::steady_clock::now() - killed_at)
+                 .count();
+  MESSAGE("ranks of the killed meshd reported " << heard << " ms after it");
+  CHECK(heard < 3000);
+  // Calls fail at once for the lost ranks and work for the others.
+  auto res = counters->call<int32_t>(10s, caf::get_atom::value);
+  REQUIRE_FALSE(res);
+  CHECK_MESSAGE(mesh::to_string(res.error()).find("is gone") !=
+                  std::string::npos,
+                mesh::to_string(res.error()));
+  auto second = counters->range("hosts", 1, 2);
+  REQUIRE(second);
+  auto values = second->call<int32_t>(10s, caf::get_atom::value);
+  REQUIRE_MESSAGE(values, mesh::to_string(values.error()));
+  CHECK((*values)[0] == 1);
+  auto summary = hosts->shutdown();
+  REQUIRE_FALSE(summary);
+  CHECK_MESSAGE(mesh::to_string(summary.error()).find(a->address()) !=
+                  std::string::npos,
+                mesh::to_string(summary.error()));
+  CHECK(b->wait_exit(30s) == 0);
+  a->wait_exit(5s);
+  // The killed daemon's procs died with it; orphans, they are this
+  // (subreaper) test process's to reap.
+  CHECK(mesh::test::reap_exiting_children(5s));
 }
