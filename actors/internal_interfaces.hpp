@@ -26,10 +26,11 @@
 //   outside libmesh's type-ID block (`stop_stage`, `handshake_deadline`,
 //   `connection_lost`), so no peer can encode them at all; the proc
 //   manager's reports are accepted from the proc manager only, whose handle
-//   never leaves the process; and set_endpoint is accepted once. What is left to such a peer is a
-//   registration (which still needs the exact one-time token) and an actor
-//   failure report relayed as if by the registrar: authenticating every
-//   connection (architecture §2) is what keeps that peer out.
+//   never leaves the process; and set_endpoint is accepted once. What is
+//   left to such a peer is a registration (which still needs the exact
+//   one-time token) and an actor failure report relayed as if by the
+//   registrar: authenticating every connection (architecture §2) is what
+//   keeps that peer out.
 #pragma once
 
 #include "actors/proc_table.hpp"
