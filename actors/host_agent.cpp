@@ -15,6 +15,8 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <chrono>
+#include <fstream>
 
 namespace mesh::keys {
 
@@ -278,6 +280,70 @@ bool from_manager(agent_ptr self, const char* what) {
   return false;
 }
 
+/// A proc whose agent became unreachable is looked at this long after, and
+/// again as long as its process is gone but its exit not reported, at most
+/// exit_report_checks times. A proc that died closed its connection at once
+/// and its exit (with the code or signal: the better report) is on its way
+/// from the proc manager, which a loaded machine can delay; a proc whose
+/// process is still there is lost (PT-13) at the first look.
+constexpr std::chrono::milliseconds exit_report_grace{100};
+constexpr int32_t exit_report_checks = 20;
+
+/// True if process `pid` of this machine is still there, running or stopped:
+/// neither gone nor a zombie that waits to be reaped.
+bool process_lives(int64_t pid) {
+  if (pid <= 0)
+    return false;
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(stat, line))
+    return false;
+  // "pid (comm) S ...": the state follows the last ')' (comm may hold one).
+  auto pos = line.rfind(')');
+  if (pos == std::string::npos || pos + 2 >= line.size())
+    return false;
+  auto state = line[pos + 2];
+  return state != 'Z' && state != 'X';
+}
+
+/// The silence after which CAF closes a connection in this process, as
+/// apply_liveness set it from proc_unresponsive_timeout when the actor
+/// system started (0: never). Read from CAF rather than from the key: it is
+/// what cut the connection, even if a client pushed another value since.
+duration connection_timeout(agent_ptr self) {
+  auto t = caf::get_or(self->system().config(), "middleman.connection-timeout",
+                       caf::timespan{0});
+  return std::chrono::duration_cast<duration>(t);
+}
+
+/// Why a proc whose agent became unreachable while its process lived on
+/// failed.
+std::string lost_reason(agent_ptr self) {
+  auto timeout = connection_timeout(self);
+  if (timeout <= duration::zero())
+    return "lost its connection to its host while its process was still "
+           "running; killed (SIGKILL)";
+  return "unresponsive for " + render_duration(timeout) +
+         ": no heartbeat or message from it reached its host for "
+         "proc_unresponsive_timeout; killed (SIGKILL) so that it cannot "
+         "come back";
+}
+
+/// The agent of registered proc `name` is down. A lost connection
+/// (remote_link_unreachable: the proc died, or was silent for the
+/// connection timeout) is looked at after exit_report_grace; any other end
+/// of the agent (a stop, the proc's own shutdown) precedes the exit that the
+/// proc manager reports.
+void agent_down(agent_ptr self, const std::string& name,
+                const caf::error& reason) {
+  auto* rec = self->state.table.find(name);
+  if (rec == nullptr || rec->exited ||
+      reason != caf::exit_reason::remote_link_unreachable)
+    return;
+  self->delayed_send(self, exit_report_grace, proc_lost_atom::value,
+                     connection_lost{name, rec->pid});
+}
+
 caf::typed_response_promise<shutdown_summary>
 start_stop(agent_ptr self, proc_table::stop_start started) {
   auto promise = self->make_response_promise<shutdown_summary>();
@@ -331,6 +397,16 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
       } else {
         ++i;
       }
+    }
+    // A proc agent (monitored since its registration): its handle is dead,
+    // so nobody is handed it or asked through it any more.
+    for (auto i = st.agents.begin(); i != st.agents.end(); ++i) {
+      if (i->second.address() != msg.source)
+        continue;
+      auto name = i->first;
+      st.agents.erase(i);
+      agent_down(self, name, msg.reason);
+      break;
     }
   });
   return {
@@ -475,6 +551,9 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
         return refuse("unknown proc, wrong token or token already used");
       }
       st.agents[reg.name] = caf::actor_cast<proc_agent_actor>(reg.agent);
+      // Its connection is how a hung proc shows (PT-13): CAF closes it after
+      // proc_unresponsive_timeout of silence, which fires this monitor.
+      self->monitor(reg.agent);
       execute(self, std::move(*accepted));
       return caf::ok_atom::value;
     },
@@ -501,6 +580,31 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
       if (!from_this_node(self, "escalate"))
         return;
       execute(self, self->state.table.escalate(name, stage));
+    },
+    [self](proc_lost_atom, const connection_lost& lost) {
+      if (!from_this_node(self, "proc_lost"))
+        return;
+      auto& table = self->state.table;
+      auto* rec = table.find(lost.name);
+      // Gone, exited in the grace, or forgotten and spawned again since.
+      if (rec == nullptr || rec->exited || rec->pid != lost.pid)
+        return;
+      if (!process_lives(lost.pid) && lost.checks < exit_report_checks) {
+        // Dead: its exit report is on its way. (Bounded: a pid this host
+        // cannot see, e.g. from another pid namespace, is not waited on
+        // for ever.)
+        auto next = lost;
+        ++next.checks;
+        self->delayed_send(self, exit_report_grace, proc_lost_atom::value,
+                           std::move(next));
+        return;
+      }
+      auto why = lost_reason(self);
+      auto fx = table.lost(lost.name, why);
+      if (!fx.empty())
+        spdlog::warn("host {}: proc '{}' (pid {}) {}", self->state.address(),
+                     lost.name, lost.pid, why);
+      execute(self, std::move(fx));
     },
   };
 }

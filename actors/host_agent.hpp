@@ -17,6 +17,12 @@
 // - Stopping a proc is: ask its proc agent, wait terminate_timeout, SIGTERM
 //   its process group, wait again, SIGKILL (PT-4). A shutdown replies only
 //   once the proc manager has ended, so that no process of the host is left.
+// - A registered proc is watched through its proc agent (monitored from its
+//   registration). A proc that dies is reported with its exit code or
+//   signal as soon as the proc manager reaps it. One whose connection is
+//   lost while its process lives on (a hung proc: silent, heartbeats
+//   included, for proc_unresponsive_timeout, after which CAF closes the
+//   connection) fails as "unresponsive for N" and is SIGKILLed (PT-13).
 #pragma once
 
 #include "actors/internal_interfaces.hpp"

@@ -22,14 +22,15 @@
 // - CAF 0.17 takes the source of a BASP *routed* message from the message
 //   itself, so a peer that crafts one naming an actor of this node that it
 //   knows (one whose handle left the process: the host agent, its registrar)
-//   passes the node check. Hence, besides it: the two timers carry types
-//   outside libmesh's type-ID block (`stop_stage`, `handshake_deadline`), so
-//   no peer can encode them at all; the proc manager's reports are accepted
-//   from the proc manager only, whose handle never leaves the process; and
-//   set_endpoint is accepted once. What is left to such a peer is a
-//   registration (which still needs the exact one-time token) and an actor
-//   failure report relayed as if by the registrar: authenticating every
-//   connection (architecture §2) is what keeps that peer out.
+//   passes the node check. Hence, besides it: the three timers carry types
+//   outside libmesh's type-ID block (`stop_stage`, `handshake_deadline`,
+//   `connection_lost`), so no peer can encode them at all; the proc
+//   manager's reports are accepted from the proc manager only, whose handle
+//   never leaves the process; and set_endpoint is accepted once. What is
+//   left to such a peer is a registration (which still needs the exact
+//   one-time token) and an actor failure report relayed as if by the
+//   registrar: authenticating every connection (architecture §2) is what
+//   keeps that peer out.
 #pragma once
 
 #include "actors/proc_table.hpp"
@@ -60,6 +61,7 @@ using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
 /// --- timers a host agent sets for itself ---
 using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
 using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
+using proc_lost_atom = caf::atom_constant<caf::atom("proclost")>;
 /// --- the mesh controller's own timer ---
 using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
 /// --- the mesh controller's knock at a lost host ---
@@ -94,6 +96,16 @@ struct handshake_deadline {
   std::string name; ///< The proc that must have registered by now.
 };
 
+/// The payload of the timer a host agent sets when the connection to a
+/// proc's agent was lost (actors/host_agent.cpp, PT-13): it gives the proc
+/// manager time to report the exit of a proc that died, which is the better
+/// report. Not in libmesh's type-ID block, as handshake_deadline.
+struct connection_lost {
+  std::string name;   ///< The proc whose agent became unreachable.
+  int64_t pid = 0;    ///< Its pid then: a later proc of that name is not it.
+  int32_t checks = 0; ///< How often its exit report was waited for already.
+};
+
 /// CAF wants every message type inspectable, announced or not.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
@@ -114,10 +126,17 @@ typename Inspector::result_type inspect(Inspector& f, handshake_deadline& x) {
   return f(caf::meta::type_name("mesh::handshake_deadline"), x.name);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, connection_lost& x) {
+  return f(caf::meta::type_name("mesh::connection_lost"), x.name, x.pid,
+           x.checks);
+}
+
 // No peer can encode what never crosses a process boundary.
 static_assert(!caf::has_type_id<launch_request>::value);
 static_assert(!caf::has_type_id<proc_exit>::value);
 static_assert(!caf::has_type_id<handshake_deadline>::value);
+static_assert(!caf::has_type_id<connection_lost>::value);
 static_assert(!caf::has_type_id<stop_stage>::value);
 
 // --- actor interfaces --------------------------------------------------------
@@ -164,7 +183,9 @@ using host_agent_internal_actor =
     // Own timer: a child's handshake deadline.
     caf::reacts_to<ready_timeout_atom, handshake_deadline>,
     // Own timer: the next step of a stop, for the stage it was set at.
-    caf::reacts_to<escalate_atom, std::string, stop_stage>>;
+    caf::reacts_to<escalate_atom, std::string, stop_stage>,
+    // Own timer: a proc's agent became unreachable a moment ago.
+    caf::reacts_to<proc_lost_atom, connection_lost>>;
 
 /// The mesh controller as its own process sees it: the public interface
 /// plus its timer.

@@ -341,6 +341,26 @@ proc_effects proc_table::ready_timeout(const std::string& name,
   return out;
 }
 
+proc_effects proc_table::lost(const std::string& name,
+                              const std::string& reason) {
+  proc_effects out;
+  auto* rec = find_mut(name);
+  // PT-13: only a proc in its working life; a stop already under way
+  // escalates to SIGKILL by itself, and an exited one is reported as such.
+  if (rec == nullptr || rec->exited || rec->status != proc_status::running ||
+      rec->stage != stop_stage::none)
+    return out;
+  set_status(*rec, proc_status::failed, reason, out);
+  // Its process may be alive (SIGSTOPped, spinning): it must not come back
+  // when it resumes, nor outlive its failure.
+  out.signals.emplace_back(name, SIGKILL);
+  rec->stage = stop_stage::killed;
+  // PT-4's last step: a stop that covers it later is not held forever by a
+  // process that survives SIGKILL.
+  out.escalations.emplace_back(name, rec->stage);
+  return out;
+}
+
 proc_effects proc_table::escalate(const std::string& name, stop_stage stage) {
   proc_effects out;
   auto* rec = find_mut(name);

@@ -50,6 +50,14 @@
 //       no limit): the others of a stop wait, already `stopping`, in the
 //       order they were asked for, and start as soon as one in flight has
 //       exited or was given up on.
+// PT-13 A running proc whose connection to its host was lost (its host heard
+//       nothing from it, not even a heartbeat, for proc_unresponsive_timeout,
+//       or the connection closed while its process lived on) fails with that
+//       reason and is SIGKILLed, so that a hung process that resumes cannot
+//       come back: its later exit records the exit code or signal but changes
+//       neither status nor reason (PT-1). A proc that exited, is being
+//       stopped (its stop escalates on its own, PT-4) or is terminal is left
+//       as it is.
 #pragma once
 
 #include "mesh/status.hpp"
@@ -244,6 +252,9 @@ public:
                              const std::string& reason);
   /// PT-4: the escalation timer set for `stage` fired.
   proc_effects escalate(const std::string& name, stop_stage stage);
+  /// PT-13: the connection of `name` to its host was lost; `reason` says
+  /// how (the actor knows the timeout and renders it).
+  proc_effects lost(const std::string& name, const std::string& reason);
   /// PT-8: an actor of `proc_name` failed.
   proc_effects actor_failed(const std::string& proc_name,
                             const std::string& actor,

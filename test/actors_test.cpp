@@ -203,7 +203,8 @@ TEST_CASE_FIXTURE(system_fixture,
   ex.name = "p-0";
   ex.signal = 15;
   auto msgs = {caf::make_message(lr), caf::make_message(ex),
-               caf::make_message(mesh::handshake_deadline{"p-0"})};
+               caf::make_message(mesh::handshake_deadline{"p-0"}),
+               caf::make_message(mesh::connection_lost{"p-0", 42})};
   for (auto& msg : msgs) {
     auto back = round_trip(msg);
     CHECK(back.empty());

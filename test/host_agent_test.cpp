@@ -242,6 +242,7 @@ TEST_CASE_FIXTURE(two_nodes, "HA-2 internal messages from another node "
     // (The real timers carry types no peer can encode: these match no
     // handler at all.)
     forge(ready_timeout_atom::value, name);
+    forge(proc_lost_atom::value, name, int64_t{4242});
     for (int32_t stage = 0; stage < 4; ++stage)
       forge(escalate_atom::value, name, stage);
     forge(actor_failed_atom::value,

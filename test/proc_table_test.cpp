@@ -739,3 +739,89 @@ TEST_CASE_FIXTURE(fixture, "PT-12 a waiting proc that exits on its own frees "
   table.set_terminate_concurrency(0);
   CHECK(table.stop({"x", "y", "z"}, "bye").effects.polite_stops.size() == 3);
 }
+
+// -- PT-13
+// ----------------------------------------------------------------------
+
+TEST_CASE_FIXTURE(fixture, "PT-13 a running proc whose connection was lost "
+                           "fails, is SIGKILLed, and its exit does not "
+                           "change that") {
+  auto sub = table.subscribe("m");
+  running({proc("p", 3), proc("q", 4)});
+  table.output("p", true, "last words");
+  auto w = table.wait("p", proc_status::stopped, 3);
+  auto fx = table.lost("p", "unresponsive for 2s");
+  CHECK(status("p") == proc_status::failed);
+  CHECK(table.find("p")->reason == "unresponsive for 2s");
+  CHECK(has_signal(fx, "p", SIGKILL));
+  CHECK(fx.signals.size() == 1);
+  CHECK(table.find("p")->stage == stop_stage::killed);
+  // Bounded like any SIGKILL (PT-4): the timer of stage killed is set.
+  CHECK(fx.escalations
+        == std::vector<std::pair<std::string, stop_stage>>{
+          {"p", stop_stage::killed}});
+  REQUIRE(fx.events.size() == 1);
+  CHECK(fx.events[0].first == sub);
+  auto& ev = fx.events[0].second;
+  CHECK(ev.rank == 3);
+  CHECK(ev.status == proc_status::failed);
+  CHECK(ev.reason == "unresponsive for 2s");
+  CHECK(ev.host == "127.0.0.1:4000");
+  CHECK(ev.stderr_tail == std::vector<std::string>{"last words"});
+  REQUIRE(fx.answers.size() == 1);
+  CHECK(fx.answers[0].id == w.id);
+  // The others are untouched.
+  CHECK(status("q") == proc_status::running);
+  // Its SIGKILL is reaped: recorded, but it stays failed for the first
+  // reason; a second loss or a late deadline changes nothing.
+  auto exit = table.exited("p", std::nullopt, SIGKILL, "");
+  CHECK(exit.events.empty());
+  CHECK(status("p") == proc_status::failed);
+  CHECK(table.find("p")->reason == "unresponsive for 2s");
+  CHECK(table.find("p")->signal == SIGKILL);
+  CHECK(table.find("p")->exited);
+  CHECK(table.lost("p", "again").empty());
+  CHECK(table.ready_timeout("p", "late").empty());
+  CHECK(table.escalate("p", stop_stage::killed).empty());
+  CHECK(status("p") == proc_status::failed);
+}
+
+TEST_CASE_FIXTURE(fixture, "PT-13 a loss changes nothing for a proc that "
+                           "exited, is being stopped, never registered or "
+                           "is unknown") {
+  running({proc("gone"), proc("leaving", 1)});
+  table.spawn({proc("young", 2)});
+  table.exited("gone", 3, std::nullopt, "");
+  table.stop({"leaving"}, "bye");
+  for (auto* name : {"gone", "leaving", "young", "ghost"}) {
+    CAPTURE(name);
+    CHECK(table.lost(name, "lost").empty());
+  }
+  CHECK(status("gone") == proc_status::failed);
+  CHECK(table.find("gone")->reason == "exited with code 3");
+  CHECK(status("leaving") == proc_status::stopping);
+  CHECK(table.find("leaving")->stage == stop_stage::asked);
+  CHECK(status("young") == proc_status::initializing);
+}
+
+TEST_CASE_FIXTURE(fixture, "PT-13 a stop of a lost proc waits for its exit "
+                           "and counts it as SIGKILLed, or gives it up after "
+                           "the kill timer") {
+  running({proc("a"), proc("b", 1)});
+  table.lost("a", "lost");
+  table.lost("b", "lost");
+  auto stop = table.stop({"a", "b"}, "bye");
+  // Already SIGKILLed: neither asked nor signalled again.
+  CHECK(stop.effects.polite_stops.empty());
+  CHECK(stop.effects.signals.empty());
+  CHECK(stop.effects.stops_done.empty());
+  CHECK(status("a") == proc_status::failed);
+  table.exited("a", std::nullopt, SIGKILL, "");
+  auto fx = table.escalate("b", stop_stage::killed);
+  REQUIRE(fx.stops_done.size() == 1);
+  auto& summary = fx.stops_done[0].summary;
+  CHECK(summary.killed == 1);
+  REQUIRE(summary.failures.size() == 1);
+  CHECK(summary.failures[0].find("did not exit after SIGKILL")
+        != std::string::npos);
+}
