@@ -306,14 +306,18 @@ bool process_lives(int64_t pid) {
   return state != 'Z' && state != 'X';
 }
 
-/// The silence after which CAF closes a connection in this process, as
-/// apply_liveness set it from proc_unresponsive_timeout when the actor
-/// system started (0: never). Read from CAF rather than from the key: it is
-/// what cut the connection, even if a client pushed another value since.
+/// The proc_unresponsive_timeout this process's actor system started with
+/// (0: off): apply_liveness (libmesh/src/client/liveness.hpp) set CAF's
+/// cut-off to it minus one heartbeat interval. Read from the system rather
+/// than from the key: it is what set the cut-off, even if a client pushed
+/// another value since.
 duration connection_timeout(agent_ptr self) {
-  auto t = caf::get_or(self->system().config(), "middleman.connection-timeout",
-                       caf::timespan{0});
-  return std::chrono::duration_cast<duration>(t);
+  auto& cfg = self->system().config();
+  auto cut = caf::get_or(cfg, "middleman.connection-timeout", caf::timespan{0});
+  if (cut <= caf::timespan{0})
+    return duration::zero();
+  auto beat = caf::get_or(cfg, "middleman.heartbeat-interval", caf::timespan{0});
+  return std::chrono::duration_cast<duration>(cut + beat);
 }
 
 /// Why a proc whose agent became unreachable while its process lived on

@@ -259,9 +259,11 @@ void publish(controller_ptr self, const proc_event& ev) {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
     handlers = self->state.shared->handlers;
   }
-  call_all(handlers, ev);
+  // The actor meshes lose the member before anyone hears of it: a handler
+  // that casts or calls at once already finds the rank gone.
   if (is_terminated(ev.status) || ev.status == proc_status::unknown)
     attribute_to_actors(self, ev);
+  call_all(handlers, ev);
   if (self->state.spawning) {
     arm_idle_timer(self);
     proc_state st;

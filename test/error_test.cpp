@@ -1,3 +1,4 @@
+#include "mesh/config.hpp"
 #include "mesh/error.hpp"
 #include "mesh/system.hpp"
 
@@ -81,6 +82,20 @@ TEST_CASE("configure sets the libmesh scheduler and heartbeat defaults") {
   CHECK(caf::get_or(dump, "scheduler.policy", caf::atom("x"))
         == caf::atom("sharing"));
   CHECK(caf::get_or(dump, "scheduler.max-threads", size_t{0}) == 2u);
+  // proc_unresponsive_timeout 5 s: a heartbeat every second, a cut after
+  // 4 s of silence, found at CAF's next check: within 5 s.
   CHECK(caf::get_or(dump, "middleman.heartbeat-interval", caf::timespan{0})
-        > caf::timespan{0});
+        == caf::timespan{std::chrono::seconds{1}});
+  CHECK(caf::get_or(dump, "middleman.connection-timeout", caf::timespan{0})
+        == caf::timespan{std::chrono::seconds{4}});
+}
+
+TEST_CASE("proc_unresponsive_timeout 0 turns heartbeats and the cut-off off") {
+  mesh::config_override off{"proc_unresponsive_timeout", "0s"};
+  mesh::config cfg;
+  auto dump = cfg.dump_content();
+  CHECK(caf::get_or(dump, "middleman.heartbeat-interval", caf::timespan{1})
+        == caf::timespan{0});
+  CHECK(caf::get_or(dump, "middleman.connection-timeout", caf::timespan{1})
+        == caf::timespan{0});
 }

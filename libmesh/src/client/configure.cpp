@@ -40,7 +40,10 @@ void apply_liveness(caf::actor_system_config& cfg, const config_store& store) {
   }
   auto interval = std::min<duration>(std::chrono::seconds{1}, timeout / 4);
   cfg.set("middleman.heartbeat-interval", caf::timespan{interval});
-  cfg.set("middleman.connection-timeout", caf::timespan{timeout});
+  // CAF looks for silence once per heartbeat interval: cutting at
+  // timeout - interval puts every cut within `timeout` of the last sign of
+  // life (and no earlier than timeout - 2 intervals).
+  cfg.set("middleman.connection-timeout", caf::timespan{timeout - interval});
 }
 
 namespace {
