@@ -294,7 +294,13 @@ caf::expected<uint16_t> publish(caf::actor_system& sys,
   self
     ->request(middleman_of(sys), caf::infinite, caf::publish_atom::value, port,
               std::move(whom), std::move(interface), host, true)
-    .receive([&](uint16_t bound) { result = bound; },
+    .receive(
+      [&](uint16_t bound) {
+        // Over TLS the guard runs in SSL_read (bootstrap/tls_interpose.cpp).
+        if (!uses_tls(sys))
+          tls::guard_plain_port(bound);
+        result = bound;
+      },
              [&](caf::error& err) {
                result = make_error(ec::system_error,
                                    "cannot listen on " + where.to_string(),

@@ -134,6 +134,12 @@ caf::error ready();
 /// connection whose peer announces more is closed before CAF allocates it.
 uint64_t max_message_size();
 
+/// Puts the BASP frame guard on plain TCP connections accepted on `port`
+/// (bootstrap/plain_interpose.cpp): net::publish calls it for every port it
+/// publishes when the transport is insecure. (A connection that CAF already
+/// read from before the call stays unguarded.)
+void guard_plain_port(uint16_t port);
+
 /// For bootstrap/tls_interpose.cpp: a TLS handshake with the peer at
 /// `address` ("ip:port") failed for `reason`. CAF reports such a failure
 /// only as a connection that could not be made; net::connect asks here why.

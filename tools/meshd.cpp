@@ -14,6 +14,7 @@
 //
 // Exit codes: 0 clean, 1 runtime failure (cannot listen, host agent failed),
 // 2 bad command line or unusable credentials (one line on stderr says why).
+#include <mesh/config_keys.hpp>
 #include <mesh/error.hpp>
 #include <mesh/serve.hpp>
 #include <mesh/system.hpp>
@@ -29,10 +30,15 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
+#include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -68,10 +74,73 @@ bool install_signal_handlers() {
          ::sigaction(SIGINT, &sa, nullptr) == 0;
 }
 
+/// The bound on an exit after SIGTERM/SIGINT: once armed, meshd is ended
+/// when the bound passes, whatever the orderly shutdown (host agent, procs,
+/// then the actor system's teardown) still waits for. It outlives the actor
+/// system, whose destructor is part of what it bounds.
+class exit_watchdog {
+public:
+  exit_watchdog() : thread_([this] { run(); }) {}
+
+  ~exit_watchdog() {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      done_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+  exit_watchdog(const exit_watchdog&) = delete;
+  exit_watchdog& operator=(const exit_watchdog&) = delete;
+
+  /// Ends meshd `limit` from now unless it has exited by then.
+  void arm(std::chrono::milliseconds limit) {
+    {
+      std::lock_guard<std::mutex> guard{mtx_};
+      if (deadline_)
+        return;
+      limit_ = limit;
+      deadline_ = std::chrono::steady_clock::now() + limit;
+    }
+    cv_.notify_all();
+  }
+
+private:
+  void run() {
+    std::unique_lock<std::mutex> guard{mtx_};
+    cv_.wait(guard, [this] { return done_ || deadline_; });
+    if (!cv_.wait_until(guard, *deadline_, [this] { return done_; })) {
+      spdlog::error("the orderly shutdown did not finish within {} ms of the "
+                    "signal; exiting now (procs die with meshd through their "
+                    "parent-death signal)",
+                    limit_.count());
+      spdlog::default_logger()->flush();
+      std::_Exit(1);
+    }
+  }
+
+  std::mutex mtx_;
+  std::condition_variable cv_;
+  bool done_ = false;
+  std::optional<std::chrono::steady_clock::time_point> deadline_;
+  std::chrono::milliseconds limit_{0};
+  std::thread thread_;
+};
+
+/// How long meshd may take to exit after SIGTERM: terminate_timeout (the
+/// procs' grace) + 1 s, less the time the process needs to end.
+std::chrono::milliseconds exit_bound() {
+  auto grace = mesh::config_store::global().get(mesh::keys::terminate_timeout);
+  return std::chrono::duration_cast<std::chrono::milliseconds>(grace) +
+         std::chrono::milliseconds{800};
+}
+
 /// Runs until the pipe carries a 0 byte (meshd is done anyway): the first
-/// signal shuts the host down politely, a second one ends meshd at once
-/// (its procs die with it through their parent-death signal).
-void watch_signals(mesh::host_agent_actor agent) {
+/// signal shuts the host down politely and arms the watchdog, a second one
+/// ends meshd at once (its procs die with it through their parent-death
+/// signal).
+void watch_signals(mesh::host_agent_actor agent, exit_watchdog& watchdog) {
   bool asked = false;
   for (;;) {
     unsigned char sig = 0;
@@ -86,7 +155,11 @@ void watch_signals(mesh::host_agent_actor agent) {
       std::_Exit(1);
     }
     asked = true;
-    spdlog::info("{}: stopping the procs, then exiting", strsignal(sig));
+    auto bound = exit_bound();
+    watchdog.arm(bound);
+    spdlog::info("{}: stopping the procs, then exiting (at the latest in {} "
+                 "ms)",
+                 strsignal(sig), bound.count());
     caf::anon_send(agent, mesh::shutdown_host_atom::value);
   }
 }
@@ -95,6 +168,7 @@ int serve(const mesh::host_options& opts) {
   if (!install_signal_handlers())
     return refuse(std::string{"cannot install signal handlers: "} +
                   std::strerror(errno));
+  exit_watchdog watchdog;
   mesh::config cfg;
   caf::actor_system sys{cfg};
   auto host = mesh::serve_host(sys, opts);
@@ -115,7 +189,7 @@ int serve(const mesh::host_options& opts) {
                host->uses_tls() ? "mutual TLS" : "plain TCP",
                opts.proc_command ? opts.proc_command->program
                                  : std::string{"meshd itself"});
-  std::thread watcher{watch_signals, host->agent()};
+  std::thread watcher{watch_signals, host->agent(), std::ref(watchdog)};
   auto reason = host->wait();
   unsigned char done = 0;
   [[maybe_unused]] auto n = ::write(signal_pipe[1], &done, 1);
