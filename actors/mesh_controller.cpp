@@ -9,6 +9,7 @@
 #include <fmt/core.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace mesh::keys {
@@ -33,6 +34,15 @@ mesh_controller_shared::dead_end(const rank_waiter& w) const {
   };
   if (auto i = lost_hosts.find(w.host); i != lost_hosts.end())
     return make_error(ec::host_unreachable, what(), i->second);
+  if (w.fail_fast)
+    for (auto r : w.relayed_ranks)
+      if (r < procs.size() && (is_terminated(procs[r].state.status)
+                               || procs[r].state.status == proc_status::unknown))
+        return make_error(ec::proc_failed, layout ? layout->where(r)
+                                                  : std::string{"proc mesh"},
+                          "its proc "
+                            + std::string{to_string(procs[r].state.status)}
+                            + ": " + procs[r].state.reason);
   if (!w.rank || *w.rank >= procs.size())
     return std::nullopt;
   auto& st = procs[*w.rank].state;
@@ -49,9 +59,24 @@ mesh_controller_shared::dead_end(const rank_waiter& w) const {
   return std::nullopt;
 }
 
+void mesh_controller_shared::abandon(uint64_t call) {
+  if (call == 0)
+    return;
+  for (auto i = waiters.begin(); i != waiters.end();) {
+    if (i->second.call == call) {
+      answer(i->second, make_error(ec::call_failed, "call", "abandoned"));
+      i = waiters.erase(i);
+    } else {
+      ++i;
+    }
+  }
+}
+
 uint64_t mesh_controller_shared::add_waiter(rank_waiter w) {
   if (auto err = dead_end(w)) {
     answer(w, std::move(*err));
+    if (w.fail_fast)
+      abandon(w.call);
     return 0;
   }
   auto id = ++next_waiter;
@@ -196,7 +221,12 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
     auto& id = ev.actor_mesh;
     self->state.shared->fail_waiters(
       [r, &id](const rank_waiter& w) {
-        return w.rank == r && w.actor_mesh == id;
+        return w.actor_mesh == id
+               && (w.rank == r
+                   || (w.fail_fast
+                       && std::find(w.relayed_ranks.begin(),
+                                    w.relayed_ranks.end(), r)
+                            != w.relayed_ranks.end()));
       },
       make_error(ec::proc_failed, self->state.layout->where(r), ev.reason));
   }
@@ -425,7 +455,13 @@ mesh_controller(controller_ptr self,
         std::lock_guard<std::mutex> guard{self->state.shared->mtx};
         auto r = ev.rank;
         self->state.shared->fail_waiters(
-          [r](const rank_waiter& w) { return w.rank == r; },
+          [r](const rank_waiter& w) {
+            return w.rank == r
+                   || (w.fail_fast
+                       && std::find(w.relayed_ranks.begin(),
+                                    w.relayed_ranks.end(), r)
+                            != w.relayed_ranks.end());
+          },
           proc_gone(*self->state.layout, r, ev));
       }
       publish(self, ev);

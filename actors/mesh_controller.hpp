@@ -60,6 +60,14 @@ struct rank_waiter {
   /// actor, which answers for its members itself.
   std::optional<size_t> rank;
   std::string actor_mesh; ///< Id of the actor mesh the request goes to.
+  /// A relay: the ranks its comm actor asks.
+  std::vector<size_t> relayed_ranks;
+  /// The call this request belongs to (0: none). An all-or-error call
+  /// (`fail_fast`) is over once one of its ranks is known dead: then every
+  /// request of the call is answered at once (abandoned), and a relay fails
+  /// with any of its ranks.
+  uint64_t call = 0;
+  bool fail_fast = false;
 };
 
 /// State shared between a proc_mesh (client threads) and its controller.
@@ -89,15 +97,26 @@ struct mesh_controller_shared {
   /// held); they are forgotten.
   template <class Pred>
   void fail_waiters(Pred dead, const caf::error& err) {
+    std::vector<uint64_t> over;
     for (auto i = waiters.begin(); i != waiters.end();) {
       if (dead(i->second)) {
+        if (i->second.fail_fast)
+          over.push_back(i->second.call);
         answer(i->second, err);
         i = waiters.erase(i);
       } else {
         ++i;
       }
     }
+    for (auto call : over)
+      abandon(call);
   }
+  /// Answers every waiter of all-or-error call `call` as abandoned (call
+  /// with `mtx` held).
+  void abandon(uint64_t call);
+  /// A fresh call id.
+  uint64_t new_call() { return ++next_call; }
+  uint64_t next_call = 0;
   /// Why `w` cannot be answered by its target any more, if so (call with
   /// `mtx` held).
   std::optional<caf::error> dead_end(const rank_waiter& w) const;

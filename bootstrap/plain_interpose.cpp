@@ -19,10 +19,10 @@
 // and CAF's on other sockets (its own pipe, an application's brokers), go to
 // libc unchanged.
 #include "bootstrap/basp_guard.hpp"
+#include "bootstrap/code_range.hpp"
 #include "bootstrap/tls.hpp"
 
 #include <dlfcn.h>
-#include <link.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -41,39 +41,10 @@
 
 namespace {
 
-/// The address range of CAF's io module, found once.
-struct code_range {
-  uintptr_t begin = 0;
-  uintptr_t end = 0;
-};
-
-code_range find_caf_io() {
-  code_range result;
-  ::dl_iterate_phdr(
-    [](dl_phdr_info* info, size_t, void* data) {
-      if (info->dlpi_name == nullptr ||
-          std::strstr(info->dlpi_name, "libcaf_io") == nullptr)
-        return 0;
-      auto range = static_cast<code_range*>(data);
-      for (int i = 0; i < info->dlpi_phnum; ++i) {
-        auto& ph = info->dlpi_phdr[i];
-        if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0)
-          continue;
-        auto begin = info->dlpi_addr + ph.p_vaddr;
-        if (range->begin == 0 || begin < range->begin)
-          range->begin = begin;
-        range->end = std::max<uintptr_t>(range->end, begin + ph.p_memsz);
-      }
-      return 1;
-    },
-    &result);
-  return result;
-}
-
+/// True if the code at `address` is CAF's io module (found once).
 bool in_caf_io(const void* address) {
-  static const code_range range = find_caf_io();
-  auto x = reinterpret_cast<uintptr_t>(address);
-  return x >= range.begin && x < range.end;
+  static const auto range = mesh::bootstrap::find_code("libcaf_io");
+  return range.contains(address);
 }
 
 /// What the guard knows of one descriptor. A descriptor number is reused

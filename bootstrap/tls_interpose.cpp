@@ -29,13 +29,13 @@
 //   transport.max_message_size fails the read, and CAF closes the
 //   connection instead of allocating the announced size.
 #include "bootstrap/basp_guard.hpp"
+#include "bootstrap/code_range.hpp"
 #include "bootstrap/tls.hpp"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 
 #include <dlfcn.h>
-#include <link.h>
 #include <signal.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -64,40 +64,10 @@ F openssl_function(const char* name) {
   return f;
 }
 
-/// The address range of CAF's openssl module, found once.
-struct code_range {
-  uintptr_t begin = 0;
-  uintptr_t end = 0;
-};
-
-code_range find_caf_openssl() {
-  code_range result;
-  ::dl_iterate_phdr(
-    [](dl_phdr_info* info, size_t, void* data) {
-      if (info->dlpi_name == nullptr ||
-          std::strstr(info->dlpi_name, "libcaf_openssl") == nullptr)
-        return 0;
-      auto range = static_cast<code_range*>(data);
-      for (int i = 0; i < info->dlpi_phnum; ++i) {
-        auto& ph = info->dlpi_phdr[i];
-        if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0)
-          continue;
-        auto begin = info->dlpi_addr + ph.p_vaddr;
-        if (range->begin == 0 || begin < range->begin)
-          range->begin = begin;
-        range->end = std::max<uintptr_t>(range->end, begin + ph.p_memsz);
-      }
-      return 1;
-    },
-    &result);
-  return result;
-}
-
-/// True if the code at `address` is CAF's openssl module.
+/// True if the code at `address` is CAF's openssl module (found once).
 bool in_caf_openssl(const void* address) {
-  static const code_range range = find_caf_openssl();
-  auto x = reinterpret_cast<uintptr_t>(address);
-  return x >= range.begin && x < range.end;
+  static const auto range = mesh::bootstrap::find_code("libcaf_openssl");
+  return range.contains(address);
 }
 
 bool is_shared(const SSL_CTX* ctx) {

@@ -356,3 +356,76 @@ TEST_CASE_FIXTURE(hang_fixture,
   auto summary = hosts->shutdown();
   CHECK(mesh::test::reap_exiting_children(5s));
 }
+
+TEST_CASE_FIXTURE(actor_fixture,
+                  "a relayed call in a host process keeps the other ranks' "
+                  "replies when one proc is SIGKILLed") {
+  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
+  REQUIRE(pm);
+  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
+  REQUIRE(echoes);
+  auto pids = pids_of(*pm);
+  block_rank(*echoes, 1, 20000);
+  // Two members per host: relayed by each host process's comm actor.
+  auto pending = std::async(std::launch::async, [&] {
+    return echoes->call_each<int32_t>(30s, int32_t{6});
+  });
+  std::this_thread::sleep_for(200ms);
+  auto killed_at = clock_type::now();
+  REQUIRE(::kill(pids[1], SIGKILL) == 0);
+  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
+  auto waited = ms_since(killed_at);
+  MESSAGE("relayed call_each returned " << waited << " ms after the SIGKILL");
+  CHECK(waited < 5000);
+  auto outcome = pending.get();
+  REQUIRE(outcome.size() == 4);
+  for (size_t r : {size_t{0}, size_t{2}, size_t{3}}) {
+    CAPTURE(r);
+    REQUIRE(outcome[r]);
+    CHECK(*outcome[r] == 6);
+  }
+  REQUIRE_FALSE(outcome[1]);
+  CHECK_MESSAGE(contains(mesh::to_string(outcome[1].error()), "is gone"),
+                mesh::to_string(outcome[1].error()));
+  auto summary = hosts->shutdown();
+}
+
+TEST_CASE_FIXTURE(actor_fixture,
+                  "an all-or-error call fails as soon as one rank dies, "
+                  "without waiting for the slow ones, and names only the dead "
+                  "rank") {
+  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
+  REQUIRE(pm);
+  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
+  REQUIRE(echoes);
+  auto pids = pids_of(*pm);
+  // Every member busy: the call is pending on all four, relayed by both
+  // host processes' comm actors.
+  for (size_t r = 0; r < 4; ++r)
+    caf::anon_send(echoes->get(r), sleep_atom::value, int32_t{20000});
+  std::this_thread::sleep_for(100ms);
+  auto pending = std::async(std::launch::async, [&] {
+    return echoes->call<int32_t>(30s, int32_t{6});
+  });
+  std::this_thread::sleep_for(200ms);
+  auto killed_at = clock_type::now();
+  REQUIRE(::kill(pids[2], SIGKILL) == 0);
+  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
+  auto waited = ms_since(killed_at);
+  MESSAGE("the all-or-error call failed " << waited << " ms after the "
+          "SIGKILL");
+  CHECK(waited < 5000);
+  auto res = pending.get();
+  REQUIRE_FALSE(res);
+  auto text = mesh::to_string(res.error());
+  CHECK_MESSAGE(contains(text, "rank 2 (proc "), text);
+  CHECK_MESSAGE(contains(text, "is gone: its proc failed: killed by signal 9"),
+                text);
+  for (auto other : {"rank 0 (", "rank 1 (", "rank 3 ("})
+    CHECK_MESSAGE(!contains(text, other), text);
+  auto summary = hosts->shutdown();
+}

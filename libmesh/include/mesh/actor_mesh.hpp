@@ -12,7 +12,8 @@
 //   makes it return an error naming every such rank. A rank whose member is
 //   known to have failed or lost its proc (supervision) fails the call at
 //   once, before anything is sent; one whose proc or host is lost while the
-//   call waits fails as soon as supervision knows (not at the timeout).
+//   call waits fails the call as soon as supervision knows (not at the
+//   timeout, and without waiting for the other members).
 //   call_each gives the outcome of each member instead of all-or-error.
 // - A cast skips members known to be gone and counts them as dropped
 //   (proc_mesh::health).
@@ -105,10 +106,11 @@ protected:
   std::vector<caf::expected<caf::message>>
   call_each_message(caf::message msg, duration timeout) const;
   /// The work of both: replies by view rank, and why each failed member
-  /// failed (in words that follow its where()).
+  /// failed (in words that follow its where()). With `fail_fast` (call) the
+  /// first member known dead ends the wait for all.
   std::vector<std::optional<std::string>>
   call_outcomes(const caf::message& msg, duration timeout,
-                std::vector<caf::message>& replies) const;
+                std::vector<caf::message>& replies, bool fail_fast) const;
   /// The error for a reply that is not one value of the expected type.
   caf::error unexpected_reply(size_t rank, const caf::message& reply) const;
   /// The call_timeout config value.

@@ -268,9 +268,27 @@ std::string explain_call_error(caf::actor_system& sys, const caf::error& err,
 
 } // namespace
 
+namespace {
+
+/// What a member of an all-or-error call that was abandoned (another rank
+/// died) gets in place of a reply; never shown.
+const std::string abandoned = "abandoned";
+
+bool is_abandoned(const caf::error& err) {
+  if (err.category() != error_category
+      || err.code() != static_cast<uint8_t>(ec::call_failed))
+    return false;
+  auto& ctx = err.context();
+  return !ctx.empty() && ctx.match_element<std::string>(ctx.size() - 1)
+         && ctx.get_as<std::string>(ctx.size() - 1) == abandoned;
+}
+
+} // namespace
+
 std::vector<std::optional<std::string>>
 actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
-                               std::vector<caf::message>& replies) const {
+                               std::vector<caf::message>& replies,
+                               bool fail_fast) const {
   auto& core = *core_;
   auto& plan = *plan_;
   auto& sys = *core.sys;
@@ -304,6 +322,11 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
   std::vector<std::pair<host_group, relay_handle>> relayed;
   std::vector<rank_waiter> waits;
   auto caller_ptr = caf::actor_cast<caf::strong_actor_ptr>(self);
+  uint64_t call_id = 0;
+  if (fail_fast) {
+    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    call_id = core.controller->new_call();
+  }
   std::optional<std::vector<std::string>> names;
   for (auto& whole : plan.groups) {
     // Without its gone members (rare: a copy only then).
@@ -323,15 +346,29 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
       for (size_t i = 0; i < g.members.size(); ++i) {
         auto v = g.view_ranks[i];
         direct.emplace_back(v, self->request(g.members[i].actor, ts, msg));
-        waits.push_back(rank_waiter{caller_ptr, direct.back().second.id(),
-                                    g.host, plan.base_ranks[v],
-                                    core.supervision->id});
+        rank_waiter w;
+        w.caller = caller_ptr;
+        w.response_id = direct.back().second.id();
+        w.host = g.host;
+        w.rank = plan.base_ranks[v];
+        w.actor_mesh = core.supervision->id;
+        w.call = call_id;
+        w.fail_fast = fail_fast;
+        waits.push_back(std::move(w));
       }
     } else {
       auto h = self->request(core.comms[g.host], ts + relay_margin(ts),
                              gather_atom::value, g.members, msg, ts);
-      waits.push_back(
-        rank_waiter{caller_ptr, h.id(), g.host, std::nullopt, {}});
+      rank_waiter w;
+      w.caller = caller_ptr;
+      w.response_id = h.id();
+      w.host = g.host;
+      w.actor_mesh = core.supervision->id;
+      for (auto v : g.view_ranks)
+        w.relayed_ranks.push_back(plan.base_ranks[v]);
+      w.call = call_id;
+      w.fail_fast = fail_fast;
+      waits.push_back(std::move(w));
       relayed.emplace_back(g, std::move(h));
     }
   }
@@ -348,7 +385,8 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
     item.second.receive(
       [&, v](caf::error& err) {
         late = true;
-        errors[v] = explain_call_error(sys, err, ts);
+        errors[v] = is_abandoned(err) ? abandoned
+                                      : explain_call_error(sys, err, ts);
       },
       caf::others >> [&, v](caf::message_view& xs) -> caf::result<caf::message> {
         replies[v] = xs.move_content_to_message();
@@ -371,6 +409,16 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
       },
       [&](caf::error& err) {
         late = true;
+        if (fail_fast
+            && (is_abandoned(err)
+                || (err.category() == error_category
+                    && err.code()
+                         == static_cast<uint8_t>(ec::proc_failed)))) {
+          // Over because some rank died: which one is told below.
+          for (auto v : group.view_ranks)
+            errors[v] = abandoned;
+          return;
+        }
         auto why = explain_call_error(sys, err, ts);
         for (auto v : group.view_ranks)
           errors[v] = why.rfind("is gone", 0) == 0
@@ -382,10 +430,23 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
   {
     // A waiter that supervision answered (now, or at registration) left
     // its error in the mailbox if the real reply won: not reused.
-    std::lock_guard<std::mutex> guard{core.controller->mtx};
+    auto& shared = *core.controller;
+    std::lock_guard<std::mutex> guard{shared.mtx};
     for (auto id : ids)
-      if (id == 0 || core.controller->waiters.erase(id) == 0)
+      if (id == 0 || shared.waiters.erase(id) == 0)
         late = true;
+    // An abandoned call names the ranks that ended it, as supervision
+    // knows them; the others were only not waited for.
+    for (size_t v = 0; v < n; ++v) {
+      if (errors[v] != abandoned)
+        continue;
+      rank_waiter probe;
+      probe.host = core.layout->host_of(plan.base_ranks[v]);
+      probe.rank = plan.base_ranks[v];
+      probe.actor_mesh = core.supervision->id;
+      if (auto err = shared.dead_end(probe))
+        errors[v] = "is gone: " + reason_of(sys, *err);
+    }
   }
   if (late)
     caller.discard();
@@ -395,11 +456,17 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
 caf::expected<std::vector<caf::message>>
 actor_mesh_base::call_message(caf::message msg, duration timeout) const {
   std::vector<caf::message> replies;
-  auto errors = call_outcomes(msg, timeout, replies);
+  auto errors = call_outcomes(msg, timeout, replies, true);
   std::vector<std::string> texts;
-  for (size_t v = 0; v < errors.size(); ++v)
-    if (errors[v])
+  bool cut_short = false;
+  for (size_t v = 0; v < errors.size(); ++v) {
+    if (errors[v] == abandoned)
+      cut_short = true;
+    else if (errors[v])
       texts.push_back(where(*core_, *plan_, v) + " " + *errors[v]);
+  }
+  if (texts.empty() && cut_short)
+    texts.push_back("the call was abandoned when a member was lost");
   if (!texts.empty())
     return make_error(ec::call_failed, "actor mesh '" + core_->name + "'",
                       join_failures(texts));
@@ -409,7 +476,7 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
 std::vector<caf::expected<caf::message>>
 actor_mesh_base::call_each_message(caf::message msg, duration timeout) const {
   std::vector<caf::message> replies;
-  auto errors = call_outcomes(msg, timeout, replies);
+  auto errors = call_outcomes(msg, timeout, replies, false);
   std::vector<caf::expected<caf::message>> result;
   result.reserve(errors.size());
   for (size_t v = 0; v < errors.size(); ++v)

@@ -224,9 +224,14 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
     std::vector<uint64_t> ids;
     {
       std::lock_guard<std::mutex> guard{d_->shared->mtx};
-      for (size_t r = 0; r < n; ++r)
-        ids.push_back(d_->shared->add_waiter(rank_waiter{
-          me, pending[r].id(), d_->layout->host_of(r), r, {}}));
+      for (size_t r = 0; r < n; ++r) {
+        rank_waiter w;
+        w.caller = me;
+        w.response_id = pending[r].id();
+        w.host = d_->layout->host_of(r);
+        w.rank = r;
+        ids.push_back(d_->shared->add_waiter(std::move(w)));
+      }
     }
     for (auto& h : pending)
       h.receive([&](caf::actor& a) { spawned.emplace_back(std::move(a)); },
