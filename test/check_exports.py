@@ -20,7 +20,7 @@ INTERPOSED = {"SSL_read", "SSL_write", "SSL_accept", "SSL_connect",
               "SSL_CTX_set_default_passwd_cb",
               "SSL_CTX_set_default_passwd_cb_userdata", "SSL_CTX_ctrl",
               "SSL_set_fd", "SSL_pending", "pthread_sigmask",
-              "sigtimedwait"}
+              "sigtimedwait", "recv"}
 # Demangled, or (for names too long for nm to demangle) mangled.
 PUBLIC = re.compile(r"^(typeinfo for |typeinfo name for |vtable for |VTT for |"
                     r"guard variable for |(non-)?virtual thunk to )?mesh::|"
