@@ -2,8 +2,9 @@
 """Fails when libmesh.so exports anything but the public API (architecture §3).
 
 Every dynamic symbol libmesh.so defines must belong to namespace mesh (its
-functions, statics, type information) or be one of the OpenSSL calls that
-bootstrap/tls_interpose.cpp interposes; and none may come from the
+functions, statics, type information) or be one of the OpenSSL and libc
+calls that bootstrap/tls_interpose.cpp and plain_interpose.cpp interpose;
+and none may come from the
 internal layers (mesh::bootstrap, mesh::net, mesh::tls, the actors' behaviour
 functions), which only tests reach, through the static library.
 
