@@ -82,6 +82,20 @@ pid_t host_of(pid_t proc) {
   return -1;
 }
 
+/// Starts `call` on another thread, SIGKILLs `victim` once the call waits,
+/// and returns the call's outcome; `waited_ms` is how long after the signal
+/// it came back (at most 10 s, or the test fails).
+template <class Call>
+auto killed_during(Call call, pid_t victim, double& waited_ms) {
+  auto pending = std::async(std::launch::async, std::move(call));
+  std::this_thread::sleep_for(200ms);
+  auto killed_at = clock_type::now();
+  REQUIRE(::kill(victim, SIGKILL) == 0);
+  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
+  waited_ms = ms_since(killed_at);
+  return pending.get();
+}
+
 /// Blocks rank `r` of `echoes` (its proc's only thread) for `ms`, and waits
 /// until it has started to: what is sent to it afterwards waits behind it.
 void block_rank(const mesh::actor_mesh<caf::actor>& echoes, size_t r,
@@ -110,16 +124,11 @@ TEST_CASE_FIXTURE(actor_fixture,
   REQUIRE(view);
   block_rank(*echoes, 2, 20000);
   // A view of one member is asked directly (no comm actor in between).
-  auto pending = std::async(std::launch::async, [&] {
-    return view->call<int32_t>(30s, int32_t{7});
-  });
-  std::this_thread::sleep_for(200ms);
-  auto killed_at = clock_type::now();
-  REQUIRE(::kill(pids[2], SIGKILL) == 0);
-  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
-  auto waited = ms_since(killed_at);
+  double waited = 0;
+  auto res =
+    killed_during([&] { return view->call<int32_t>(30s, int32_t{7}); },
+                  pids[2], waited);
   MESSAGE("call failed " << waited << " ms after the SIGKILL");
-  auto res = pending.get();
   REQUIRE_FALSE(res);
   auto text = mesh::to_string(res.error());
   CHECK_MESSAGE(contains(text, "rank 0 (proc " + mesh::proc_name(pm->id(), 2)),
@@ -148,17 +157,12 @@ TEST_CASE_FIXTURE(actor_fixture,
   auto pids = pids_of(*pm);
   block_rank(*echoes, 1, 20000);
   // Three members on one host: relayed by the host's comm actor.
-  auto pending = std::async(std::launch::async, [&] {
-    return echoes->call_each<int32_t>(30s, int32_t{5});
-  });
-  std::this_thread::sleep_for(200ms);
-  auto killed_at = clock_type::now();
-  REQUIRE(::kill(pids[1], SIGKILL) == 0);
-  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
-  auto waited = ms_since(killed_at);
+  double waited = 0;
+  auto outcome =
+    killed_during([&] { return echoes->call_each<int32_t>(30s, int32_t{5}); },
+                  pids[1], waited);
   MESSAGE("call_each returned " << waited << " ms after the SIGKILL");
   CHECK(waited < 5000);
-  auto outcome = pending.get();
   REQUIRE(outcome.size() == 3);
   REQUIRE(outcome[0]);
   CHECK(*outcome[0] == 5);
@@ -188,17 +192,12 @@ TEST_CASE_FIXTURE(actor_fixture,
   REQUIRE(echoes);
   auto pids = pids_of(*pm);
   block_rank(*echoes, 1, 20000);
-  auto pending = std::async(std::launch::async, [&] {
-    return pm->spawn<caf::actor>("late", "echo");
-  });
-  std::this_thread::sleep_for(200ms);
-  auto killed_at = clock_type::now();
-  REQUIRE(::kill(pids[1], SIGKILL) == 0);
-  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
-  auto waited = ms_since(killed_at);
+  double waited = 0;
+  auto res =
+    killed_during([&] { return pm->spawn<caf::actor>("late", "echo"); },
+                  pids[1], waited);
   MESSAGE("spawn failed " << waited << " ms after the SIGKILL");
   CHECK(waited < 5000);
-  auto res = pending.get();
   REQUIRE_FALSE(res);
   auto text = mesh::to_string(res.error());
   CHECK_MESSAGE(contains(text, "rank 1 (proc "), text);
@@ -369,17 +368,12 @@ TEST_CASE_FIXTURE(actor_fixture,
   auto pids = pids_of(*pm);
   block_rank(*echoes, 1, 20000);
   // Two members per host: relayed by each host process's comm actor.
-  auto pending = std::async(std::launch::async, [&] {
-    return echoes->call_each<int32_t>(30s, int32_t{6});
-  });
-  std::this_thread::sleep_for(200ms);
-  auto killed_at = clock_type::now();
-  REQUIRE(::kill(pids[1], SIGKILL) == 0);
-  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
-  auto waited = ms_since(killed_at);
+  double waited = 0;
+  auto outcome =
+    killed_during([&] { return echoes->call_each<int32_t>(30s, int32_t{6}); },
+                  pids[1], waited);
   MESSAGE("relayed call_each returned " << waited << " ms after the SIGKILL");
   CHECK(waited < 5000);
-  auto outcome = pending.get();
   REQUIRE(outcome.size() == 4);
   for (size_t r : {size_t{0}, size_t{2}, size_t{3}}) {
     CAPTURE(r);
@@ -408,18 +402,13 @@ TEST_CASE_FIXTURE(actor_fixture,
   for (size_t r = 0; r < 4; ++r)
     caf::anon_send(echoes->get(r), sleep_atom::value, int32_t{20000});
   std::this_thread::sleep_for(100ms);
-  auto pending = std::async(std::launch::async, [&] {
-    return echoes->call<int32_t>(30s, int32_t{6});
-  });
-  std::this_thread::sleep_for(200ms);
-  auto killed_at = clock_type::now();
-  REQUIRE(::kill(pids[2], SIGKILL) == 0);
-  REQUIRE(pending.wait_for(10s) == std::future_status::ready);
-  auto waited = ms_since(killed_at);
+  double waited = 0;
+  auto res =
+    killed_during([&] { return echoes->call<int32_t>(30s, int32_t{6}); },
+                  pids[2], waited);
   MESSAGE("the all-or-error call failed " << waited << " ms after the "
           "SIGKILL");
   CHECK(waited < 5000);
-  auto res = pending.get();
   REQUIRE_FALSE(res);
   auto text = mesh::to_string(res.error());
   CHECK_MESSAGE(contains(text, "rank 2 (proc "), text);
