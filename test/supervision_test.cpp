@@ -20,6 +20,7 @@
 
 #include <chrono>
 #include <future>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -82,6 +83,29 @@ pid_t host_of(pid_t proc) {
   return -1;
 }
 
+/// A proc mesh of `per_host` procs on each host of `hosts`, named
+/// "workers" (dimension "gpus"), with an "echo" actor on each proc; and the
+/// pid of every proc. Members are destroyed in reverse order: the actor mesh
+/// first, the host mesh (which shuts down) last.
+struct echo_mesh {
+  std::optional<host_mesh> hosts;
+  std::optional<mesh::proc_mesh> pm;
+  std::optional<mesh::actor_mesh<caf::actor>> echoes;
+  std::vector<pid_t> pids;
+
+  echo_mesh(caf::expected<host_mesh> made, size_t per_host) {
+    REQUIRE_MESSAGE(made, mesh::to_string(made.error()));
+    hosts.emplace(std::move(*made));
+    auto procs = hosts->spawn("workers", extent{{"gpus", per_host}});
+    REQUIRE_MESSAGE(procs, mesh::to_string(procs.error()));
+    pm.emplace(std::move(*procs));
+    auto actors = pm->spawn<caf::actor>("echoes", "echo");
+    REQUIRE_MESSAGE(actors, mesh::to_string(actors.error()));
+    echoes.emplace(std::move(*actors));
+    pids = pids_of(*pm);
+  }
+};
+
 /// Starts `call` on another thread, SIGKILLs `victim` once the call waits,
 /// and returns the call's outcome; `waited_ms` is how long after the signal
 /// it came back (at most 10 s, or the test fails).
@@ -111,13 +135,8 @@ void block_rank(const mesh::actor_mesh<caf::actor>& echoes, size_t r,
 TEST_CASE_FIXTURE(actor_fixture,
                   "a call waiting on a proc that is SIGKILLed fails at once "
                   "for that rank, naming the rank, host and cause") {
-  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 3}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
-  auto pids = pids_of(*pm);
+  echo_mesh m{host_mesh::local_with_bootstrap(sys, child_command()), 3};
+  auto& [hosts, pm, echoes, pids] = m;
   event_log log;
   pm->on_event(log.handler());
   auto view = echoes->range("gpus", 2, 3);
@@ -148,13 +167,8 @@ TEST_CASE_FIXTURE(actor_fixture,
 TEST_CASE_FIXTURE(actor_fixture,
                   "call_each keeps the other ranks' replies when one rank's "
                   "proc dies during a relayed call") {
-  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 3}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
-  auto pids = pids_of(*pm);
+  echo_mesh m{host_mesh::local_with_bootstrap(sys, child_command()), 3};
+  auto& [hosts, pm, echoes, pids] = m;
   block_rank(*echoes, 1, 20000);
   // Three members on one host: relayed by the host's comm actor.
   double waited = 0;
@@ -184,13 +198,8 @@ TEST_CASE_FIXTURE(actor_fixture,
 TEST_CASE_FIXTURE(actor_fixture,
                   "an actor spawn waiting on a proc that dies fails at once "
                   "naming that rank") {
-  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
-  auto pids = pids_of(*pm);
+  echo_mesh m{host_mesh::local_with_bootstrap(sys, child_command()), 2};
+  auto& [hosts, pm, echoes, pids] = m;
   block_rank(*echoes, 1, 20000);
   double waited = 0;
   auto res =
@@ -245,15 +254,11 @@ TEST_CASE_FIXTURE(actor_fixture,
 TEST_CASE_FIXTURE(actor_fixture,
                   "a host process that is SIGKILLed fails its ranks within a "
                   "second, releases calls at once, and the rest stays usable") {
-  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
+  echo_mesh m{host_mesh::process(sys, extent{{"hosts", 2}}, child_command()),
+              2};
+  auto& [hosts, pm, echoes, pids] = m;
   event_log log;
   pm->on_event(log.handler());
-  auto pids = pids_of(*pm);
   auto host1 = host_of(pids[2]);
   REQUIRE(host1 > 1);
   REQUIRE(host1 != ::getpid());
@@ -305,15 +310,11 @@ TEST_CASE_FIXTURE(actor_fixture,
 TEST_CASE_FIXTURE(hang_fixture,
                   "a SIGSTOPped host is failed as unresponsive after "
                   "proc_unresponsive_timeout and does not come back") {
-  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 1}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
+  echo_mesh m{host_mesh::process(sys, extent{{"hosts", 2}}, child_command()),
+              1};
+  auto& [hosts, pm, echoes, pids] = m;
   event_log log;
   pm->on_event(log.handler());
-  auto pids = pids_of(*pm);
   auto host1 = host_of(pids[1]);
   REQUIRE(host1 > 1);
   REQUIRE(host1 != ::getpid());
@@ -359,13 +360,9 @@ TEST_CASE_FIXTURE(hang_fixture,
 TEST_CASE_FIXTURE(actor_fixture,
                   "a relayed call in a host process keeps the other ranks' "
                   "replies when one proc is SIGKILLed") {
-  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
-  auto pids = pids_of(*pm);
+  echo_mesh m{host_mesh::process(sys, extent{{"hosts", 2}}, child_command()),
+              2};
+  auto& [hosts, pm, echoes, pids] = m;
   block_rank(*echoes, 1, 20000);
   // Two members per host: relayed by each host process's comm actor.
   double waited = 0;
@@ -390,13 +387,9 @@ TEST_CASE_FIXTURE(actor_fixture,
                   "an all-or-error call fails as soon as one rank dies, "
                   "without waiting for the slow ones, and names only the dead "
                   "rank") {
-  auto hosts = host_mesh::process(sys, extent{{"hosts", 2}}, child_command());
-  REQUIRE(hosts);
-  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
-  REQUIRE(pm);
-  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
-  REQUIRE(echoes);
-  auto pids = pids_of(*pm);
+  echo_mesh m{host_mesh::process(sys, extent{{"hosts", 2}}, child_command()),
+              2};
+  auto& [hosts, pm, echoes, pids] = m;
   // Every member busy: the call is pending on all four, relayed by both
   // host processes' comm actors.
   for (size_t r = 0; r < 4; ++r)
