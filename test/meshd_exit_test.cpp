@@ -168,6 +168,18 @@ struct meshd_exit_fixture : mesh::test::reaped_fixture {
   }
 
   void run(bool tls, peers what) {
+#ifdef __SANITIZE_ADDRESS__
+    // AddressSanitizer intercepts recv itself, so libcaf_io's reads reach
+    // libmesh's recv from libasan's code, not from libcaf_io's, and the
+    // plain-TCP frame guard (bootstrap/plain_interpose.cpp) lets them
+    // through: CAF then allocates what the header announced. Over TLS the
+    // guard sits in SSL_read and is tested here too (test/sanitizers/).
+    if (!tls && (what == peers::giant_header || what == peers::all)) {
+      MESSAGE("skipped under AddressSanitizer: it intercepts recv, which "
+              "bypasses the plain-TCP frame guard");
+      return;
+    }
+#endif
     start(tls);
     held_fds held;
     std::optional<mesh::test::tls_client> client;
