@@ -1146,10 +1146,16 @@ TEST_CASE_FIXTURE(manager_fixture,
   auto quiet = launch(request("quiet", "exec sleep 30"));
   REQUIRE(quiet);
   // Its output keeps the watcher thread holding short-lived references to
-  // the manager: the last one may well be dropped there.
-  auto chatty = launch(request("chatty", "while :; do echo x; done"));
+  // the manager: the last one may well be dropped there. Paced: every line
+  // is a message from the manager to the listener, and an unpaced flood
+  // outran the listener under AddressSanitizer, whose queued messages then
+  // kept the manager referenced (2 runs in 3 failed).
+  auto chatty =
+    launch(request("chatty", "while :; do echo x; sleep 0.01; done"));
   REQUIRE(chatty);
   manager = nullptr;
   CHECK(wait_dead(*quiet));
   CHECK(wait_dead(*chatty));
+  // chatty's last `sleep`, killed with its group, was re-parented here.
+  reap_orphans();
 }
