@@ -58,8 +58,17 @@ public:
       return;
     }
     auto pid = std::to_string(::getpid());
-    // Subnets from the pid, so that concurrent runs do not collide.
+    // Subnets from the pid, so that concurrent runs do not collide; past
+    // any pair already in use (a run that was killed leaves its links).
+    auto used = mesh::test::run({"ip", "-o", "-4", "addr"}, 30s).out;
+    auto taken = [&](int n) {
+      return used.find(" 10.77." + std::to_string(n) + ".") !=
+             std::string::npos;
+    };
     auto base = 2 * (::getpid() % 120) + 2;
+    for (int tries = 0; tries < 120 && (taken(base) || taken(base + 1));
+         ++tries)
+      base = base >= 240 ? 2 : base + 2;
     for (int i = 0; i < 2; ++i) {
       std::string tag = i == 0 ? "a" : "b";
       auto subnet = "10.77." + std::to_string(base + i);

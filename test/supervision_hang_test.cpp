@@ -298,5 +298,7 @@ TEST_CASE_FIXTURE(actor_hang_fixture,
   CHECK(ok->values() == std::vector<int32_t>{8});
   auto summary = hosts->shutdown();
   REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
-  CHECK(summary->already_gone == 1);
+  // Killed when it was found hung; whether its exit was recorded before the
+  // shutdown asked (already gone) or after (killed) is a race.
+  CHECK(summary->already_gone + summary->killed == 1);
 }
