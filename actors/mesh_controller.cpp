@@ -24,38 +24,52 @@ const config_key<duration> proc_spawn_max_idle{
 
 namespace mesh {
 
+namespace {
+
+/// The error of a request to rank `r`, whose proc ended (`st`).
+caf::error proc_ended(const mesh_layout* layout, size_t r,
+                      const proc_state& st) {
+  return make_error(ec::proc_failed,
+                    layout ? layout->where(r) : std::string{"proc mesh"},
+                    "its proc " + std::string{to_string(st.status)} + ": "
+                      + st.reason);
+}
+
+/// Ended, or nothing more can be said of it (its host is gone).
+bool has_ended(proc_status s) {
+  return is_terminated(s) || s == proc_status::unknown;
+}
+
+} // namespace
+
 std::optional<caf::error>
 mesh_controller_shared::dead_end(const rank_waiter& w) const {
-  auto what = [&] {
-    return w.rank && layout ? layout->where(*w.rank)
-           : layout && w.host < layout->host_addrs.size()
-             ? "host " + layout->host_addrs[w.host]
-             : std::string{"proc mesh"};
+  if (auto i = lost_hosts.find(w.host); i != lost_hosts.end()) {
+    auto what = w.rank && layout ? layout->where(*w.rank)
+                : layout && w.host < layout->host_addrs.size()
+                  ? "host " + layout->host_addrs[w.host]
+                  : std::string{"proc mesh"};
+    return make_error(ec::host_unreachable, what, i->second);
+  }
+  // Only the ranks it waits on: this runs for every request of a call.
+  auto ended = [&](size_t r) {
+    return r < procs.size() && has_ended(procs[r].state.status);
   };
-  if (auto i = lost_hosts.find(w.host); i != lost_hosts.end())
-    return make_error(ec::host_unreachable, what(), i->second);
+  if (w.rank && ended(*w.rank))
+    return proc_ended(layout.get(), *w.rank, procs[*w.rank].state);
   if (w.fail_fast)
     for (auto r : w.relayed_ranks)
-      if (r < procs.size() && (is_terminated(procs[r].state.status)
-                               || procs[r].state.status == proc_status::unknown))
-        return make_error(ec::proc_failed, layout ? layout->where(r)
-                                                  : std::string{"proc mesh"},
-                          "its proc "
-                            + std::string{to_string(procs[r].state.status)}
-                            + ": " + procs[r].state.reason);
-  if (!w.rank || *w.rank >= procs.size())
-    return std::nullopt;
-  auto& st = procs[*w.rank].state;
-  if (is_terminated(st.status) || st.status == proc_status::unknown)
-    return make_error(ec::proc_failed, what(),
-                      "its proc " + std::string{to_string(st.status)} + ": "
-                        + st.reason);
-  if (w.actor_mesh.empty())
+      if (ended(r))
+        return proc_ended(layout.get(), r, procs[r].state);
+  if (!w.rank || w.actor_mesh.empty())
     return std::nullopt;
   if (auto i = actor_meshes.find(w.actor_mesh); i != actor_meshes.end())
     if (auto sup = i->second.lock())
       if (auto g = sup->gone.find(*w.rank); g != sup->gone.end())
-        return make_error(ec::proc_failed, what(), g->second);
+        return make_error(ec::proc_failed,
+                          layout ? layout->where(*w.rank)
+                                 : std::string{"proc mesh"},
+                          g->second);
   return std::nullopt;
 }
 
@@ -221,12 +235,7 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
     auto& id = ev.actor_mesh;
     self->state.shared->fail_waiters(
       [r, &id](const rank_waiter& w) {
-        return w.actor_mesh == id
-               && (w.rank == r
-                   || (w.fail_fast
-                       && std::find(w.relayed_ranks.begin(),
-                                    w.relayed_ranks.end(), r)
-                            != w.relayed_ranks.end()));
+        return w.actor_mesh == id && w.waits_on(r);
       },
       make_error(ec::proc_failed, self->state.layout->where(r), ev.reason));
   }
@@ -272,14 +281,6 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
   }
 }
 
-/// The error that releases a waiter of `rank` whose proc ended.
-caf::error proc_gone(const mesh_layout& layout, size_t rank,
-                     const proc_event& ev) {
-  return make_error(ec::proc_failed, layout.where(rank),
-                    "its proc " + std::string{to_string(ev.status)} + ": "
-                      + ev.reason);
-}
-
 /// Tells the handlers of the proc mesh (and, for an ended proc, of its
 /// actor meshes) about `ev`, which record() already holds, and moves a
 /// spawn in progress on.
@@ -291,7 +292,7 @@ void publish(controller_ptr self, const proc_event& ev) {
   }
   // The actor meshes lose the member before anyone hears of it: a handler
   // that casts or calls at once already finds the rank gone.
-  if (is_terminated(ev.status) || ev.status == proc_status::unknown)
+  if (has_ended(ev.status))
     attribute_to_actors(self, ev);
   call_all(handlers, ev);
   if (self->state.spawning) {
@@ -450,19 +451,13 @@ mesh_controller(controller_ptr self,
       if (!ev.stderr_tail.empty())
         info.state.stderr_tail = ev.stderr_tail;
       record(self, info);
-      if (is_terminated(ev.status) || ev.status == proc_status::unknown) {
+      if (has_ended(ev.status)) {
         // Released before any handler runs: nobody waits on the dead.
         std::lock_guard<std::mutex> guard{self->state.shared->mtx};
         auto r = ev.rank;
         self->state.shared->fail_waiters(
-          [r](const rank_waiter& w) {
-            return w.rank == r
-                   || (w.fail_fast
-                       && std::find(w.relayed_ranks.begin(),
-                                    w.relayed_ranks.end(), r)
-                            != w.relayed_ranks.end());
-          },
-          proc_gone(*self->state.layout, r, ev));
+          [r](const rank_waiter& w) { return w.waits_on(r); },
+          proc_ended(self->state.layout.get(), r, info.state));
       }
       publish(self, ev);
     },

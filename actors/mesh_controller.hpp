@@ -20,6 +20,7 @@
 #include <caf/message_id.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -68,6 +69,15 @@ struct rank_waiter {
   /// with any of its ranks.
   uint64_t call = 0;
   bool fail_fast = false;
+
+  /// Whether rank `r`'s end ends this request: it asks `r` directly, or is
+  /// an all-or-error relay that includes `r`.
+  bool waits_on(size_t r) const {
+    return rank == r
+           || (fail_fast
+               && std::find(relayed_ranks.begin(), relayed_ranks.end(), r)
+                    != relayed_ranks.end());
+  }
 };
 
 /// State shared between a proc_mesh (client threads) and its controller.

@@ -125,6 +125,7 @@ struct probe {
   int fd = -1;
   bool pending = false;
   caf::error failure;
+  int error_code = 0; ///< The errno of the failure, if the connect said one.
 };
 
 caf::error unreachable(const endpoint& ep, std::string why) {
@@ -173,6 +174,7 @@ probe start_probe(const endpoint& ep) {
     if (errno == EINPROGRESS) {
       result.pending = true;
     } else {
+      result.error_code = errno;
       result.failure = unreachable(ep, describe_errno(errno));
       ::close(result.fd);
       result.fd = -1;
@@ -203,6 +205,7 @@ void finish_probe(probe& p, const endpoint& ep, clock::time_point deadline,
       return;
     ::close(p.fd);
     p.fd = -1;
+    p.error_code = code;
     p.failure = n == 0
                   ? unreachable(ep, "timed out: no TCP connection within " +
                                       render_duration(timeout))
@@ -219,12 +222,8 @@ knock_answer knock(const endpoint& ep, duration timeout) {
     ::close(p.fd);
     return knock_answer::accepts;
   }
-  auto& ctx = p.failure.context();
-  auto why = !ctx.empty() && ctx.match_element<std::string>(ctx.size() - 1)
-               ? ctx.get_as<std::string>(ctx.size() - 1)
-               : std::string{};
-  return why.rfind("connection refused", 0) == 0 ? knock_answer::refuses
-                                                 : knock_answer::silent;
+  return p.error_code == ECONNREFUSED ? knock_answer::refuses
+                                      : knock_answer::silent;
 }
 
 namespace {

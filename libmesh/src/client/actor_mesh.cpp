@@ -322,11 +322,7 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
   std::vector<std::pair<host_group, relay_handle>> relayed;
   std::vector<rank_waiter> waits;
   auto caller_ptr = caf::actor_cast<caf::strong_actor_ptr>(self);
-  uint64_t call_id = 0;
-  if (fail_fast) {
-    std::lock_guard<std::mutex> guard{core.controller->mtx};
-    call_id = core.controller->new_call();
-  }
+
   std::optional<std::vector<std::string>> names;
   for (auto& whole : plan.groups) {
     // Without its gone members (rare: a copy only then).
@@ -352,7 +348,6 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
         w.host = g.host;
         w.rank = plan.base_ranks[v];
         w.actor_mesh = core.supervision->id;
-        w.call = call_id;
         w.fail_fast = fail_fast;
         waits.push_back(std::move(w));
       }
@@ -366,7 +361,6 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
       w.actor_mesh = core.supervision->id;
       for (auto v : g.view_ranks)
         w.relayed_ranks.push_back(plan.base_ranks[v]);
-      w.call = call_id;
       w.fail_fast = fail_fast;
       waits.push_back(std::move(w));
       relayed.emplace_back(g, std::move(h));
@@ -377,8 +371,13 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
   ids.reserve(waits.size());
   {
     std::lock_guard<std::mutex> guard{core.controller->mtx};
-    for (auto& w : waits)
+    // One id for the requests of an all-or-error call, taken under the lock
+    // that registers them (no second lock per call).
+    auto call_id = fail_fast ? core.controller->new_call() : 0;
+    for (auto& w : waits) {
+      w.call = call_id;
       ids.push_back(core.controller->add_waiter(std::move(w)));
+    }
   }
   for (auto& item : direct) {
     auto v = item.first;
