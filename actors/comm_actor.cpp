@@ -1,20 +1,13 @@
 #include "actors/comm_actor.hpp"
 
+#include "actors/any_reply.hpp"
+
 #include "mesh/config.hpp"
 
 #include <caf/all.hpp>
 
 #include <algorithm>
 #include <memory>
-
-namespace {
-
-/// A reply type no member ever sends (see request_any).
-struct no_such_reply {};
-
-} // namespace
-
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(no_such_reply)
 
 namespace mesh {
 
@@ -23,10 +16,7 @@ namespace {
 using comm_ptr = comm_actor_actor::stateful_pointer<comm_actor_state>;
 
 /// Requests `target` with `msg` and hands whatever it replies to `on_reply`
-/// as a caf::message. CAF 0.17 has no catch-all response handler for
-/// event-based actors; a reply that matches no handler becomes
-/// sec::unexpected_response carrying the reply as its context, which is how
-/// the reply of any type is recovered here.
+/// as a caf::message (actors/any_reply.hpp).
 template <class OnReply, class OnError>
 void request_any(comm_ptr self, const caf::actor& target, caf::timespan timeout,
                  const caf::message& msg, OnReply on_reply, OnError on_error) {

@@ -281,6 +281,23 @@ caf::error handshake_failure(caf::actor_system& sys, const endpoint& ep,
 
 } // namespace
 
+caf::io::middleman_actor publisher(caf::actor_system& sys) {
+  return middleman_of(sys);
+}
+
+caf::expected<uint16_t> on_published(caf::actor_system& sys,
+                                     const endpoint& where,
+                                     caf::expected<uint16_t> answer) {
+  if (!answer)
+    return make_error(ec::system_error,
+                      "cannot listen on " + where.to_string(),
+                      sys.render(answer.error()));
+  // Over TLS the guard runs in SSL_read (bootstrap/tls_interpose.cpp).
+  if (!uses_tls(sys))
+    tls::guard_plain_port(*answer);
+  return answer;
+}
+
 caf::expected<uint16_t> publish(caf::actor_system& sys,
                                 caf::strong_actor_ptr whom,
                                 std::set<std::string> interface,
@@ -288,24 +305,14 @@ caf::expected<uint16_t> publish(caf::actor_system& sys,
   if (auto err = check_transport(sys))
     return err;
   endpoint where{host, port};
-  caf::expected<uint16_t> result{uint16_t{0}};
+  caf::expected<uint16_t> answer{uint16_t{0}};
   caf::scoped_actor self{sys};
   self
     ->request(middleman_of(sys), caf::infinite, caf::publish_atom::value, port,
               std::move(whom), std::move(interface), host, true)
-    .receive(
-      [&](uint16_t bound) {
-        // Over TLS the guard runs in SSL_read (bootstrap/tls_interpose.cpp).
-        if (!uses_tls(sys))
-          tls::guard_plain_port(bound);
-        result = bound;
-      },
-             [&](caf::error& err) {
-               result = make_error(ec::system_error,
-                                   "cannot listen on " + where.to_string(),
-                                   sys.render(err));
-             });
-  return result;
+    .receive([&](uint16_t bound) { answer = bound; },
+             [&](caf::error& err) { answer = std::move(err); });
+  return on_published(sys, where, std::move(answer));
 }
 
 caf::expected<caf::strong_actor_ptr>

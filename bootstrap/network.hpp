@@ -24,6 +24,7 @@
 #include <caf/actor_control_block.hpp>
 #include <caf/actor_system.hpp>
 #include <caf/expected.hpp>
+#include <caf/io/middleman_actor.hpp>
 #include <caf/sec.hpp>
 
 #include <cstdint>
@@ -86,6 +87,19 @@ caf::expected<uint16_t> publish(caf::actor_system& sys,
                                 caf::strong_actor_ptr whom,
                                 std::set<std::string> interface,
                                 const std::string& host, uint16_t port);
+
+/// The actor that publishes and connects for `sys` (CAF's middleman actor,
+/// or its TLS twin): an event-based actor publishes without blocking by
+/// requesting it `(publish_atom, port, whom, interface, host, true)` and
+/// passing the answer through on_published().
+caf::io::middleman_actor publisher(caf::actor_system& sys);
+
+/// What the answer to a publish request means: the bound port (guarded
+/// against oversized frames if it is plain TCP), or why nothing listens on
+/// `where`, in libmesh's words.
+caf::expected<uint16_t> on_published(caf::actor_system& sys,
+                                     const endpoint& where,
+                                     caf::expected<uint16_t> answer);
 
 /// Typed form of publish().
 template <class Handle>

@@ -34,6 +34,10 @@
 
 #include <caf/actor.hpp>
 #include <caf/actor_cast.hpp>
+#include <caf/behavior.hpp>
+#include <caf/duration.hpp>
+#include <caf/message_id.hpp>
+#include <caf/timespan.hpp>
 #include <caf/check_typed_input.hpp>
 #include <caf/detail/implicit_conversions.hpp>
 #include <caf/expected.hpp>
@@ -58,6 +62,7 @@ MESH_PUBLIC_BEGIN
 namespace mesh {
 
 class proc_mesh;
+class proc_mesh_ref;
 
 /// Casts to one host between two waits for its members to catch up.
 constexpr uint64_t cast_credit = 1024;
@@ -66,6 +71,15 @@ namespace detail {
 
 struct actor_mesh_core;
 struct actor_mesh_plan;
+struct async_access;
+
+/// Sends `msg` to `dest` as a request of `self` (any event-based actor,
+/// typed or not) and runs `handlers` on `self` with the reply or the error
+/// (caf::sec::request_timeout after `timeout`; caf::infinite: none).
+/// Returns the id the reply will carry.
+caf::message_id request_as(caf::scheduled_actor* self, const caf::actor& dest,
+                           caf::message msg, const caf::duration& timeout,
+                           caf::behavior handlers);
 
 /// The non-template part of every actor_mesh<Handle>: the members, the view,
 /// and the type-erased cast and call.
@@ -90,6 +104,24 @@ public:
 
 protected:
   friend class mesh::proc_mesh;
+  friend class mesh::proc_mesh_ref;
+  friend struct detail::async_access;
+  /// How a call that an actor made ends: why each member failed (none: it
+  /// replied) and the replies, by view rank.
+  using call_done = std::function<void(std::vector<std::optional<std::string>>&,
+                                       std::vector<caf::message>&)>;
+  /// The non-blocking call: the requests go out from `self`, and `done`
+  /// runs on `self` once every member answered, failed or timed out.
+  void call_async(caf::scheduled_actor* self, caf::message msg,
+                  duration timeout, bool fail_fast, call_done done) const;
+  /// A call's outcome as all-or-error (call).
+  caf::expected<std::vector<caf::message>>
+  all_or_error(std::vector<std::optional<std::string>>& errors,
+               std::vector<caf::message>& replies) const;
+  /// A call's outcome per member (call_each).
+  std::vector<caf::expected<caf::message>>
+  each_outcome(std::vector<std::optional<std::string>>& errors,
+               std::vector<caf::message>& replies) const;
   actor_mesh_base(std::shared_ptr<actor_mesh_core> core, mesh::region view);
   /// The member at a view rank (empty if out of range).
   caf::actor member(size_t rank) const;
@@ -189,6 +221,8 @@ public:
 
 private:
   friend class proc_mesh;
+  friend class proc_mesh_ref;
+  friend struct detail::async_access;
 
   explicit actor_mesh(detail::actor_mesh_base base)
     : detail::actor_mesh_base(std::move(base)) {}
@@ -197,8 +231,24 @@ private:
   caf::expected<value_mesh<R>> gather_as(duration timeout, Ts&&... msg) const {
     check_input<Ts...>();
     check_reply<R, Ts...>();
-    auto replies =
-      call_message(caf::make_message(std::forward<Ts>(msg)...), timeout);
+    return values_of<R>(
+      call_message(caf::make_message(std::forward<Ts>(msg)...), timeout));
+  }
+
+  template <class R, class... Ts>
+  value_mesh<caf::expected<R>> gather_each(duration timeout,
+                                           Ts&&... msg) const {
+    check_input<Ts...>();
+    check_reply<R, Ts...>();
+    return each_of<R>(
+      call_each_message(caf::make_message(std::forward<Ts>(msg)...), timeout));
+  }
+
+  /// An all-or-error call's replies as values of type R, by view rank (both
+  /// faces of call).
+  template <class R>
+  caf::expected<value_mesh<R>>
+  values_of(caf::expected<std::vector<caf::message>> replies) const {
     if (!replies)
       return std::move(replies.error());
     std::vector<R> values;
@@ -216,13 +266,10 @@ private:
     return value_mesh<R>::make(extent(), std::move(values));
   }
 
-  template <class R, class... Ts>
-  value_mesh<caf::expected<R>> gather_each(duration timeout,
-                                           Ts&&... msg) const {
-    check_input<Ts...>();
-    check_reply<R, Ts...>();
-    auto replies =
-      call_each_message(caf::make_message(std::forward<Ts>(msg)...), timeout);
+  /// Per-member outcomes as values of type R (both faces of call_each).
+  template <class R>
+  value_mesh<caf::expected<R>>
+  each_of(std::vector<caf::expected<caf::message>> replies) const {
     std::vector<caf::expected<R>> values;
     values.reserve(replies.size());
     for (size_t r = 0; r < replies.size(); ++r) {

@@ -28,6 +28,11 @@ namespace mesh {
 class shutdown_guard;
 struct host_agent_options;
 
+namespace detail {
+/// libmesh's own access to the insides of meshes.
+struct mesh_access;
+} // namespace detail
+
 /// A non-owning, cheap-to-copy view of hosts. Operations fail with
 /// ec::not_running once the owner shut the hosts down.
 class host_mesh_ref {
@@ -67,6 +72,7 @@ public:
 
 protected:
   friend class host_mesh;
+  friend struct detail::mesh_access;
   struct data;
   explicit host_mesh_ref(std::shared_ptr<data> d);
   std::shared_ptr<data> d_;
@@ -123,11 +129,12 @@ public:
   const host_mesh_ref& as_ref() const;
 
 private:
+  friend struct detail::mesh_access;
   explicit host_mesh(std::shared_ptr<data> d);
   static caf::expected<host_mesh> start_local(caf::actor_system& sys,
                                               host_agent_options opts);
   struct owned;
-  std::unique_ptr<owned> own_;
+  std::shared_ptr<owned> own_;
 };
 
 /// Shuts its host mesh down when destroyed, unless that was already done

@@ -4,6 +4,7 @@
 
 #include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
+#include "mesh/async.hpp"
 #include "mesh/bootstrap.hpp"
 #include "mesh/config.hpp"
 #include "mesh/config_keys.hpp"

@@ -29,13 +29,21 @@ namespace mesh {
 class host_mesh_ref;
 struct mesh_controller_shared;
 
-/// An owned mesh of procs. Move-only. Destroying it does not stop the procs
-/// (their host mesh's shutdown does), but no event handler runs afterwards.
-class proc_mesh {
+namespace detail {
+struct mesh_access;
+} // namespace detail
+
+/// A copyable reference to a proc mesh: everything but ownership. Copies
+/// (and the owning proc_mesh) share one state, whose mesh controller (the
+/// client-side actor that receives the hosts' events) ends with the last of
+/// them in this process. A reference can be sent in a message to another
+/// actor, in this process or another (a proc, another client): there it
+/// reaches the same procs and controller (its states(), stop(), spawn<>()
+/// and subscribe() work; its health() knows only what was sent with it).
+class proc_mesh_ref {
 public:
-  proc_mesh(proc_mesh&&) noexcept;
-  proc_mesh& operator=(proc_mesh&&) noexcept;
-  ~proc_mesh();
+  /// An empty reference (size() == 0).
+  proc_mesh_ref();
 
   /// The mesh id (a fresh random uid per spawn, labelled with its name).
   const proc_mesh_id& id() const;
@@ -51,11 +59,11 @@ public:
   std::vector<rank_health> health() const;
   /// Stops every proc (polite stop, SIGTERM, SIGKILL) and waits until all
   /// have exited. Error (with the summary) if some could not be stopped.
-  caf::expected<void> stop(std::string reason = "stopped by client");
+  caf::expected<void> stop(std::string reason = "stopped by client") const;
   /// Calls `handler` for every status change of every rank, pushed by the
   /// hosts as it happens (on a libmesh thread; keep it short), and for every
   /// failure of an actor spawned on this mesh (an event naming the actor).
-  void on_event(std::function<void(const proc_event&)> handler);
+  void on_event(std::function<void(const proc_event&)> handler) const;
   /// Spawns one actor per proc from the factory registered as `actor_type`
   /// (`cfg.add_actor_type(...)` in the procs' actor_system_config) with
   /// `init_args`, and waits until every one has run its initialisation.
@@ -63,6 +71,8 @@ public:
   /// type, an interface that does not match Handle, arguments the factory
   /// does not take, an initialisation that threw or quit with an error, or
   /// no answer within call_timeout; the actors that did start are stopped.
+  /// A member learns its rank and point by calling mesh::this_proc() in its
+  /// factory.
   template <class Handle, class... Ts>
   caf::expected<actor_mesh<Handle>>
   spawn(std::string name, std::string actor_type, Ts&&... init_args) const {
@@ -79,16 +89,43 @@ public:
   /// The actor system this mesh lives in.
   caf::actor_system& system() const;
 
-private:
-  friend class host_mesh_ref;
+  /// The insides, shared with libmesh's implementation.
+  struct data;
+  explicit proc_mesh_ref(std::shared_ptr<data> d);
+  const std::shared_ptr<data>& internals() const { return d_; }
+
+protected:
   /// The non-template part of spawn: `interface` is the expected messaging
   /// interface (empty for dynamically typed actors).
   caf::expected<std::shared_ptr<detail::actor_mesh_core>>
   spawn_actors(std::string name, std::string actor_type, caf::message args,
                std::set<std::string> interface) const;
-  struct data;
-  explicit proc_mesh(std::unique_ptr<data> d);
-  std::unique_ptr<data> d_;
+  std::shared_ptr<data> d_;
+};
+
+/// An owned mesh of procs. Move-only. Destroying it does not stop the procs
+/// (their host mesh's shutdown does); once it and every proc_mesh_ref of it
+/// in this process are gone, no event handler runs any more.
+class proc_mesh : public proc_mesh_ref {
+public:
+  proc_mesh(proc_mesh&&) noexcept;
+  proc_mesh& operator=(proc_mesh&&) noexcept;
+  proc_mesh(const proc_mesh&) = delete;
+  proc_mesh& operator=(const proc_mesh&) = delete;
+  ~proc_mesh();
+
+  /// Stops every proc (polite stop, SIGTERM, SIGKILL) and waits until all
+  /// have exited. Error (with the summary) if some could not be stopped.
+  caf::expected<void> stop(std::string reason = "stopped by client");
+  /// This mesh as a copyable reference.
+  const proc_mesh_ref& as_ref() const { return *this; }
+  /// Takes a reference as an owner (as host_mesh::take).
+  static proc_mesh take(proc_mesh_ref ref);
+
+private:
+  friend class host_mesh_ref;
+  friend struct detail::mesh_access;
+  explicit proc_mesh(std::shared_ptr<data> d);
 };
 
 } // namespace mesh

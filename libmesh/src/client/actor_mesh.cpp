@@ -1,7 +1,9 @@
 #include "mesh/actor_mesh.hpp"
 
+#include "actors/any_reply.hpp"
 #include "actors/comm_actor.hpp"
 #include "libmesh/src/client/actor_mesh_core.hpp"
+#include "libmesh/src/client/ops.hpp"
 #include "mesh/config_keys.hpp"
 
 #include <caf/all.hpp>
@@ -90,6 +92,26 @@ caf::timespan relay_margin(caf::timespan timeout) {
 }
 
 } // namespace
+
+caf::message_id request_as(caf::scheduled_actor* self, const caf::actor& dest,
+                           caf::message msg, const caf::duration& timeout,
+                           caf::behavior handlers) {
+  auto id = self->new_request_id(caf::message_priority::normal);
+  if (dest) {
+    dest->enqueue(caf::make_mailbox_element(caf::strong_actor_ptr{self->ctrl()},
+                                            id, {}, std::move(msg)),
+                  self->context());
+    self->request_response_timeout(timeout, id);
+  } else {
+    self->enqueue(caf::make_mailbox_element(
+                    nullptr, id.response_id(), {},
+                    caf::make_error(caf::sec::invalid_argument)),
+                  self->context());
+  }
+  self->add_multiplexed_response_handler(id.response_id(),
+                                         std::move(handlers));
+  return id.response_id();
+}
 
 std::string reason_of(caf::actor_system& sys, const caf::error& err) {
   if (err.category() == error_category) {
@@ -215,6 +237,19 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   }
   if (credit_points.empty())
     return;
+  // An actor never waits: from an actor's thread the credit points are
+  // ordinary casts (CAF's own unpaced sends; an actor that floods paces
+  // itself with calls).
+  if (on_actor_thread()) {
+    for (auto g : credit_points) {
+      if (one_by_one(*g))
+        for (auto& m : g->members)
+          caf::anon_send(m.actor, msg);
+      else
+        caf::anon_send(core.comms[g->host], cast_atom::value, g->members, msg);
+    }
+    return;
+  }
   auto caller = core.callers->borrow();
   auto& self = *caller;
   using probe_handle =
@@ -285,177 +320,289 @@ bool is_abandoned(const caf::error& err) {
 
 } // namespace
 
-std::vector<std::optional<std::string>>
-actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
-                               std::vector<caf::message>& replies,
-                               bool fail_fast) const {
-  auto& core = *core_;
-  auto& plan = *plan_;
-  auto& sys = *core.sys;
-  auto n = plan.base_ranks.size();
-  replies.assign(n, caf::message{});
-  std::vector<std::optional<std::string>> errors(n);
-  // Members that supervision already knows are gone are not asked.
-  std::vector<bool> skip(n, false);
-  bool any_gone = false;
-  {
-    std::lock_guard<std::mutex> guard{core.controller->mtx};
-    auto& known = core.supervision->gone;
-    if (!known.empty())
-      for (size_t v = 0; v < n; ++v)
-        if (auto i = known.find(plan.base_ranks[v]); i != known.end()) {
-          errors[v] = "is gone: " + i->second;
-          skip[v] = any_gone = true;
-        }
-  }
-  caf::timespan ts{timeout};
-  auto caller = core.callers->borrow();
-  auto& self = *caller;
-  bool late = false;
-  using direct_handle = decltype(self->request(caf::actor{}, ts, msg));
-  using relay_handle =
-    decltype(self->request(comm_actor_actor{}, ts, gather_atom::value,
-                           std::vector<comm_member>{}, msg, ts));
-  // All requests go out before any reply is awaited: members answer
-  // concurrently.
-  std::vector<std::pair<size_t, direct_handle>> direct; // by view rank
-  std::vector<std::pair<host_group, relay_handle>> relayed;
-  std::vector<rank_waiter> waits;
-  auto caller_ptr = caf::actor_cast<caf::strong_actor_ptr>(self);
+namespace {
 
-  std::optional<std::vector<std::string>> names;
-  for (auto& whole : plan.groups) {
-    // Without its gone members (rare: a copy only then).
-    host_group pruned;
-    if (any_gone) {
-      pruned.host = whole.host;
-      for (size_t i = 0; i < whole.members.size(); ++i)
-        if (!skip[whole.view_ranks[i]]) {
-          pruned.view_ranks.push_back(whole.view_ranks[i]);
-          pruned.members.push_back(whole.members[i]);
-        }
-      if (pruned.members.empty())
-        continue;
-    }
-    auto& g = any_gone ? pruned : whole;
-    if (g.members.size() == 1 || !relays(core, g.host, msg, names)) {
-      for (size_t i = 0; i < g.members.size(); ++i) {
-        auto v = g.view_ranks[i];
-        direct.emplace_back(v, self->request(g.members[i].actor, ts, msg));
-        rank_waiter w;
-        w.caller = caller_ptr;
-        w.response_id = direct.back().second.id();
-        w.host = g.host;
-        w.rank = plan.base_ranks[v];
-        w.actor_mesh = core.supervision->id;
-        w.fail_fast = fail_fast;
-        waits.push_back(std::move(w));
-      }
-    } else {
-      auto h = self->request(core.comms[g.host], ts + relay_margin(ts),
-                             gather_atom::value, g.members, msg, ts);
-      rank_waiter w;
-      w.caller = caller_ptr;
-      w.response_id = h.id();
-      w.host = g.host;
-      w.actor_mesh = core.supervision->id;
-      for (auto v : g.view_ranks)
-        w.relayed_ranks.push_back(plan.base_ranks[v]);
-      w.fail_fast = fail_fast;
-      waits.push_back(std::move(w));
-      relayed.emplace_back(g, std::move(h));
-    }
+/// One request of a call: to a member directly, or to a host's comm actor
+/// for several members.
+struct call_request {
+  caf::actor dest;
+  caf::message msg;
+  caf::timespan timeout{0};
+  std::optional<size_t> view_rank; ///< A direct request: its member.
+  host_group group;                ///< A relay: its members.
+};
+
+} // namespace
+
+/// One call in flight, whichever face drives it: the blocking caller
+/// (call_outcomes) or an actor's continuations (call_async). It plans the
+/// requests, registers them with supervision, takes each reply or error,
+/// and names the failures at the end.
+class call_machine {
+public:
+  call_machine(const actor_mesh_core& core, const actor_mesh_plan& plan,
+               const caf::message& msg, duration timeout, bool fail_fast)
+    : core_(core), plan_(plan), ts_(timeout), fail_fast_(fail_fast) {
+    auto n = plan.base_ranks.size();
+    replies.assign(n, caf::message{});
+    errors.resize(n);
+    plan_requests(msg);
   }
-  // Supervision answers a request whose member or host dies meanwhile.
-  std::vector<uint64_t> ids;
-  ids.reserve(waits.size());
-  {
-    std::lock_guard<std::mutex> guard{core.controller->mtx};
+
+  std::vector<caf::message> replies;
+  std::vector<std::optional<std::string>> errors;
+  std::vector<call_request> requests;
+  /// A request failed (its reply may still come): a blocking caller is not
+  /// reused.
+  bool late = false;
+
+  /// Registers the requests, sent by `caller` with these response ids,
+  /// with supervision, which answers any whose member or host dies.
+  void watch(const caf::strong_actor_ptr& caller,
+             const std::vector<caf::message_id>& ids) {
+    auto& shared = *core_.controller;
+    std::lock_guard<std::mutex> guard{shared.mtx};
     // One id for the requests of an all-or-error call, taken under the lock
     // that registers them (no second lock per call).
-    auto call_id = fail_fast ? core.controller->new_call() : 0;
-    for (auto& w : waits) {
+    auto call_id = fail_fast_ ? shared.new_call() : 0;
+    waiter_ids_.reserve(requests.size());
+    for (size_t i = 0; i < requests.size(); ++i) {
+      auto& req = requests[i];
+      rank_waiter w;
+      w.caller = caller;
+      w.response_id = ids[i];
+      w.host = req.view_rank ? core_.layout->host_of(
+                                 plan_.base_ranks[*req.view_rank])
+                             : req.group.host;
+      if (req.view_rank)
+        w.rank = plan_.base_ranks[*req.view_rank];
+      else
+        for (auto v : req.group.view_ranks)
+          w.relayed_ranks.push_back(plan_.base_ranks[v]);
+      w.actor_mesh = core_.supervision->id;
+      w.fail_fast = fail_fast_;
       w.call = call_id;
-      ids.push_back(core.controller->add_waiter(std::move(w)));
+      waiter_ids_.push_back(shared.add_waiter(std::move(w)));
     }
   }
-  for (auto& item : direct) {
-    auto v = item.first;
-    item.second.receive(
-      [&, v](caf::error& err) {
-        late = true;
-        errors[v] = is_abandoned(err) ? abandoned
-                                      : explain_call_error(sys, err, ts);
-      },
-      caf::others >> [&, v](caf::message_view& xs) -> caf::result<caf::message> {
-        replies[v] = xs.move_content_to_message();
-        return caf::message{};
-      });
+
+  /// The reply to request i.
+  void on_reply(size_t i, caf::message& reply) {
+    auto& req = requests[i];
+    if (req.view_rank) {
+      replies[*req.view_rank] = std::move(reply);
+      return;
+    }
+    auto& group = req.group;
+    if (!reply.match_elements<std::vector<gather_result>>()) {
+      for (auto v : group.view_ranks)
+        errors[v] = "got no result from its host's comm actor";
+      return;
+    }
+    auto& results = reply.get_mutable_as<std::vector<gather_result>>(0);
+    for (size_t k = 0; k < group.view_ranks.size(); ++k) {
+      auto v = group.view_ranks[k];
+      if (k >= results.size())
+        errors[v] = "got no result from its host's comm actor";
+      else if (results[k].ok)
+        replies[v] = std::move(results[k].value);
+      else
+        errors[v] = std::move(results[k].error);
+    }
   }
-  for (auto& [g, h] : relayed) {
-    auto& group = g;
-    h.receive(
-      [&](std::vector<gather_result>& results) {
-        for (size_t i = 0; i < group.view_ranks.size(); ++i) {
-          auto v = group.view_ranks[i];
-          if (i >= results.size())
-            errors[v] = "got no result from its host's comm actor";
-          else if (results[i].ok)
-            replies[v] = std::move(results[i].value);
-          else
-            errors[v] = std::move(results[i].error);
-        }
-      },
-      [&](caf::error& err) {
-        late = true;
-        if (fail_fast
-            && (is_abandoned(err)
-                || (err.category() == error_category
-                    && err.code()
-                         == static_cast<uint8_t>(ec::proc_failed)))) {
-          // Over because some rank died: which one is told below.
-          for (auto v : group.view_ranks)
-            errors[v] = abandoned;
-          return;
-        }
-        auto why = explain_call_error(sys, err, ts);
-        for (auto v : group.view_ranks)
-          errors[v] = why.rfind("is gone", 0) == 0
-                        ? why
-                        : "was not reached: the comm actor of host "
-                            + core.layout->host_addrs[group.host] + " " + why;
-      });
+
+  /// The error that came instead of request i's reply.
+  void on_error(size_t i, const caf::error& err) {
+    late = true;
+    auto& req = requests[i];
+    auto& sys = *core_.sys;
+    if (req.view_rank) {
+      errors[*req.view_rank] = is_abandoned(err)
+                                 ? abandoned
+                                 : explain_call_error(sys, err, ts_);
+      return;
+    }
+    auto& group = req.group;
+    if (fail_fast_
+        && (is_abandoned(err)
+            || (err.category() == error_category
+                && err.code() == static_cast<uint8_t>(ec::proc_failed)))) {
+      // Over because some rank died: which one is told in finish().
+      for (auto v : group.view_ranks)
+        errors[v] = abandoned;
+      return;
+    }
+    auto why = explain_call_error(sys, err, ts_);
+    for (auto v : group.view_ranks)
+      errors[v] = why.rfind("is gone", 0) == 0
+                    ? why
+                    : "was not reached: the comm actor of host "
+                        + core_.layout->host_addrs[group.host] + " " + why;
   }
-  {
+
+  /// Once every request was answered: forgets the waiters and names the
+  /// ranks that ended an abandoned call.
+  void finish() {
+    auto& shared = *core_.controller;
+    std::lock_guard<std::mutex> guard{shared.mtx};
     // A waiter that supervision answered (now, or at registration) left
     // its error in the mailbox if the real reply won: not reused.
-    auto& shared = *core.controller;
-    std::lock_guard<std::mutex> guard{shared.mtx};
-    for (auto id : ids)
+    for (auto id : waiter_ids_)
       if (id == 0 || shared.waiters.erase(id) == 0)
         late = true;
     // An abandoned call names the ranks that ended it, as supervision
     // knows them; the others were only not waited for.
-    for (size_t v = 0; v < n; ++v) {
+    for (size_t v = 0; v < errors.size(); ++v) {
       if (errors[v] != abandoned)
         continue;
       rank_waiter probe;
-      probe.host = core.layout->host_of(plan.base_ranks[v]);
-      probe.rank = plan.base_ranks[v];
-      probe.actor_mesh = core.supervision->id;
+      probe.host = core_.layout->host_of(plan_.base_ranks[v]);
+      probe.rank = plan_.base_ranks[v];
+      probe.actor_mesh = core_.supervision->id;
       if (auto err = shared.dead_end(probe))
-        errors[v] = "is gone: " + reason_of(sys, *err);
+        errors[v] = "is gone: " + reason_of(*core_.sys, *err);
     }
   }
-  if (late)
+
+private:
+  void plan_requests(const caf::message& msg) {
+    auto& core = core_;
+    auto& plan = plan_;
+    auto n = plan.base_ranks.size();
+    // Members that supervision already knows are gone are not asked.
+    std::vector<bool> skip(n, false);
+    bool any_gone = false;
+    {
+      std::lock_guard<std::mutex> guard{core.controller->mtx};
+      auto& known = core.supervision->gone;
+      if (!known.empty())
+        for (size_t v = 0; v < n; ++v)
+          if (auto i = known.find(plan.base_ranks[v]); i != known.end()) {
+            errors[v] = "is gone: " + i->second;
+            skip[v] = any_gone = true;
+          }
+    }
+    std::optional<std::vector<std::string>> names;
+    for (auto& whole : plan.groups) {
+      // Without its gone members (rare: a copy only then).
+      host_group pruned;
+      if (any_gone) {
+        pruned.host = whole.host;
+        for (size_t i = 0; i < whole.members.size(); ++i)
+          if (!skip[whole.view_ranks[i]]) {
+            pruned.view_ranks.push_back(whole.view_ranks[i]);
+            pruned.members.push_back(whole.members[i]);
+          }
+        if (pruned.members.empty())
+          continue;
+      }
+      auto& g = any_gone ? pruned : whole;
+      if (g.members.size() == 1 || !relays(core, g.host, msg, names)) {
+        for (size_t i = 0; i < g.members.size(); ++i) {
+          call_request req;
+          req.dest = g.members[i].actor;
+          req.msg = msg;
+          req.timeout = ts_;
+          req.view_rank = g.view_ranks[i];
+          requests.push_back(std::move(req));
+        }
+      } else {
+        call_request req;
+        req.dest = caf::actor_cast<caf::actor>(core.comms[g.host]);
+        req.msg = caf::make_message(gather_atom::value, g.members, msg, ts_);
+        req.timeout = ts_ + relay_margin(ts_);
+        req.group = g;
+        requests.push_back(std::move(req));
+      }
+    }
+  }
+
+  const actor_mesh_core& core_;
+  const actor_mesh_plan& plan_;
+  caf::timespan ts_;
+  bool fail_fast_;
+  std::vector<uint64_t> waiter_ids_;
+};
+
+std::vector<std::optional<std::string>>
+actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
+                               std::vector<caf::message>& replies,
+                               bool fail_fast) const {
+  call_machine m{*core_, *plan_, msg, timeout, fail_fast};
+  auto caller = core_->callers->borrow();
+  auto& self = *caller;
+  using handle = decltype(self->request(caf::actor{}, caf::timespan{}, msg));
+  // All requests go out before any reply is awaited: members answer
+  // concurrently.
+  std::vector<handle> handles;
+  std::vector<caf::message_id> ids;
+  handles.reserve(m.requests.size());
+  ids.reserve(m.requests.size());
+  for (auto& req : m.requests) {
+    handles.push_back(self->request(req.dest, req.timeout, req.msg));
+    ids.push_back(handles.back().id());
+  }
+  m.watch(caf::actor_cast<caf::strong_actor_ptr>(self), ids);
+  for (size_t i = 0; i < handles.size(); ++i)
+    handles[i].receive(
+      [&, i](caf::error& err) { m.on_error(i, err); },
+      caf::others >> [&, i](caf::message_view& xs) -> caf::result<caf::message> {
+        auto reply = xs.move_content_to_message();
+        m.on_reply(i, reply);
+        return caf::message{};
+      });
+  m.finish();
+  if (m.late)
     caller.discard();
-  return errors;
+  replies = std::move(m.replies);
+  return std::move(m.errors);
+}
+
+void actor_mesh_base::call_async(caf::scheduled_actor* self, caf::message msg,
+                                 duration timeout, bool fail_fast,
+                                 call_done done) const {
+  struct run {
+    call_machine m;
+    size_t pending;
+    call_done done;
+    // Keep the mesh alive while the call runs (the machine refers to them).
+    std::shared_ptr<actor_mesh_core> core;
+    std::shared_ptr<const actor_mesh_plan> plan;
+  };
+  auto st = std::make_shared<run>(
+    run{call_machine{*core_, *plan_, msg, timeout, fail_fast}, 0,
+        std::move(done), core_, plan_});
+  auto step = [st] {
+    if (--st->pending > 0)
+      return;
+    st->m.finish();
+    st->done(st->m.errors, st->m.replies);
+  };
+  auto& reqs = st->m.requests;
+  // One more than the requests: a call with nothing to send (every member
+  // known gone) ends at the last line, within the caller's handler.
+  st->pending = reqs.size() + 1;
+  std::vector<caf::message_id> ids;
+  ids.reserve(reqs.size());
+  for (size_t i = 0; i < reqs.size(); ++i)
+    ids.push_back(request_as(self, reqs[i].dest, reqs[i].msg,
+                             caf::duration{reqs[i].timeout},
+                             any_reply(
+                               [st, step, i](caf::message& reply) {
+                                 st->m.on_reply(i, reply);
+                                 step();
+                               },
+                               [st, step, i](caf::error& err) {
+                                 st->m.on_error(i, err);
+                                 step();
+                               })));
+  st->m.watch(caf::strong_actor_ptr{self->ctrl()}, ids);
+  step();
 }
 
 caf::expected<std::vector<caf::message>>
-actor_mesh_base::call_message(caf::message msg, duration timeout) const {
-  std::vector<caf::message> replies;
-  auto errors = call_outcomes(msg, timeout, replies, true);
+actor_mesh_base::all_or_error(std::vector<std::optional<std::string>>& errors,
+                              std::vector<caf::message>& replies) const {
   std::vector<std::string> texts;
   bool cut_short = false;
   for (size_t v = 0; v < errors.size(); ++v) {
@@ -469,13 +616,12 @@ actor_mesh_base::call_message(caf::message msg, duration timeout) const {
   if (!texts.empty())
     return make_error(ec::call_failed, "actor mesh '" + core_->name + "'",
                       join_failures(texts));
-  return replies;
+  return std::move(replies);
 }
 
 std::vector<caf::expected<caf::message>>
-actor_mesh_base::call_each_message(caf::message msg, duration timeout) const {
-  std::vector<caf::message> replies;
-  auto errors = call_outcomes(msg, timeout, replies, false);
+actor_mesh_base::each_outcome(std::vector<std::optional<std::string>>& errors,
+                              std::vector<caf::message>& replies) const {
   std::vector<caf::expected<caf::message>> result;
   result.reserve(errors.size());
   for (size_t v = 0; v < errors.size(); ++v)
@@ -487,6 +633,20 @@ actor_mesh_base::call_each_message(caf::message msg, duration timeout) const {
     else
       result.emplace_back(std::move(replies[v]));
   return result;
+}
+
+caf::expected<std::vector<caf::message>>
+actor_mesh_base::call_message(caf::message msg, duration timeout) const {
+  std::vector<caf::message> replies;
+  auto errors = call_outcomes(msg, timeout, replies, true);
+  return all_or_error(errors, replies);
+}
+
+std::vector<caf::expected<caf::message>>
+actor_mesh_base::call_each_message(caf::message msg, duration timeout) const {
+  std::vector<caf::message> replies;
+  auto errors = call_outcomes(msg, timeout, replies, false);
+  return each_outcome(errors, replies);
 }
 
 caf::error actor_mesh_base::unexpected_reply(size_t rank,

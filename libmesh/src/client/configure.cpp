@@ -11,6 +11,7 @@
 #include <caf/atom.hpp>
 #include <caf/io/middleman.hpp>
 #include <caf/openssl/manager.hpp>
+#include <caf/thread_hook.hpp>
 #include <caf/timespan.hpp>
 
 #include <algorithm>
@@ -66,11 +67,29 @@ void configure_tls(caf::actor_system_config& cfg, const config_store& store) {
     tls::use_credentials(*creds);
 }
 
+/// Whether this thread was started by an actor system (a scheduler worker,
+/// the middleman, a detached actor): set by actor_thread_marker.
+thread_local bool actor_thread = false;
+
+/// Marks the threads actor systems start, so that libmesh can tell a
+/// caller on one of them (an actor) from an application thread.
+class actor_thread_marker : public caf::thread_hook {
+public:
+  void init(caf::actor_system&) override {}
+  void thread_started() override { actor_thread = true; }
+  void thread_terminates() override {}
+};
+
 } // namespace
+
+bool on_actor_thread() {
+  return actor_thread;
+}
 
 void configure(caf::actor_system_config& cfg) {
   auto& store = attach_config_store(cfg);
   cfg.load<caf::io::middleman>();
+  cfg.add_thread_hook<actor_thread_marker>();
   cfg.add_message_types<caf::id_block::mesh>();
   cfg.add_error_category(error_category,
                          [](uint8_t code, caf::atom_value,

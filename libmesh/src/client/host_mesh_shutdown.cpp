@@ -13,7 +13,10 @@
 //   a failure in the summary, one that is gone already is not.
 #include "mesh/host_mesh.hpp"
 
+#include "bootstrap/network.hpp"
 #include "libmesh/src/client/mesh_data.hpp"
+#include "libmesh/src/client/ops.hpp"
+#include "libmesh/src/client/proc_mesh_ops.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
@@ -45,15 +48,34 @@ std::chrono::milliseconds stop_timeout(caf::actor_system& sys) {
 }
 
 host_mesh::host_mesh(std::shared_ptr<data> d)
-  : host_mesh_ref(std::move(d)), own_(std::make_unique<owned>()) {
+  : host_mesh_ref(std::move(d)), own_(std::make_shared<owned>()) {
 }
 
 host_mesh::host_mesh(host_mesh&&) noexcept = default;
 
+namespace {
+
+/// An owner that is let go while its hosts are up shuts them down: from an
+/// application thread it waits (and logs a failure); on an actor's thread
+/// the shutdown runs on by itself (~actor_system still waits for it), since
+/// an actor must not wait.
+void shut_down_released(host_mesh& mesh) {
+  if (on_actor_thread()) {
+    caf::anon_send(detail::shutdown_op(mesh), caf::get_atom::value);
+    return;
+  }
+  auto res = mesh.shutdown();
+  if (!res)
+    spdlog::error("shutting down host mesh {} on destruction: {}",
+                  mesh.id().to_string(), mesh::to_string(res.error()));
+}
+
+} // namespace
+
 host_mesh& host_mesh::operator=(host_mesh&& other) noexcept {
   if (this != &other) {
     if (own_ && own_->shutdown_pending())
-      static_cast<void>(shutdown());
+      shut_down_released(*this);
     host_mesh_ref::operator=(std::move(other));
     own_ = std::move(other.own_);
   }
@@ -61,12 +83,8 @@ host_mesh& host_mesh::operator=(host_mesh&& other) noexcept {
 }
 
 host_mesh::~host_mesh() {
-  if (own_ && own_->shutdown_pending()) {
-    auto res = shutdown();
-    if (!res)
-      spdlog::error("shutting down host mesh {} on destruction: {}",
-                    d_->id.to_string(), mesh::to_string(res.error()));
-  }
+  if (own_ && own_->shutdown_pending())
+    shut_down_released(*this);
 }
 
 host_mesh host_mesh::take(host_mesh_ref ref) {
@@ -109,19 +127,184 @@ caf::expected<shutdown_summary> as_result(shutdown_summary s,
 
 } // namespace
 
+
+namespace detail {
+
+namespace {
+
+/// Phase 3 of a shutdown, for host_mesh::process: the host processes exit
+/// once acked; wait for that (each within stop_timeout), then `then()`.
+template <class F>
+void await_host_exits(caf::event_based_actor* self,
+                      const std::shared_ptr<mesh_access::host_owned>& own,
+                      F then) {
+  auto n = own->host_proc_names.size();
+  if (!own->launcher || n == 0) {
+    then();
+    return;
+  }
+  auto left = std::make_shared<size_t>(n);
+  auto one_done = [left, then]() mutable {
+    if (--*left == 0)
+      then();
+  };
+  for (size_t r = 0; r < n; ++r)
+    self
+      ->request(own->launcher, stop_timeout(self->system()),
+                wait_status_atom::value, own->host_proc_names[r],
+                proc_status::stopped, uint64_t{r})
+      .then([one_done](uint64_t, proc_state&) mutable { one_done(); },
+            [one_done](caf::error&) mutable { one_done(); });
+}
+
+/// Phase 4: the agents this process runs: the launcher of host processes is
+/// shut down (it reaps them), every one is unpublished.
+template <class F>
+void end_local_agents(caf::event_based_actor* self,
+                      const std::shared_ptr<mesh_access::host_owned>& own,
+                      std::shared_ptr<shutdown_summary> total, F then) {
+  auto& sys = self->system();
+  auto unpublish_all = [self, own, then]() mutable {
+    auto left = std::make_shared<size_t>(own->local_agents.size());
+    if (*left == 0) {
+      then();
+      return;
+    }
+    for (auto& [agent, port] : own->local_agents)
+      self
+        ->request(net::publisher(self->system()), caf::infinite,
+                  caf::unpublish_atom::value, agent.address(), port)
+        .then([left, then]() mutable {
+                if (--*left == 0)
+                  then();
+              },
+              [left, then](caf::error&) mutable {
+                if (--*left == 0)
+                  then();
+              });
+  };
+  if (!own->launcher) {
+    unpublish_all();
+    return;
+  }
+  gather_then<shutdown_summary>(
+    self, std::vector<host_agent_actor>{own->launcher}, stop_timeout(sys),
+    [total, unpublish_all](
+      std::vector<caf::expected<shutdown_summary>>& res) mutable {
+      if (!res.front())
+        total->failures.push_back("the launcher of the host processes: "
+                                  + mesh::to_string(res.front().error()));
+      else
+        total->failures.insert(total->failures.end(),
+                               res.front()->failures.begin(),
+                               res.front()->failures.end());
+      unpublish_all();
+    },
+    shutdown_host_atom::value);
+}
+
+} // namespace
+
+caf::actor shutdown_op_of(std::shared_ptr<mesh_access::host_data> d,
+                          std::shared_ptr<mesh_access::host_owned> own) {
+  auto& sys = *d->sys;
+  if (own->result) {
+    auto res = *own->result;
+    return spawn_op(sys, [res](caf::event_based_actor*, op_outcome out) {
+      if (res)
+        out.done(*res);
+      else
+        out.fail(res.error());
+      return caf::message_handler{};
+    });
+  }
+  if (own->shutting_down)
+    return failed_op(sys, make_error(ec::not_running,
+                                     "host mesh " + d->id.to_string(),
+                                     "its shutdown is already under way"));
+  own->shutting_down = true;
+  *d->alive = false;
+  return spawn_op(sys, [d, own](caf::event_based_actor* self, op_outcome out) {
+    auto& sys = self->system();
+    auto what = "shutdown of host mesh " + d->id.to_string();
+    // Phase 1: every host terminates its procs while all networking is up.
+    gather_then<shutdown_summary>(
+      self, d->agents, stop_timeout(sys),
+      [self, d, own, out,
+       what](std::vector<caf::expected<shutdown_summary>>& drained) {
+        auto total = std::make_shared<shutdown_summary>(
+          *summarize(drained, d->addrs, "drain"));
+        // Phase 2: the hosts themselves; nothing is left to flush.
+        gather_then<shutdown_summary>(
+          self, d->agents, stop_timeout(self->system()),
+          [self, d, own, out, what,
+           total](std::vector<caf::expected<shutdown_summary>>& acks) {
+            auto phase2 = *summarize(acks, d->addrs, "shutdown");
+            phase2.hosts = 0;
+            *total += phase2;
+            total->hosts = 0;
+            for (auto& ack : acks)
+              if (ack)
+                ++total->hosts;
+            await_host_exits(self, own, [self, own, out, what, total] {
+              end_local_agents(self, own, total, [own, out, what, total] {
+                own->result = as_result(*total, what);
+                if (*own->result)
+                  out.done(**own->result);
+                else
+                  out.fail(own->result->error());
+              });
+            });
+          },
+          shutdown_host_atom::value);
+      },
+      drain_atom::value, std::string{});
+    return caf::message_handler{};
+  });
+}
+
+caf::actor shutdown_op(const host_mesh& mesh) {
+  return shutdown_op_of(mesh_access::data_of(mesh),
+                        mesh_access::owned_of(mesh));
+}
+
+caf::actor host_stop_op(const host_mesh& mesh) {
+  return host_stop_op_of(mesh_access::data_of(mesh),
+                         mesh_access::owned_of(mesh));
+}
+
+caf::actor host_stop_op_of(std::shared_ptr<mesh_access::host_data> d,
+                           std::shared_ptr<mesh_access::host_owned> own) {
+  if (own->result)
+    return failed_op(*d->sys, make_error(ec::not_running,
+                                         "host mesh " + d->id.to_string()
+                                           + " was shut down"));
+  return spawn_op(*d->sys, [d, own](caf::event_based_actor* self,
+                                    op_outcome out) {
+    gather_then<shutdown_summary>(
+      self, d->agents, stop_timeout(self->system()),
+      [d, own, out](std::vector<caf::expected<shutdown_summary>>& replies) {
+        own->stopped = true;
+        auto total = summarize(replies, d->addrs, "stop");
+        auto res = as_result(std::move(*total),
+                             "stop of host mesh " + d->id.to_string());
+        if (res)
+          out.done(*res);
+        else
+          out.fail(res.error());
+      },
+      drain_atom::value, d->id.to_string());
+    return caf::message_handler{};
+  });
+}
+
+} // namespace detail
+
 caf::expected<shutdown_summary> host_mesh::stop() {
   if (!own_)
     return make_error(ec::not_running, "host mesh was moved from");
-  if (own_->result)
-    return make_error(ec::not_running,
-                      "host mesh " + d_->id.to_string() + " was shut down");
-  auto replies = gather<shutdown_summary>(
-    *d_->sys, d_->agents, stop_timeout(*d_->sys), drain_atom::value,
-    d_->id.to_string());
-  own_->stopped = true;
-  auto total = summarize(replies, d_->addrs, "stop");
-  return as_result(std::move(*total), "stop of host mesh "
-                                        + d_->id.to_string());
+  return detail::await_op<shutdown_summary>(*d_->sys,
+                                            detail::host_stop_op(*this));
 }
 
 caf::expected<shutdown_summary> host_mesh::shutdown() {
@@ -129,49 +312,9 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
     return make_error(ec::not_running, "host mesh was moved from");
   if (own_->result)
     return *own_->result;
-  *d_->alive = false;
-  auto& sys = *d_->sys;
-  // Phase 1: every host terminates its procs while all networking is up.
-  auto drained = gather<shutdown_summary>(
-    sys, d_->agents, stop_timeout(sys), drain_atom::value, std::string{});
-  auto total = *summarize(drained, d_->addrs, "drain");
-  // Phase 2: the hosts themselves; nothing is left to flush.
-  auto acks = gather<shutdown_summary>(sys, d_->agents, stop_timeout(sys),
-                                             shutdown_host_atom::value);
-  auto phase2 = *summarize(acks, d_->addrs, "shutdown");
-  phase2.hosts = 0;
-  total += phase2;
-  total.hosts = 0;
-  for (auto& ack : acks)
-    if (ack)
-      ++total.hosts;
-  // host_mesh::process: the host processes exit once acked; wait for that,
-  // then let the launcher reap them.
-  if (own_->launcher) {
-    caf::scoped_actor self{sys};
-    for (size_t r = 0; r < own_->host_proc_names.size(); ++r)
-      self
-        ->request(own_->launcher, stop_timeout(sys), wait_status_atom::value,
-                  own_->host_proc_names[r], proc_status::stopped, uint64_t{r})
-        .receive([](uint64_t, proc_state&) {}, [](caf::error&) {});
-  }
-  for (auto& [agent, port] : own_->local_agents) {
-    if (agent == own_->launcher) {
-      auto res = gather<shutdown_summary>(
-        sys, std::vector<host_agent_actor>{agent}, stop_timeout(sys),
-        shutdown_host_atom::value);
-      if (!res.front())
-        total.failures.push_back("the launcher of the host processes: "
-                                 + mesh::to_string(res.front().error()));
-      else
-        total.failures.insert(total.failures.end(),
-                              res.front()->failures.begin(),
-                              res.front()->failures.end());
-    }
-    static_cast<void>(sys.middleman().unpublish(agent, port));
-  }
-  own_->result = as_result(total, "shutdown of host mesh " + d_->id.to_string());
-  return *own_->result;
+  auto res = detail::await_op<shutdown_summary>(*d_->sys,
+                                                detail::shutdown_op(*this));
+  return own_->result ? *own_->result : res;
 }
 
 shutdown_guard::shutdown_guard(host_mesh mesh) : mesh_(std::move(mesh)) {

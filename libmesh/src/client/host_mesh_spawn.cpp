@@ -5,14 +5,17 @@
 //   per-rank commands) is checked before anything is launched: a failing
 //   per-rank callback starts nothing.
 // - One request per host goes through a mesh controller that owns the spawn
-//   barrier (proc_spawn_max_idle without progress from any host); the call
-//   returns once every rank is running.
+//   barrier (proc_spawn_max_idle without progress from any host); the
+//   operation (spawn_procs_op, asked by both faces of the API) answers once
+//   every rank is running.
 // - Nothing of a failed spawn is left running: the procs that did start are
 //   stopped before the error is returned.
 #include "mesh/host_mesh.hpp"
 
 #include "actors/mesh_controller.hpp"
 #include "libmesh/src/client/mesh_data.hpp"
+#include "libmesh/src/client/ops.hpp"
+#include "libmesh/src/client/proc_mesh_ops.hpp"
 #include "mesh/error.hpp"
 
 #include <caf/all.hpp>
@@ -21,21 +24,25 @@
 
 namespace mesh {
 
-caf::expected<proc_mesh>
-host_mesh_ref::spawn(std::string name, mesh::extent per_host,
-                     std::optional<std::vector<proc_bind>> bind,
-                     per_rank_bootstrap per_rank) const {
-  if (!*d_->alive)
+namespace detail {
+
+caf::expected<std::vector<std::optional<bootstrap_command>>>
+plan_spawn(const host_mesh_ref& hosts, const std::string& name,
+           const mesh::extent& per_host,
+           const std::optional<std::vector<proc_bind>>& bind,
+           const per_rank_bootstrap& per_rank) {
+  auto& d = *mesh_access::data_of(hosts);
+  if (!*d.alive)
     return make_error(ec::not_running,
-                      "host mesh " + d_->id.to_string() + " was shut down");
-  auto combined = extent().concat(per_host);
+                      "host mesh " + d.id.to_string() + " was shut down");
+  auto combined = hosts.extent().concat(per_host);
   if (!combined)
     return make_error(ec::overlapping_label,
                       "spawn of '" + name + "' on host mesh "
-                        + d_->id.to_string(),
+                        + d.id.to_string(),
                       "per_host dimensions " + per_host.to_string()
                         + " overlap the host dimensions "
-                        + extent().to_string());
+                        + hosts.extent().to_string());
   auto per = per_host.num_ranks();
   if (per == 0 || combined->num_ranks() == 0)
     return make_error(ec::invalid_argument, "spawn of '" + name + "'",
@@ -45,10 +52,7 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
                       "proc_bind has " + std::to_string(bind->size())
                         + " entries but per_host " + per_host.to_string()
                         + " has " + std::to_string(per) + " ranks");
-  auto id = proc_mesh_id::instance(name);
-  auto id_text = id.to_string();
   auto total = combined->num_ranks();
-  auto nhosts = d_->agents.size();
   // Commands are chosen on the client, before anything is launched, so that
   // a failing per-rank callback starts nothing.
   std::vector<std::optional<bootstrap_command>> commands(total);
@@ -66,12 +70,29 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
       commands[r] = std::move(*cmd);
     }
   }
+  return commands;
+}
+
+caf::actor
+spawn_procs_op(const host_mesh_ref& hosts, std::string name,
+               mesh::extent per_host,
+               std::optional<std::vector<proc_bind>> bind,
+               std::vector<std::optional<bootstrap_command>> commands) {
+  auto hd = mesh_access::data_of(hosts);
+  auto& sys = *hd->sys;
+  // plan_spawn checked the shapes.
+  auto combined = *hosts.extent().concat(per_host);
+  auto per = per_host.num_ranks();
+  auto id = proc_mesh_id::instance(name);
+  auto id_text = id.to_string();
+  auto total = combined.num_ranks();
+  auto nhosts = hd->agents.size();
   mesh_layout layout;
   layout.proc_mesh_id = id_text;
   layout.procs_per_host = per;
-  layout.host_addrs = d_->addrs;
+  layout.host_addrs = hd->addrs;
   layout.proc_names.resize(total);
-  auto snapshot = config_of(*d_->sys).propagated_snapshot();
+  auto snapshot = config_of(sys).propagated_snapshot();
   std::vector<spawn_procs_request> requests(nhosts);
   auto shared = std::make_shared<mesh_controller_shared>();
   shared->procs.resize(total);
@@ -79,8 +100,8 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   for (size_t h = 0; h < nhosts; ++h) {
     auto& req = requests[h];
     req.proc_mesh_id = id_text;
-    req.host_mesh_id = d_->id.to_string();
-    req.default_command = d_->bootstrap;
+    req.host_mesh_id = hd->id.to_string();
+    req.default_command = hd->bootstrap;
     req.config = snapshot;
     for (size_t s = 0; s < per; ++s) {
       auto r = h * per + s;
@@ -94,46 +115,75 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
       auto& info = shared->procs[r];
       info.state.rank = r;
       info.state.proc_name = spec.name;
-      info.state.host = d_->addrs[h];
+      info.state.host = hd->addrs[h];
       info.state.status = proc_status::not_exist;
-      auto& cmd = spec.command ? spec.command : d_->bootstrap;
+      auto& cmd = spec.command ? spec.command : hd->bootstrap;
       layout.commands.push_back(cmd ? cmd->to_string()
                                     : std::string{"the host's default command"});
       req.procs.push_back(std::move(spec));
     }
   }
-  auto& sys = *d_->sys;
   auto where = std::make_shared<const mesh_layout>(std::move(layout));
-  auto controller = sys.spawn(mesh_controller, shared, where);
-  // Subscribing first: the host agents see the subscription before the
-  // controller's spawn requests (same sender node, FIFO).
-  for (auto& agent : d_->agents)
-    caf::anon_send(agent, subscribe_events_atom::value, id_text,
-                   caf::actor_cast<caf::actor>(controller));
-  caf::error failure;
-  {
-    caf::scoped_actor self{sys};
-    self->request(controller, caf::infinite, spawn_procs_atom::value,
-                  d_->agents, std::move(requests))
-      .receive([](caf::ok_atom) {}, [&](caf::error& err) { failure = err; });
-  }
-  auto pm = std::make_unique<proc_mesh::data>();
+  auto pm = std::make_shared<proc_mesh_ref::data>();
   pm->sys = &sys;
   pm->id = id;
-  pm->extent = *combined;
-  pm->layout = std::move(where);
-  pm->hosts = d_->agents;
+  pm->extent = combined;
+  pm->layout = where;
+  pm->hosts = hd->agents;
   pm->shared = std::move(shared);
-  pm->controller = controller;
-  proc_mesh result{std::move(pm)};
-  if (failure) {
-    // Nothing of a failed spawn may be left running.
-    if (auto stopped = result.stop("spawn failed"); !stopped)
-      spdlog::error("cleaning up after a failed spawn of '{}': {}", name,
-                    mesh::to_string(stopped.error()));
-    return failure;
-  }
+  return spawn_op(sys, [pm, where, requests = std::move(requests),
+                        name](caf::event_based_actor* self,
+                              op_outcome out) mutable {
+    auto controller = self->spawn(mesh_controller, pm->shared, where);
+    pm->controller = controller;
+    // Subscribing first: the host agents see the subscription before the
+    // controller's spawn requests (same sender node, FIFO).
+    for (auto& agent : pm->hosts)
+      self->send(agent, subscribe_events_atom::value, pm->id.to_string(),
+                 caf::actor_cast<caf::actor>(controller));
+    self
+      ->request(controller, caf::infinite, spawn_procs_atom::value, pm->hosts,
+                std::move(requests))
+      .then([pm, out](caf::ok_atom) { out.done(proc_mesh_handoff{pm}); },
+            [self, pm, out, name](caf::error& failure) {
+              // Nothing of a failed spawn may be left running.
+              self->request(stop_op(proc_mesh_ref{pm}, "spawn failed"),
+                            caf::infinite, caf::get_atom::value)
+                .then([out, failure]() { out.fail(failure); },
+                      [out, failure, name](caf::error& err) {
+                        spdlog::error("cleaning up after a failed spawn of "
+                                      "'{}': {}",
+                                      name, mesh::to_string(err));
+                        out.fail(failure);
+                      });
+            });
+    return caf::message_handler{};
+  });
+}
+
+host_mesh mesh_access::make_host_mesh(std::shared_ptr<host_data> d,
+                                      std::shared_ptr<host_owned> own) {
+  host_mesh result{std::move(d)};
+  result.own_ = std::move(own);
   return result;
+}
+
+} // namespace detail
+
+caf::expected<proc_mesh>
+host_mesh_ref::spawn(std::string name, mesh::extent per_host,
+                     std::optional<std::vector<proc_bind>> bind,
+                     per_rank_bootstrap per_rank) const {
+  auto commands = detail::plan_spawn(*this, name, per_host, bind, per_rank);
+  if (!commands)
+    return std::move(commands.error());
+  auto handoff = detail::await_op<detail::proc_mesh_handoff>(
+    *d_->sys, detail::spawn_procs_op(*this, std::move(name),
+                                     std::move(per_host), std::move(bind),
+                                     std::move(*commands)));
+  if (!handoff)
+    return std::move(handoff.error());
+  return detail::mesh_access::make_proc_mesh(std::move(handoff->d));
 }
 
 void host_mesh::set_bootstrap(bootstrap_command cmd) {

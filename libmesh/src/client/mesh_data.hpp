@@ -8,6 +8,7 @@
 #include "mesh/proc_mesh.hpp"
 
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
@@ -48,6 +49,8 @@ struct host_mesh::owned {
   std::optional<caf::expected<shutdown_summary>> result;
   /// stop() ran: hosts that live elsewhere (attach) are left to their daemons.
   bool stopped = false;
+  /// A shutdown is under way (its operation sets `result`).
+  bool shutting_down = false;
 
   /// Whether destroying the owner must shut the hosts down: not after a
   /// shutdown, nor after a stop() of hosts this process does not run.
@@ -56,7 +59,7 @@ struct host_mesh::owned {
   }
 };
 
-struct proc_mesh::data {
+struct proc_mesh_ref::data {
   caf::actor_system* sys = nullptr;
   proc_mesh_id id;
   mesh::extent extent;
@@ -65,10 +68,36 @@ struct proc_mesh::data {
   std::vector<host_agent_actor> hosts; ///< By host view rank.
   std::shared_ptr<mesh_controller_shared> shared;
   mesh_controller_actor controller;
+  /// Whether the last reference in this process ends the controller (not
+  /// so for a reference that came from another process).
+  bool owns_controller = true;
+
+  data() = default;
+  data(const data&) = delete;
+  ~data() {
+    // The controller must end with its mesh: ~actor_system waits for every
+    // actor.
+    if (owns_controller && controller)
+      caf::anon_send_exit(controller, caf::exit_reason::user_shutdown);
+  }
 };
 
-/// The one fan-out of the blocking API: sends the same request to every
-/// target at once and collects the replies (or errors) in target order.
+/// The results of a gather, one per target in target order (shared: it
+/// travels in a local message).
+template <class R>
+using gathered = std::shared_ptr<std::vector<caf::expected<R>>>;
+
+/// What a gatherer answers (a local message only).
+template <class R>
+struct gathered_box {
+  gathered<R> results;
+};
+
+/// The one fan-out of the API: an event-based actor that sends the same
+/// request to every target at once, collects the replies (or errors) in
+/// target order and answers one `get_atom` request with them (gathered<R>),
+/// then quits. Both faces of the API ask it: gather_then() from an
+/// event-based actor (a continuation), gather() from a blocking caller.
 ///
 /// - A target that is gone answers at once: its actor ended (an error of
 ///   caf::sec::request_receiver_down), or the connection to its node is lost
@@ -77,46 +106,50 @@ struct proc_mesh::data {
 /// - `idle` is a barrier, not a per-target deadline: the gather ends when
 ///   every target has answered, or when `idle` passes without an answer
 ///   from any of them; the rest then fail with ec::host_unreachable.
-/// The waiting happens in a short-lived event-based actor; the calling
-/// thread only waits for its single reply.
 template <class R, class Handle, class... Ts>
-std::vector<caf::expected<R>> gather(caf::actor_system& sys,
-                                     const std::vector<Handle>& targets,
-                                     std::chrono::milliseconds idle,
-                                     const Ts&... xs) {
+caf::actor spawn_gatherer(caf::actor_system& sys,
+                          const std::vector<Handle>& targets,
+                          std::chrono::milliseconds idle, const Ts&... xs) {
   using gather_idle_atom = caf::atom_constant<caf::atom("gatheridle")>;
   struct barrier {
-    std::vector<std::optional<caf::expected<R>>> results;
+    gathered<R> results = std::make_shared<std::vector<caf::expected<R>>>();
+    std::vector<bool> settled;
     size_t pending = 0;
     uint64_t generation = 0;
+    caf::response_promise promise;
+    bool asked = false;
   };
-  auto n = targets.size();
-  if (n == 0)
-    return {};
   auto st = std::make_shared<barrier>();
-  st->results.resize(n);
+  auto n = targets.size();
+  st->results->reserve(n);
+  for (size_t i = 0; i < n; ++i)
+    st->results->emplace_back(caf::sec::runtime_error);
+  st->settled.resize(n);
   st->pending = n;
-  caf::scoped_actor waiter{sys};
-  auto done = caf::actor_cast<caf::actor>(waiter);
-  sys.spawn([st, targets, idle, done,
-             xs...](caf::event_based_actor* self) -> caf::behavior {
+  return sys.spawn([st, targets, idle,
+                    xs...](caf::event_based_actor* self) -> caf::behavior {
+    auto finish = [self, st] {
+      if (st->asked && st->pending == 0) {
+        st->promise.deliver(gathered_box<R>{st->results});
+        self->quit();
+      }
+    };
     auto arm = [self, st, idle] {
       if (idle.count() > 0)
         self->delayed_send(self, idle, gather_idle_atom::value,
                            ++st->generation);
     };
-    auto settle = [self, st, done, arm](size_t i, caf::expected<R> r) {
-      if (st->results[i])
+    auto settle = [st, finish, arm](size_t i, caf::expected<R> r) {
+      if (st->settled[i])
         return;
-      st->results[i] = std::move(r);
-      if (--st->pending == 0) {
-        self->send(done, caf::ok_atom::value);
-        self->quit();
-      } else {
+      st->settled[i] = true;
+      (*st->results)[i] = std::move(r);
+      if (--st->pending == 0)
+        finish();
+      else
         arm();
-      }
     };
-    self->set_down_handler([self, st, targets, settle](caf::down_msg& msg) {
+    self->set_down_handler([targets, settle](caf::down_msg& msg) {
       for (size_t i = 0; i < targets.size(); ++i)
         if (targets[i].address() == msg.source)
           settle(i, msg.reason == caf::exit_reason::remote_link_unreachable
@@ -132,11 +165,17 @@ std::vector<caf::expected<R>> gather(caf::actor_system& sys,
     }
     arm();
     return {
+      [self, st, finish](caf::get_atom) {
+        st->promise = self->make_response_promise();
+        st->asked = true;
+        finish();
+        return st->promise;
+      },
       [st, settle, idle](gather_idle_atom, uint64_t generation) {
         if (generation != st->generation)
           return;
-        for (size_t i = 0; i < st->results.size(); ++i)
-          if (!st->results[i])
+        for (size_t i = 0; i < st->settled.size(); ++i)
+          if (!st->settled[i])
             settle(i, make_error(ec::host_unreachable,
                                  "no answer and no progress from any host "
                                  "for "
@@ -144,11 +183,44 @@ std::vector<caf::expected<R>> gather(caf::actor_system& sys,
       },
     };
   });
-  waiter->receive([](caf::ok_atom) {});
+}
+
+/// The gather for an event-based actor: `then(results)` runs on `self`
+/// once every target answered, failed or the idle barrier passed.
+template <class R, class Self, class Handle, class F, class... Ts>
+void gather_then(Self* self, const std::vector<Handle>& targets,
+                 std::chrono::milliseconds idle, F then, const Ts&... xs) {
+  if (targets.empty()) {
+    std::vector<caf::expected<R>> none;
+    then(none);
+    return;
+  }
+  auto g = spawn_gatherer<R>(self->system(), targets, idle, xs...);
+  self->request(g, caf::infinite, caf::get_atom::value)
+    .then([then](gathered_box<R>& box) mutable { then(*box.results); },
+          [then, n = targets.size()](caf::error& err) mutable {
+            std::vector<caf::expected<R>> failed(n, caf::expected<R>{err});
+            then(failed);
+          });
+}
+
+/// The blocking face of the gather: the calling thread waits for its one
+/// reply.
+template <class R, class Handle, class... Ts>
+std::vector<caf::expected<R>> gather(caf::actor_system& sys,
+                                     const std::vector<Handle>& targets,
+                                     std::chrono::milliseconds idle,
+                                     const Ts&... xs) {
+  if (targets.empty())
+    return {};
+  auto g = spawn_gatherer<R>(sys, targets, idle, xs...);
   std::vector<caf::expected<R>> result;
-  result.reserve(n);
-  for (auto& r : st->results)
-    result.push_back(std::move(*r));
+  caf::scoped_actor self{sys};
+  self->request(g, caf::infinite, caf::get_atom::value)
+    .receive([&](gathered_box<R>& box) { result = std::move(*box.results); },
+             [&](caf::error& err) {
+               result.assign(targets.size(), caf::expected<R>{err});
+             });
   return result;
 }
 
@@ -158,3 +230,11 @@ std::vector<caf::expected<R>> gather(caf::actor_system& sys,
 std::chrono::milliseconds stop_timeout(caf::actor_system& sys);
 
 } // namespace mesh
+
+namespace caf {
+
+/// Gathers answer within this process only.
+template <class R>
+struct allowed_unsafe_message_type<mesh::gathered_box<R>> : std::true_type {};
+
+} // namespace caf
