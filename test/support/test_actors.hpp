@@ -111,6 +111,15 @@ inline caf::behavior echo(caf::stateful_actor<echo_state>* self) {
   };
 }
 
+/// "gated": answers an int32 only through `gate`, an actor of the client
+/// given at spawn, to which it delegates the request: a call to it can end
+/// only if the gate runs while the call is in flight.
+inline caf::behavior gated(caf::event_based_actor* self, caf::actor gate) {
+  return {
+    [self, gate](int32_t x) { return self->delegate(gate, x); },
+  };
+}
+
 /// "thrower": its initialisation throws.
 inline caf::behavior thrower(caf::event_based_actor*) {
   throw std::runtime_error("thrower refuses to start");
@@ -150,6 +159,7 @@ inline void add_test_actors(caf::actor_system_config& cfg) {
   cfg.add_actor_type("counter", counter);
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("thrower", thrower);
+  cfg.add_actor_type("gated", gated);
   cfg.add_actor_type("bad_init", bad_init);
   cfg.add_actor_type<ctor_thrower>("ctor_thrower");
 }
