@@ -3,6 +3,7 @@
 // message at run time.
 #include "actors/internal_interfaces.hpp"
 #include "mesh/actors.hpp"
+#include "mesh/mesh.hpp"
 #include "mesh/system.hpp"
 #include "support/test_actors.hpp"
 

@@ -27,6 +27,7 @@
 #include "mesh/config.hpp"
 #include "mesh/error.hpp"
 #include "mesh/extent.hpp"
+#include "mesh/handles.hpp"
 #include "mesh/id.hpp"
 #include "mesh/region.hpp"
 #include "mesh/status.hpp"
@@ -85,6 +86,8 @@ caf::message_id request_as(caf::scheduled_actor* self, const caf::actor& dest,
 /// and the type-erased cast and call.
 class actor_mesh_base {
 public:
+  /// An empty mesh (size() == 0), e.g. before a message fills it.
+  actor_mesh_base();
   /// Number of members in this view.
   size_t size() const;
   /// The shape of this view (the proc mesh's extent for an unsliced mesh).
@@ -143,6 +146,11 @@ protected:
   std::vector<std::optional<std::string>>
   call_outcomes(const caf::message& msg, duration timeout,
                 std::vector<caf::message>& replies, bool fail_fast) const;
+  /// This view's wire form (handles.hpp).
+  actor_mesh_wire wire() const;
+  /// The view a process rebuilds from a wire form (on `sys`).
+  static actor_mesh_base from_wire(caf::actor_system* sys,
+                                   actor_mesh_wire w);
   /// The error for a reply that is not one value of the expected type.
   caf::error unexpected_reply(size_t rank, const caf::message& reply) const;
   /// The call_timeout config value.
@@ -162,6 +170,9 @@ protected:
 template <class Handle>
 class actor_mesh : public detail::actor_mesh_base {
 public:
+  /// An empty mesh (size() == 0), e.g. one that a message will fill.
+  actor_mesh() = default;
+
   /// The member at `rank` of this view (empty if rank >= size()).
   Handle get(size_t rank) const {
     return caf::actor_cast<Handle>(member(rank));
@@ -217,6 +228,20 @@ public:
   call_each(std::chrono::duration<Rep, Period> timeout, Ts&&... msg) const {
     return gather_each<R>(std::chrono::duration_cast<duration>(timeout),
                           std::forward<Ts>(msg)...);
+  }
+
+  /// An actor mesh travels in messages (handles.hpp); the receiving
+  /// side's Handle must match the sender's (CAF checks nothing here).
+  template <class Inspector>
+  friend typename Inspector::result_type inspect(Inspector& f, actor_mesh& x) {
+    detail::actor_mesh_wire w;
+    if constexpr (Inspector::reads_state)
+      w = x.wire();
+    return f(w, caf::meta::load_callback([&]() -> caf::error {
+               x = actor_mesh{
+                 actor_mesh::from_wire(detail::system_of(f), std::move(w))};
+               return caf::none;
+             }));
   }
 
 private:

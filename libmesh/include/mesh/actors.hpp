@@ -27,6 +27,7 @@
 
 #include "mesh/bootstrap.hpp"
 #include "mesh/config.hpp"
+#include "mesh/extent.hpp"
 #include "mesh/status.hpp"
 
 #include <caf/actor.hpp>
@@ -256,6 +257,65 @@ using mesh_controller_actor = caf::typed_actor<
   caf::replies_to<spawn_procs_atom, std::vector<host_agent_actor>,
                   std::vector<spawn_procs_request>>::with<caf::ok_atom>>;
 
+// --- the mesh-level protocol --------------------------------------------------
+
+class host_mesh_ref;
+class proc_mesh_ref;
+template <class Handle>
+class actor_mesh;
+
+/// A proc mesh for the mesh client to spawn on every host of a host mesh
+/// (the arguments of host_mesh_ref::spawn).
+struct proc_mesh_request {
+  std::string name;      ///< A label: the proc mesh id's.
+  mesh::extent per_host; ///< Procs per host (labels apart from the hosts').
+  /// Bindings, one per per_host rank (empty: none).
+  std::vector<proc_bind> bind;
+  /// Commands by rank of the combined extent (empty: the hosts' default;
+  /// an entry with an empty program: the default for that rank).
+  std::vector<bootstrap_command> commands;
+};
+
+/// An actor mesh for the mesh client to spawn on a proc mesh (the arguments
+/// of proc_mesh_ref::spawn).
+struct actor_mesh_request {
+  std::string name; ///< A label: the actor mesh id's.
+  std::string type; ///< Name the factory is registered under in the procs.
+  caf::message args; ///< Init arguments.
+  /// Expected messaging interface (`sys.message_types<Handle>()`); empty for
+  /// a dynamically typed actor.
+  std::vector<std::string> interface;
+};
+
+/// The mesh client: the mesh-level protocol, with which a CAF actor drives
+/// whole meshes by messages alone, without building per-host requests
+/// (mesh::spawn_mesh_client). Each request runs concurrently with the
+/// others, with the barrier, idle timeout, errors and cleanup of the
+/// blocking API (which runs on the same operations). The proc meshes it
+/// spawns live (their controller, their events) until they are stopped
+/// through it or it ends; it stops none of them by ending.
+using mesh_client_actor = caf::typed_actor<
+  // Spawns a proc mesh on every host of the host mesh; replies once every
+  // rank is running (on a failure, the procs that started are stopped and
+  // the error names each failing rank).
+  caf::replies_to<spawn_procs_atom, host_mesh_ref,
+                  proc_mesh_request>::with<proc_mesh_ref>,
+  // Spawns an actor mesh on every proc of the proc mesh; replies once every
+  // member has run its initialisation.
+  caf::replies_to<spawn_actor_atom, proc_mesh_ref,
+                  actor_mesh_request>::with<actor_mesh<caf::actor>>,
+  // Fresh state of every rank, from the hosts.
+  caf::replies_to<proc_state_atom, proc_mesh_ref>::with<std::vector<proc_state>>,
+  // Stops every proc of the proc mesh; replies when all have exited.
+  caf::replies_to<stop_procs_atom, proc_mesh_ref,
+                  std::string>::with<caf::ok_atom>,
+  // Sends every proc_event of the proc mesh to the actor, until it ends.
+  caf::reacts_to<subscribe_events_atom, proc_mesh_ref, caf::actor>>;
+
+/// Spawns a mesh client in `sys` (which configure() prepared). End it with
+/// an exit message (or link it to its user) when done.
+mesh_client_actor spawn_mesh_client(caf::actor_system& sys);
+
 // --- serialization (CAF 0.17 cannot serialize std::optional) ------------------
 
 namespace detail {
@@ -414,6 +474,25 @@ typename Inspector::result_type inspect(Inspector& f, gather_result& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_mesh_request& x) {
+  auto per_host = x.per_host.to_string();
+  return f(caf::meta::type_name("mesh::proc_mesh_request"), x.name, per_host,
+           x.bind, x.commands, caf::meta::load_callback([&]() -> caf::error {
+             auto parsed = mesh::extent::parse(per_host);
+             if (!parsed)
+               return std::move(parsed.error());
+             x.per_host = std::move(*parsed);
+             return caf::none;
+           }));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_mesh_request& x) {
+  return f(caf::meta::type_name("mesh::actor_mesh_request"), x.name, x.type,
+           x.args, x.interface);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, comm_stats& x) {
   return f(caf::meta::type_name("mesh::comm_stats"), x.casts, x.gathers,
            x.delivered);
@@ -453,6 +532,13 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::comm_member>))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::gather_result>))
   CAF_ADD_TYPE_ID(mesh, (mesh::registrar_actor))
+  CAF_ADD_TYPE_ID(mesh, (mesh::host_mesh_ref))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_mesh_ref))
+  CAF_ADD_TYPE_ID(mesh, (mesh::actor_mesh<caf::actor>))
+  CAF_ADD_TYPE_ID(mesh, (mesh::proc_mesh_request))
+  CAF_ADD_TYPE_ID(mesh, (mesh::actor_mesh_request))
+  CAF_ADD_TYPE_ID(mesh, (mesh::mesh_client_actor))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::proc_state>))
 
 CAF_END_TYPE_ID_BLOCK(mesh)
 

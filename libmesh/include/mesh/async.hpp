@@ -174,11 +174,18 @@ struct async_access {
                       typename pending<actor_mesh<Handle>>::error_fn on_error) {
     ask_core(self, op,
              [extent, on_value](std::shared_ptr<actor_mesh_core>& core) {
-               actor_mesh<Handle> result{
-                 actor_mesh_base{std::move(core), mesh::region{extent}}};
+               auto result = make_actor_mesh<Handle>(std::move(core), extent);
                on_value(result);
              },
              std::move(on_error));
+  }
+
+  /// An actor mesh from a spawned core, viewed whole.
+  template <class Handle>
+  static actor_mesh<Handle> make_actor_mesh(std::shared_ptr<actor_mesh_core> core,
+                                            mesh::extent extent) {
+    return actor_mesh<Handle>{
+      actor_mesh_base{std::move(core), mesh::region{std::move(extent)}}};
   }
 
   static void

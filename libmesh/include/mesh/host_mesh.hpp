@@ -7,6 +7,7 @@
 #include "mesh/actors.hpp"
 #include "mesh/bootstrap.hpp"
 #include "mesh/extent.hpp"
+#include "mesh/handles.hpp"
 #include "mesh/id.hpp"
 #include "mesh/proc_mesh.hpp"
 #include "mesh/region.hpp"
@@ -136,6 +137,27 @@ private:
   struct owned;
   std::shared_ptr<owned> own_;
 };
+
+namespace detail {
+
+/// A reference's wire form, and the reference a process rebuilds from it
+/// (handles.hpp).
+host_mesh_wire to_wire(const host_mesh_ref& x);
+host_mesh_ref from_wire(caf::actor_system* sys, host_mesh_wire w);
+
+} // namespace detail
+
+/// A host_mesh_ref travels in messages (handles.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, host_mesh_ref& x) {
+  detail::host_mesh_wire w;
+  if constexpr (Inspector::reads_state)
+    w = detail::to_wire(x);
+  return f(w, caf::meta::load_callback([&]() -> caf::error {
+             x = detail::from_wire(detail::system_of(f), std::move(w));
+             return caf::none;
+           }));
+}
 
 /// Shuts its host mesh down when destroyed, unless that was already done
 /// (the shutdown is the host mesh's own, run by its destructor).

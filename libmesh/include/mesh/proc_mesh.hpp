@@ -7,6 +7,7 @@
 #include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
 #include "mesh/extent.hpp"
+#include "mesh/handles.hpp"
 #include "mesh/id.hpp"
 #include "mesh/status.hpp"
 
@@ -127,6 +128,27 @@ private:
   friend struct detail::mesh_access;
   explicit proc_mesh(std::shared_ptr<data> d);
 };
+
+namespace detail {
+
+/// A reference's wire form, and the reference a process rebuilds from it
+/// (handles.hpp): it does not own the controller.
+proc_mesh_wire to_wire(const proc_mesh_ref& x);
+proc_mesh_ref from_wire(caf::actor_system* sys, proc_mesh_wire w);
+
+} // namespace detail
+
+/// A proc_mesh_ref travels in messages (handles.hpp).
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_mesh_ref& x) {
+  detail::proc_mesh_wire w;
+  if constexpr (Inspector::reads_state)
+    w = detail::to_wire(x);
+  return f(w, caf::meta::load_callback([&]() -> caf::error {
+             x = detail::from_wire(detail::system_of(f), std::move(w));
+             return caf::none;
+           }));
+}
 
 } // namespace mesh
 

@@ -131,6 +131,13 @@ std::string join_failures(const std::vector<std::string>& failures) {
   return result;
 }
 
+actor_mesh_base::actor_mesh_base()
+  : core_(std::make_shared<actor_mesh_core>()),
+    plan_(std::make_shared<actor_mesh_plan>()) {
+  core_->supervision = std::make_shared<actor_mesh_supervision>();
+  core_->controller = std::make_shared<mesh_controller_shared>();
+}
+
 actor_mesh_base::actor_mesh_base(std::shared_ptr<actor_mesh_core> core,
                                  mesh::region view)
   : core_(std::move(core)), plan_(make_plan(*core_, std::move(view))) {}

@@ -4,7 +4,10 @@
 
 #include "bootstrap/tls.hpp"
 #include "libmesh/src/core/config_stores.hpp"
+#include "mesh/actor_mesh.hpp"
 #include "mesh/actors.hpp"
+#include "mesh/host_mesh.hpp"
+#include "mesh/proc_mesh.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
