@@ -67,6 +67,13 @@ caf::expected<std::vector<proc_state>> proc_mesh::states() const {
     *d_->sys, d_->hosts, std::chrono::seconds{10}, proc_state_atom::value,
     d_->id.to_string(), std::vector<std::string>{});
   std::vector<proc_state> result(size());
+  // A rank a supervisor restarted: its host also knows its earlier procs.
+  std::vector<std::string> current(size());
+  {
+    std::lock_guard<std::mutex> guard{d_->shared->mtx};
+    for (size_t r = 0; r < current.size() && r < d_->shared->procs.size(); ++r)
+      current[r] = d_->shared->procs[r].state.proc_name;
+  }
   for (size_t r = 0; r < result.size(); ++r) {
     result[r].rank = r;
     result[r].proc_name = d_->layout->proc_names[r];
@@ -79,7 +86,9 @@ caf::expected<std::vector<proc_state>> proc_mesh::states() const {
   for (auto& reply : replies)
     if (reply)
       for (auto& info : *reply)
-        if (info.state.rank < result.size())
+        if (info.state.rank < result.size()
+            && (current[info.state.rank].empty()
+                || current[info.state.rank] == info.state.proc_name))
           result[info.state.rank] = info.state;
   return result;
 }
@@ -92,7 +101,8 @@ std::vector<rank_health> proc_mesh::health() const {
     auto& st = procs[r].state;
     auto& h = result[r];
     h.rank = r;
-    h.proc_name = d_->layout->proc_names[r];
+    h.proc_name = st.proc_name.empty() ? d_->layout->proc_names[r]
+                                       : st.proc_name; // a restart's
     h.host = d_->layout->host_addr_of(r);
     h.status = st.status;
     h.reason = st.reason;
@@ -205,6 +215,7 @@ proc_mesh::spawn_actors(std::string name, std::string actor_type,
   req.type = actor_type;
   req.args = std::move(args);
   req.interface.assign(interface.begin(), interface.end());
+  core->supervision->request = req; // what a supervisor's restart spawns
   std::vector<caf::expected<caf::actor>> spawned;
   {
     caf::scoped_actor self{sys};
