@@ -210,6 +210,12 @@ struct mesh_supervisor_state {
   std::deque<std::chrono::steady_clock::time_point> restarts;
   std::vector<rank_restart> ranks;
   bool gave_up = false;
+  /// The owner stops the proc mesh (a current proc reported `stopping`
+  /// outside a restart): nothing is restarted any more.
+  bool retired = false;
+  /// Gave up or retired: restarts nothing, and what a restart still brings
+  /// is stopped.
+  bool over() const { return gave_up || retired; }
   /// all_for_one: a whole restart is under way; replies carry its epoch.
   bool whole = false;
   uint64_t whole_epoch = 0;

@@ -122,7 +122,7 @@ void stop_all(controller_ptr self, const std::string& why) {
 /// The supervisor gives up: every rank stays down with `cause`.
 void give_up(controller_ptr self, size_t r, const std::string& cause) {
   auto& sv = *self->state.supervisor;
-  if (sv.gave_up)
+  if (sv.over())
     return;
   sv.gave_up = true;
   sv.whole = false;
@@ -170,6 +170,49 @@ void rank_lost(controller_ptr self, size_t r, const std::string& cause) {
   }
   emit(self,
        make_event(self, r, supervision_action::gave_up, rr.attempt, text));
+}
+
+/// Stops the procs a restart that was overtaken still brought up on host
+/// `h` (the owner's stop may have reached the host before they existed).
+void discard(controller_ptr self, size_t h,
+             const std::vector<proc_info>& infos) {
+  std::vector<std::string> names;
+  for (auto& info : infos)
+    if (!has_ended(info.state.status))
+      names.push_back(info.state.proc_name);
+  if (names.empty() || h >= self->state.hosts.size())
+    return;
+  self
+    ->request(self->state.hosts[h], stop_bound(self->system()),
+              stop_procs_atom::value, self->state.layout->proc_mesh_id,
+              std::move(names), std::string{"its restart was overtaken"})
+    .then([](const shutdown_summary&) {}, [](caf::error&) {});
+}
+
+/// The owner stops the proc mesh: the supervisor restarts nothing more, and
+/// the ranks it was restarting are gone.
+void retire(controller_ptr self) {
+  auto& sv = *self->state.supervisor;
+  if (sv.over())
+    return;
+  sv.retired = true;
+  sv.whole = false;
+  ++sv.whole_epoch;
+  for (auto& rr : sv.ranks) {
+    ++rr.epoch;
+    rr.step = phase::idle;
+  }
+  for (auto& a : sv.fresh)
+    if (a)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  sv.fresh.clear();
+  std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+  if (auto sup = sv.sup.lock()) {
+    for (auto& [r, text] : sup->restarting)
+      sup->gone[r] = "its proc mesh is being stopped";
+    sup->restarting.clear();
+    sup->refresh_flag();
+  }
 }
 
 void failure(controller_ptr self, size_t r, const std::string& cause,
@@ -288,7 +331,7 @@ void respawn_actor(controller_ptr self, size_t r) {
     .then(
       [self, r, epoch](caf::actor& member) {
         auto& sv = *self->state.supervisor;
-        if (sv.gave_up || sv.ranks[r].epoch != epoch) {
+        if (sv.over() || sv.ranks[r].epoch != epoch) {
           caf::anon_send_exit(member, caf::exit_reason::user_shutdown);
           return;
         }
@@ -296,7 +339,7 @@ void respawn_actor(controller_ptr self, size_t r) {
       },
       [self, r, epoch](caf::error& err) {
         auto& sv = *self->state.supervisor;
-        if (sv.gave_up || sv.ranks[r].epoch != epoch)
+        if (sv.over() || sv.ranks[r].epoch != epoch)
           return;
         fail_attempt(self, r,
                      "its new actor did not start: " + mesh::to_string(err),
@@ -336,10 +379,12 @@ void respawn_proc(controller_ptr self, size_t r) {
     ->request(st.hosts[h], spawn_bound(self->system()), spawn_procs_atom::value,
               std::move(req))
     .then(
-      [self, r, epoch](std::vector<proc_info>& infos) {
+      [self, r, epoch, h](std::vector<proc_info>& infos) {
         auto& sv = *self->state.supervisor;
-        if (sv.gave_up || sv.ranks[r].epoch != epoch)
+        if (sv.over() || sv.ranks[r].epoch != epoch) {
+          discard(self, h, infos);
           return;
+        }
         if (infos.size() != 1) {
           fail_attempt(self, r,
                        "its host answered the respawn with " +
@@ -355,7 +400,7 @@ void respawn_proc(controller_ptr self, size_t r) {
       },
       [self, r, epoch](caf::error& err) {
         auto& sv = *self->state.supervisor;
-        if (sv.gave_up || sv.ranks[r].epoch != epoch)
+        if (sv.over() || sv.ranks[r].epoch != epoch)
           return;
         fail_attempt(
           self, r, "its new proc did not start: " + mesh::to_string(err), true);
@@ -420,7 +465,7 @@ void whole_spawn_actors(controller_ptr self) {
       .then(
         [self, r, epoch](caf::actor& member) {
           auto& sv = *self->state.supervisor;
-          if (sv.gave_up || sv.whole_epoch != epoch) {
+          if (sv.over() || sv.whole_epoch != epoch) {
             caf::anon_send_exit(member, caf::exit_reason::user_shutdown);
             return;
           }
@@ -430,7 +475,7 @@ void whole_spawn_actors(controller_ptr self) {
         },
         [self, r, epoch](caf::error& err) {
           auto& sv = *self->state.supervisor;
-          if (sv.gave_up || sv.whole_epoch != epoch)
+          if (sv.over() || sv.whole_epoch != epoch)
             return;
           fail_whole(
             self, self->state.layout->where(r) +
@@ -458,10 +503,12 @@ void whole_spawn_procs(controller_ptr self) {
       ->request(st.hosts[h], spawn_bound(self->system()),
                 spawn_procs_atom::value, std::move(reqs[h]))
       .then(
-        [self, epoch](std::vector<proc_info>& infos) {
+        [self, epoch, h](std::vector<proc_info>& infos) {
           auto& sv = *self->state.supervisor;
-          if (sv.gave_up || sv.whole_epoch != epoch)
+          if (sv.over() || sv.whole_epoch != epoch) {
+            discard(self, h, infos);
             return;
+          }
           for (auto& info : infos)
             if (auto why = take_info(self, info)) {
               fail_whole(self, self->state.layout->where(info.state.rank) +
@@ -473,7 +520,7 @@ void whole_spawn_procs(controller_ptr self) {
         },
         [self, epoch, h](caf::error& err) {
           auto& sv = *self->state.supervisor;
-          if (sv.gave_up || sv.whole_epoch != epoch)
+          if (sv.over() || sv.whole_epoch != epoch)
             return;
           fail_whole(self,
                      "host " + host_addr(self, h) +
@@ -518,7 +565,7 @@ void start_whole(controller_ptr self, size_t r, const std::string& cause) {
   for (size_t h = 0; h < st.hosts.size(); ++h) {
     auto next = [self, epoch] {
       auto& sv = *self->state.supervisor;
-      if (sv.gave_up || sv.whole_epoch != epoch)
+      if (sv.over() || sv.whole_epoch != epoch)
         return;
       if (--sv.pending == 0)
         whole_spawn_procs(self);
@@ -539,7 +586,7 @@ void failure(controller_ptr self, size_t r, const std::string& cause,
              bool need_proc) {
   auto& st = self->state;
   auto& sv = *st.supervisor;
-  if (sv.gave_up)
+  if (sv.over())
     return;
   if (!allow_restart(sv)) {
     give_up(self, r,
@@ -599,9 +646,10 @@ caf::error attach_supervisor(controller_ptr self, const std::string& id,
                           st.layout->proc_mesh_id +
                           " is supervised "
                           "already (one supervised actor mesh per proc mesh)");
-    if (st.supervisor->gave_up)
+    if (st.supervisor->over())
       return make_error(ec::not_running, "supervisor of actor mesh " + id,
-                        "it gave up");
+                        st.supervisor->gave_up ? "it gave up"
+                                               : "its proc mesh was stopped");
     st.supervisor->policy = policy;
     return caf::none;
   }
@@ -632,7 +680,7 @@ caf::error attach_supervisor(controller_ptr self, const std::string& id,
       is_terminating(statuses[r]) && !has_ended(statuses[r]);
   // What is down already is restarted now.
   for (auto& [r, why] : gone) {
-    if (r >= sv.ranks.size() || sv.gave_up || sv.whole)
+    if (r >= sv.ranks.size() || sv.over() || sv.whole)
       continue;
     if (auto cause = lost(self, st.layout->host_of(r))) {
       if (policy.strategy == restart_strategy::all_for_one)
@@ -648,7 +696,7 @@ caf::error attach_supervisor(controller_ptr self, const std::string& id,
 
 void supervise_proc_event(controller_ptr self, const proc_event& ev) {
   auto& st = self->state;
-  if (!st.supervisor || st.supervisor->gave_up || !ev.actor_mesh.empty())
+  if (!st.supervisor || st.supervisor->over() || !ev.actor_mesh.empty())
     return;
   auto& sv = *st.supervisor;
   auto r = ev.rank;
@@ -657,6 +705,10 @@ void supervise_proc_event(controller_ptr self, const proc_event& ev) {
   auto& rr = sv.ranks[r];
   if (ev.status == proc_status::stopping) {
     rr.stop_asked = true;
+    // Only the owner stops a current proc outside a whole restart (a
+    // respawn stops an earlier incarnation, whose events are stale).
+    if (!sv.whole)
+      retire(self);
     return;
   }
   if (!has_ended(ev.status) || rr.stop_asked || rr.given_up)
@@ -679,7 +731,7 @@ void supervise_proc_event(controller_ptr self, const proc_event& ev) {
 
 void supervise_actor_failure(controller_ptr self, const proc_event& ev) {
   auto& st = self->state;
-  if (!st.supervisor || st.supervisor->gave_up)
+  if (!st.supervisor || st.supervisor->over())
     return;
   auto& sv = *st.supervisor;
   auto r = ev.rank;

@@ -25,6 +25,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
@@ -397,6 +398,49 @@ TEST_CASE_FIXTURE(actor_fixture,
                 mesh::to_string(lost.error()));
   auto summary = m.hosts->shutdown();
   CHECK(mesh::test::reap_exiting_children(5s));
+}
+
+TEST_CASE_FIXTURE(actor_fixture,
+                  "a proc mesh its owner stops is not restarted, not even a "
+                  "rank whose restart was under way") {
+  gate_file gate;
+  supervised_mesh m{host_mesh::local_with_bootstrap(sys, child_command()), 2,
+                    policy(restart_strategy::one_for_one), "gated_echo",
+                    gate.path};
+  gate.close();
+  REQUIRE(::kill(m.pids[1], SIGKILL) == 0);
+  REQUIRE(m.log.wait_for(supervision(1, supervision_action::restarting, 1)));
+  auto stopped = m.pm->stop("test stops the mesh");
+  CHECK_MESSAGE(stopped, mesh::to_string(stopped.error()));
+  gate.open();
+  // Every rank's current proc (rank 1's new one included) ends, and stays so.
+  std::vector<mesh::proc_state> states;
+  for (int i = 0; i < 300; ++i) {
+    auto now = m.pm->states();
+    REQUIRE(now);
+    states = *now;
+    if (std::all_of(states.begin(), states.end(),
+                    [](auto& st) { return mesh::is_terminated(st.status); }))
+      break;
+    std::this_thread::sleep_for(50ms);
+  }
+  std::set<pid_t> every_pid{m.pids.begin(), m.pids.end()};
+  for (auto& st : states) {
+    CAPTURE(st.rank);
+    CHECK(mesh::is_terminated(st.status));
+    every_pid.insert(static_cast<pid_t>(st.pid));
+  }
+  CHECK(states[1].proc_name != mesh::proc_name(m.pm->id(), 1));
+  CHECK(still_running(every_pid).empty());
+  auto res = m.echoes->call<int32_t>(10s, int32_t{13});
+  REQUIRE_FALSE(res);
+  {
+    std::lock_guard<std::mutex> guard{m.log.mtx};
+    for (auto& e : m.log.events)
+      CHECK(e.action != supervision_action::restarted);
+  }
+  auto summary = m.hosts->shutdown();
+  CHECK(summary);
 }
 
 TEST_CASE_FIXTURE(actor_fixture,
