@@ -66,6 +66,8 @@ using proc_lost_atom = caf::atom_constant<caf::atom("proclost")>;
 using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
 /// --- the mesh controller's knock at a lost host ---
 using host_knocked_atom = caf::atom_constant<caf::atom("hostknock")>;
+/// --- a client attaches a supervisor to an actor mesh of the controller ---
+using supervise_atom = caf::atom_constant<caf::atom("supervise")>;
 
 // --- messages ----------------------------------------------------------------
 
@@ -194,7 +196,12 @@ using mesh_controller_internal_actor = mesh_controller_actor::extend<
   caf::reacts_to<spawn_idle_atom, uint64_t>,
   // Its helper's answer: what a knock at a lost host (by host view rank)
   // found, as a net::knock_answer.
-  caf::reacts_to<host_knocked_atom, uint64_t, int32_t>>;
+  caf::reacts_to<host_knocked_atom, uint64_t, int32_t>,
+  // From a client thread of this process: supervise the actor mesh with this
+  // id by (restart_strategy, max_restarts, within) (mesh/supervisor.hpp);
+  // an error if it cannot be.
+  caf::replies_to<supervise_atom, std::string, uint8_t, uint64_t,
+                  caf::timespan>::with<caf::ok_atom>>;
 
 /// True if the message `self` is handling comes from an actor of its own
 /// node. Otherwise logs a warning naming `what` and returns false: the

@@ -1,5 +1,6 @@
 #include "actors/mesh_controller.hpp"
 
+#include "actors/mesh_supervisor.hpp"
 #include "bootstrap/network.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
@@ -64,12 +65,13 @@ mesh_controller_shared::dead_end(const rank_waiter& w) const {
   if (!w.rank || w.actor_mesh.empty())
     return std::nullopt;
   if (auto i = actor_meshes.find(w.actor_mesh); i != actor_meshes.end())
-    if (auto sup = i->second.lock())
+    if (auto sup = i->second.lock()) {
+      auto where = layout ? layout->where(*w.rank) : std::string{"proc mesh"};
+      if (auto g = sup->restarting.find(*w.rank); g != sup->restarting.end())
+        return make_error(ec::proc_failed, where, g->second);
       if (auto g = sup->gone.find(*w.rank); g != sup->gone.end())
-        return make_error(ec::proc_failed,
-                          layout ? layout->where(*w.rank)
-                                 : std::string{"proc mesh"},
-                          g->second);
+        return make_error(ec::proc_failed, where, g->second);
+    }
   return std::nullopt;
 }
 
@@ -107,9 +109,6 @@ void mesh_controller_shared::answer(const rank_waiter& w, caf::error err) {
 }
 
 namespace {
-
-using controller_ptr =
-  mesh_controller_internal_actor::stateful_pointer<mesh_controller_state>;
 
 /// Records a state; statuses never go down.
 void record(controller_ptr self, const proc_info& info) {
@@ -223,6 +222,9 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
   handler_list actor_handlers;
   {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    // An actor of a proc that a restart replaced already.
+    if (is_stale(*self->state.shared, ev))
+      return;
     auto& meshes = self->state.shared->actor_meshes;
     if (auto i = meshes.find(ev.actor_mesh); i != meshes.end())
       if (auto sup = i->second.lock()) {
@@ -241,8 +243,10 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
   }
   call_all(proc_handlers, ev);
   call_all(actor_handlers, ev);
+  notify_subscribers(self, ev);
   if (proc_handlers.empty() && actor_handlers.empty())
     log_unhandled(ev);
+  supervise_actor_failure(self, ev);
 }
 
 /// A proc ended: every actor mesh with a member on it loses that member.
@@ -275,6 +279,7 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
   }
   for (auto& [actor_ev, handlers] : events) {
     call_all(handlers, actor_ev);
+    notify_subscribers(self, actor_ev);
     if (handlers.empty() && !proc_handled &&
         ev.status != proc_status::stopped && ev.status != proc_status::stopping)
       log_unhandled(actor_ev);
@@ -295,6 +300,9 @@ void publish(controller_ptr self, const proc_event& ev) {
   if (has_ended(ev.status))
     attribute_to_actors(self, ev);
   call_all(handlers, ev);
+  notify_subscribers(self, ev);
+  // After everyone heard of the end: the restart's own events follow it.
+  supervise_proc_event(self, ev);
   if (self->state.spawning) {
     arm_idle_timer(self);
     proc_state st;
@@ -326,7 +334,8 @@ void host_lost(controller_ptr self, size_t h, const std::string& cause) {
       if (is_terminated(cur.status))
         continue;
       cur.rank = r;
-      cur.proc_name = st.layout->proc_names[r];
+      if (cur.proc_name.empty()) // else a restart's incarnation
+        cur.proc_name = st.layout->proc_names[r];
       cur.host = addr;
       cur.status = proc_status::failed;
       cur.reason = cause;
@@ -418,8 +427,15 @@ mesh_controller(controller_ptr self,
   {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
     self->state.shared->layout = self->state.layout;
+    self->state.shared->controller = self->address();
   }
   self->set_down_handler([self](caf::down_msg& msg) {
+    auto& subs = self->state.subscribers;
+    subs.erase(std::remove_if(subs.begin(), subs.end(),
+                              [&](auto& s) {
+                                return s.first.address() == msg.source;
+                              }),
+               subs.end());
     auto& hosts = self->state.hosts;
     for (size_t h = 0; h < hosts.size(); ++h)
       if (hosts[h].address() == msg.source)
@@ -440,6 +456,9 @@ mesh_controller(controller_ptr self,
         // A host that was lost said all there is to say about its ranks.
         if (self->state.shared->lost_hosts.count(
               self->state.layout->host_of(ev.rank)) > 0)
+          return;
+        // A proc that a restart replaced says nothing of its rank any more.
+        if (is_stale(*self->state.shared, ev))
           return;
       }
       info.state.rank = ev.rank;
@@ -473,6 +492,7 @@ mesh_controller(controller_ptr self,
       st.spawn_promise = self->make_response_promise<caf::ok_atom>();
       st.spawning = true;
       st.hosts = hosts;
+      st.requests = requests;
       st.hosts_pending = hosts.size();
       // A host's connection that is lost (its process ended, it hung past
       // proc_unresponsive_timeout, the network went down) fails its ranks.
@@ -510,6 +530,27 @@ mesh_controller(controller_ptr self,
       }
       check_spawn(self);
       return st.spawn_promise;
+    },
+    [self](subscribe_events_atom, std::string& filter, caf::actor& who) {
+      if (!who)
+        return;
+      self->monitor(who);
+      self->state.subscribers.emplace_back(std::move(who), std::move(filter));
+    },
+    [self](supervise_atom, const std::string& id, uint8_t strategy,
+           uint64_t max_restarts,
+           caf::timespan within) -> caf::result<caf::ok_atom> {
+      if (!from_this_node(self, "supervise"))
+        return make_error(ec::invalid_argument, "supervise",
+                          "refused from another node");
+      supervisor_policy policy;
+      policy.strategy = strategy == 1 ? restart_strategy::all_for_one
+                                      : restart_strategy::one_for_one;
+      policy.max_restarts = static_cast<size_t>(max_restarts);
+      policy.within = std::chrono::duration_cast<duration>(within);
+      if (auto err = attach_supervisor(self, id, policy))
+        return err;
+      return caf::ok_atom::value;
     },
     [self](host_knocked_atom, uint64_t h, int32_t answer) {
       if (!from_this_node(self, "host_knocked"))

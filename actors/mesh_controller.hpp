@@ -12,16 +12,27 @@
 // actor meshes' handlers. Either way the rank is marked gone in the actor
 // mesh so that calls fail fast for it, and with no handler to tell, a failure
 // is logged as an error.
+//
+// Every event its handlers get also goes, as a message, to the actors
+// subscribed to it (all events, or one actor mesh's).
+//
+// The supervisor of one actor mesh (mesh/supervisor.hpp) runs here too
+// (actors/mesh_supervisor.hpp): the controller already receives every proc
+// event, knows the hosts, the layout and each rank's spawn request, and is
+// event-based: a restart is a chain of requests, never a wait.
 #pragma once
 
 #include "actors/internal_interfaces.hpp"
 #include "libmesh/src/core/mesh_layout.hpp"
+#include "mesh/supervisor.hpp"
 
 #include <caf/message_id.hpp>
 #include <caf/typed_response_promise.hpp>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -44,8 +55,40 @@ struct actor_mesh_supervision {
   /// Proc-mesh ranks whose member failed or ended with its proc, and why:
   /// calls fail fast for them, casts skip them.
   std::map<size_t, std::string> gone;
-  /// Set once `gone` has an entry: casts look at `gone` only then.
+  /// Proc-mesh ranks whose member its supervisor is restarting, and how
+  /// ("restarting (attempt N; cause: ...)"): calls fail fast for them and
+  /// casts skip them, as for `gone` (this wins over `gone`).
+  std::map<size_t, std::string> restarting;
+  /// Set once `gone` or `restarting` has an entry: casts look at them only
+  /// then (refresh_flag() clears it once both are empty).
   std::atomic<bool> any_gone{false};
+  /// The members that replaced spawned ones (restarted ranks), by proc mesh
+  /// rank: every view reaches these instead of its planned members.
+  std::map<size_t, caf::actor> replaced;
+  /// Bumped whenever `replaced` changes; 0 while nothing was ever replaced,
+  /// so that the call and cast path of an unsupervised mesh reads only this.
+  std::atomic<uint64_t> replaced_epoch{0};
+  /// The request every member was spawned with: a restart spawns the same.
+  spawn_actor_request request;
+
+  /// Whether casts and calls skip rank `r` (gone or restarting).
+  bool skips(size_t r) const {
+    return gone.count(r) > 0 || restarting.count(r) > 0;
+  }
+  /// Why a call skips rank `r`, in the words of a call ("is restarting
+  /// (...)", "is gone: ..."); nullopt if it does not.
+  std::optional<std::string> unavailable(size_t r) const {
+    if (auto i = restarting.find(r); i != restarting.end())
+      return "is " + i->second;
+    if (auto i = gone.find(r); i != gone.end())
+      return "is gone: " + i->second;
+    return std::nullopt;
+  }
+  /// Sets any_gone from `gone` and `restarting`.
+  void refresh_flag() {
+    any_gone.store(!gone.empty() || !restarting.empty(),
+                   std::memory_order_release);
+  }
 };
 
 /// A blocking request that waits on a rank or a host of a proc mesh (an
@@ -134,6 +177,53 @@ struct mesh_controller_shared {
   static void answer(const rank_waiter& w, caf::error err);
   /// The layout, for the texts of errors (set by the controller).
   std::shared_ptr<const mesh_layout> layout;
+  /// The controller itself (weak), for clients that message it (supervise,
+  /// subscribe); set when it starts.
+  caf::actor_addr controller;
+};
+
+/// One rank's restarts, as the supervisor runs them.
+struct rank_restart {
+  /// What the rank's restart waits for.
+  enum class phase : uint8_t { idle, proc, actor };
+  phase step = phase::idle;
+  /// Bumped for every attempt: a reply to an older one is stale.
+  uint64_t epoch = 0;
+  /// Its current proc is the original (0) or the n-th respawn, named
+  /// "<original name>-r<n>".
+  uint32_t incarnation = 0;
+  /// Restarts of this rank so far (one_for_one).
+  uint32_t attempt = 0;
+  /// Its current proc reported `stopping`: its end is not a failure.
+  bool stop_asked = false;
+  /// one_for_one: its host was lost; it stays down.
+  bool given_up = false;
+  std::string cause; ///< Why the current restart began.
+};
+
+/// The supervisor of one actor mesh of the proc mesh (mesh/supervisor.hpp).
+struct mesh_supervisor_state {
+  std::string actor_mesh; ///< The supervised actor mesh's id.
+  std::weak_ptr<actor_mesh_supervision> sup;
+  supervisor_policy policy;
+  /// When each restart within the current window began (intensity).
+  std::deque<std::chrono::steady_clock::time_point> restarts;
+  std::vector<rank_restart> ranks;
+  bool gave_up = false;
+  /// The owner stops the proc mesh (a current proc reported `stopping`
+  /// outside a restart): nothing is restarted any more.
+  bool retired = false;
+  /// Gave up or retired: restarts nothing, and what a restart still brings
+  /// is stopped.
+  bool over() const { return gave_up || retired; }
+  /// all_for_one: a whole restart is under way; replies carry its epoch.
+  bool whole = false;
+  uint64_t whole_epoch = 0;
+  uint32_t whole_attempt = 0;
+  size_t whole_rank = 0;   ///< The rank whose failure began it.
+  std::string whole_cause; ///< What that failure was.
+  size_t pending = 0;      ///< Replies the current step still waits for.
+  std::vector<caf::actor> fresh; ///< New members, swapped in at the end.
 };
 
 struct mesh_controller_state {
@@ -150,6 +240,14 @@ struct mesh_controller_state {
   std::vector<host_agent_actor> hosts;
   /// Hosts being probed after their connection was lost.
   std::set<size_t> probing;
+  /// Each host's spawn request as the spawn sent it: a restart reuses its
+  /// proc mesh, host mesh, default command, configuration and proc_specs.
+  std::vector<spawn_procs_request> requests;
+  /// Actors subscribed to the events (subscribe_events_atom), with their
+  /// filter: an actor mesh id, or empty for every event.
+  std::vector<std::pair<caf::actor, std::string>> subscribers;
+  /// The supervisor, once one was attached.
+  std::optional<mesh_supervisor_state> supervisor;
 };
 
 /// Spawned as the internal interface (its timer); kept and handed out as

@@ -120,6 +120,15 @@ inline caf::behavior gated(caf::event_based_actor* self, caf::actor gate) {
   };
 }
 
+/// "gated_echo": an echo whose initialisation waits (at most 30 s) while the
+/// file `gate` exists: a test holds a restart open at will.
+inline caf::behavior gated_echo(caf::stateful_actor<echo_state>* self,
+                                std::string gate) {
+  for (int i = 0; i < 3000 && ::access(gate.c_str(), F_OK) == 0; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  return echo(self);
+}
+
 /// "thrower": its initialisation throws.
 inline caf::behavior thrower(caf::event_based_actor*) {
   throw std::runtime_error("thrower refuses to start");
@@ -158,6 +167,7 @@ inline void add_test_actors(caf::actor_system_config& cfg) {
   cfg.add_message_types<caf::id_block::mesh_test>();
   cfg.add_actor_type("counter", counter);
   cfg.add_actor_type("echo", echo);
+  cfg.add_actor_type("gated_echo", gated_echo);
   cfg.add_actor_type("thrower", thrower);
   cfg.add_actor_type("gated", gated);
   cfg.add_actor_type("bad_init", bad_init);

@@ -20,6 +20,10 @@
 // - Casts are fire and forget but bounded: every `cast_credit` casts to a
 //   host, the cast waits until that host's members have processed it.
 // - The messages and replies of typed handles are checked at compile time.
+// - A supervised actor mesh (supervise; mesh/supervisor.hpp) has its failed
+//   members restarted: every handle and view stays valid and reaches the new
+//   member; a call to a rank that is restarting fails at once ("restarting"),
+//   a cast to it is dropped and counted.
 #pragma once
 
 #include "mesh/export.hpp"
@@ -31,6 +35,7 @@
 #include "mesh/id.hpp"
 #include "mesh/region.hpp"
 #include "mesh/status.hpp"
+#include "mesh/supervisor.hpp"
 #include "mesh/value_mesh.hpp"
 
 #include <caf/actor.hpp>
@@ -104,6 +109,18 @@ public:
   /// the actor mesh fails or its proc ends; `rank` is the proc mesh's rank.
   /// Handlers are shared by every view of the actor mesh.
   void on_event(std::function<void(const proc_event&)> handler) const;
+  /// Sends every event the on_event handlers get from now on (member
+  /// failures, supervision events) to `subscriber` as a `proc_event`
+  /// message. The subscriber is monitored and dropped when it ends. Works
+  /// while the proc mesh object lives (its controller sends the events).
+  void subscribe(caf::actor subscriber) const;
+  /// Attaches a supervisor with `policy` to the actor mesh (every view:
+  /// the whole actor mesh is supervised) (mesh/supervisor.hpp). Ranks
+  /// already gone are restarted at once. Errors: another actor mesh of the
+  /// proc mesh is supervised already, or its proc mesh object was
+  /// destroyed (ec::not_running), or max_restarts is 0 or within is not
+  /// positive (ec::invalid_argument).
+  caf::expected<void> supervise(supervisor_policy policy) const;
 
 protected:
   friend class mesh::proc_mesh;
@@ -117,6 +134,9 @@ protected:
   /// runs on `self` once every member answered, failed or timed out.
   void call_async(caf::scheduled_actor* self, caf::message msg,
                   duration timeout, bool fail_fast, call_done done) const;
+  /// The operation that attaches a supervisor (both faces of supervise):
+  /// answers nothing once the controller took the policy.
+  caf::actor supervise_op(supervisor_policy policy) const;
   /// A call's outcome as all-or-error (call).
   caf::expected<std::vector<caf::message>>
   all_or_error(std::vector<std::optional<std::string>>& errors,

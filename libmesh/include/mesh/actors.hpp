@@ -248,10 +248,18 @@ using host_agent_actor = caf::typed_actor<
   caf::replies_to<registrar_atom>::with<registrar_actor>>;
 
 /// The client-side controller of one proc mesh: receives the proc events its
-/// hosts push and keeps per-rank state. (Its own timer is internal.)
+/// hosts push, keeps per-rank state and runs the supervisor of an actor mesh
+/// (mesh/supervisor.hpp). (Its own timer and the supervisor's attach are
+/// internal.)
 using mesh_controller_actor = caf::typed_actor<
   // Pushed by host agents.
   caf::reacts_to<proc_event>, caf::reacts_to<proc_output>,
+  // Pushes to the actor every proc_event its handlers get from now on, as a
+  // message: with an empty string, every event of the proc mesh (proc,
+  // actor and supervision events); with an actor mesh id, only the events
+  // of that actor mesh (as its on_event handlers see them). The subscriber
+  // is monitored and dropped when it ends.
+  caf::reacts_to<subscribe_events_atom, std::string, caf::actor>,
   // Runs a spawn: one request per host; replies when every rank is running,
   // at once when one fails, or after proc_spawn_max_idle without progress.
   caf::replies_to<spawn_procs_atom, std::vector<host_agent_actor>,
@@ -397,7 +405,7 @@ typename Inspector::result_type inspect(Inspector& f, proc_event& x) {
   auto sig = detail::opt(x.signal);
   return f(caf::meta::type_name("mesh::proc_event"), x.rank, x.proc_name,
            x.status, code, sig, x.reason, x.actor, x.actor_mesh, x.host,
-           x.stderr_tail);
+           x.stderr_tail, x.action, x.attempt);
 }
 
 template <class Inspector>

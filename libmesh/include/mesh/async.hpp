@@ -32,6 +32,7 @@
 #include "mesh/actor_mesh.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/proc_mesh.hpp"
+#include "mesh/supervisor.hpp"
 
 #include <caf/behavior.hpp>
 #include <caf/error.hpp>
@@ -180,6 +181,12 @@ struct async_access {
              std::move(on_error));
   }
 
+  template <class Handle>
+  static caf::actor supervise_op(const actor_mesh<Handle>& m,
+                                 supervisor_policy policy) {
+    return m.supervise_op(policy);
+  }
+
   /// An actor mesh from a spawned core, viewed whole.
   template <class Handle>
   static actor_mesh<Handle> make_actor_mesh(std::shared_ptr<actor_mesh_core> core,
@@ -321,6 +328,23 @@ void cast(const actor_mesh<Handle>& mesh, Ts&&... msg) {
   detail::async_access::check_input<Handle, Ts...>();
   detail::async_access::cast(mesh, caf::make_message(std::forward<Ts>(msg)...));
 }
+
+/// actor_mesh::supervise (mesh/supervisor.hpp).
+template <class Handle>
+pending<void> supervise(caf::scheduled_actor* self,
+                        const actor_mesh<Handle>& mesh,
+                        supervisor_policy policy) {
+  return pending<void>{[self, mesh, policy](auto on_value, auto on_error) {
+    detail::async_access::ask(
+      self, detail::async_access::supervise_op(mesh, policy),
+      caf::behavior{[on_value]() { on_value(); },
+                    [on_error](caf::error& err) { on_error(err); }});
+  }};
+}
+
+/// actor_mesh::subscribe and proc_mesh_ref::subscribe need no twin: they
+/// only send a message. The subscriber gets every mesh::proc_event
+/// (including supervision events) as a message.
 
 } // namespace async
 

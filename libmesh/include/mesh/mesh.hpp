@@ -16,5 +16,6 @@
 #include "mesh/proc_mesh.hpp"
 #include "mesh/region.hpp"
 #include "mesh/status.hpp"
+#include "mesh/supervisor.hpp"
 #include "mesh/system.hpp"
 #include "mesh/value_mesh.hpp"

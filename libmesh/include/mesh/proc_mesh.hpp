@@ -65,6 +65,11 @@ public:
   /// hosts as it happens (on a libmesh thread; keep it short), and for every
   /// failure of an actor spawned on this mesh (an event naming the actor).
   void on_event(std::function<void(const proc_event&)> handler) const;
+  /// Sends every event the on_event handlers get from now on (proc events,
+  /// actor events, supervision events) to `subscriber` as a `proc_event`
+  /// message, in the order the handlers see them. The subscriber is
+  /// monitored and dropped when it ends.
+  void subscribe(caf::actor subscriber) const;
   /// Spawns one actor per proc from the factory registered as `actor_type`
   /// (`cfg.add_actor_type(...)` in the procs' actor_system_config) with
   /// `init_args`, and waits until every one has run its initialisation.

@@ -41,9 +41,23 @@ bool is_healthy(proc_status s);
 /// reported healthier than its host (a draining host means at least stopping).
 proc_status clamp_min(proc_status s, proc_status floor);
 
+/// What a supervisor (mesh/supervisor.hpp) did about a rank; `none` for
+/// every event that is not a supervisor's.
+enum class supervision_action : uint8_t {
+  none,       ///< Not a supervision event.
+  restarting, ///< The rank's member (and proc, if it ended) is restarting.
+  restarted,  ///< The rank has a new member (and proc); calls reach it.
+  gave_up,    ///< The supervisor gave up: the rank (or the mesh) stays down.
+};
+
+std::string_view to_string(supervision_action a);
+
 /// What happened to which rank; pushed to `proc_mesh::on_event` handlers.
 /// An *actor event* names an actor mesh: its member on this rank failed
 /// (status `failed`) or ended with its proc (the proc's status).
+/// A *supervision event* is an actor event whose `action` is not `none`:
+/// restarting / restarted (rank, `attempt`, `reason` = the cause of the
+/// restart) or gave_up (rank, `reason` = why it gave up).
 struct proc_event {
   size_t rank = 0;                ///< Rank in the proc mesh.
   std::string proc_name;          ///< proc_name(mesh id, rank).
@@ -57,6 +71,11 @@ struct proc_event {
   /// Last stderr lines of the proc (up to `tail_log_lines`), with an event
   /// that ends it.
   std::vector<std::string> stderr_tail;
+  /// Supervision event: what the supervisor did (none otherwise).
+  supervision_action action = supervision_action::none;
+  /// Supervision event: the restart's number for this rank (one_for_one)
+  /// or for the mesh (all_for_one), from 1; 0 otherwise.
+  uint32_t attempt = 0;
 };
 
 /// What supervision knows of one rank, without asking its host.

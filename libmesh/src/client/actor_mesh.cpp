@@ -175,7 +175,7 @@ void actor_mesh_base::on_event(
 caf::actor actor_mesh_base::member(size_t rank) const {
   if (rank >= plan_->base_ranks.size())
     return caf::actor{};
-  return core_->members[plan_->base_ranks[rank]];
+  return current_member(*core_, plan_->base_ranks[rank]);
 }
 
 caf::expected<actor_mesh_base> actor_mesh_base::sliced(std::string_view label,
@@ -205,17 +205,20 @@ void actor_mesh_base::cast_message(caf::message msg) const {
   // A member known to be gone is not sent to: its cast counts as dropped
   // for its rank (proc_mesh::health), and nothing is logged per cast.
   std::vector<host_group> pruned;
-  const std::vector<host_group>* groups = &plan_->groups;
+  // Restarted members (a supervisor's) replace the planned ones.
+  std::vector<host_group> current;
+  const std::vector<host_group>* groups =
+    &current_groups(core, *plan_, current);
   if (core.supervision->any_gone.load(std::memory_order_acquire)) {
     std::lock_guard<std::mutex> guard{core.controller->mtx};
-    auto& gone = core.supervision->gone;
+    auto& sup = *core.supervision;
     auto& dropped = core.controller->dropped;
-    for (auto& g : plan_->groups) {
+    for (auto& g : *groups) {
       host_group kept;
       kept.host = g.host;
       for (size_t i = 0; i < g.members.size(); ++i) {
         auto base = plan_->base_ranks[g.view_ranks[i]];
-        if (gone.count(base) > 0) {
+        if (sup.skips(base)) { // gone, or restarting
           if (base < dropped.size())
             ++dropped[base];
           continue;
@@ -481,16 +484,18 @@ private:
     bool any_gone = false;
     {
       std::lock_guard<std::mutex> guard{core.controller->mtx};
-      auto& known = core.supervision->gone;
-      if (!known.empty())
+      auto& sup = *core.supervision;
+      if (sup.any_gone.load(std::memory_order_acquire))
         for (size_t v = 0; v < n; ++v)
-          if (auto i = known.find(plan.base_ranks[v]); i != known.end()) {
-            errors[v] = "is gone: " + i->second;
+          if (auto why = sup.unavailable(plan.base_ranks[v])) { // or restarting
+            errors[v] = std::move(*why);
             skip[v] = any_gone = true;
           }
     }
     std::optional<std::vector<std::string>> names;
-    for (auto& whole : plan.groups) {
+    // Restarted members (a supervisor's) replace the planned ones.
+    std::vector<host_group> current;
+    for (auto& whole : current_groups(core, plan, current)) {
       // Without its gone members (rare: a copy only then).
       host_group pruned;
       if (any_gone) {

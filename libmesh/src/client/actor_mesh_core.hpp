@@ -127,3 +127,19 @@ std::string reason_of(caf::actor_system& sys, const caf::error& err);
 std::string join_failures(const std::vector<std::string>& failures);
 
 } // namespace mesh::detail
+
+namespace mesh::detail {
+
+/// The groups of `plan` with the members a supervisor replaced since the
+/// plan was made (restarted ranks): `plan.groups` itself when none was ever
+/// replaced (an unsupervised mesh: one atomic load, no lock), else a copy
+/// made in `storage` under the controller's mutex (supervisor.cpp).
+const std::vector<host_group>& current_groups(const actor_mesh_core& core,
+                                              const actor_mesh_plan& plan,
+                                              std::vector<host_group>& storage);
+
+/// The member of proc mesh rank `base` now: its replacement if a supervisor
+/// restarted it, else the one spawned.
+caf::actor current_member(const actor_mesh_core& core, size_t base);
+
+} // namespace mesh::detail

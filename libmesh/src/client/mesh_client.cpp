@@ -33,7 +33,7 @@ struct mesh_client_state {
 using client_ptr = mesh_client_actor::stateful_pointer<mesh_client_state>;
 
 /// The live reference of a proc mesh: the one spawned here if it was (a
-/// reference that came in a message has no events of its own).
+/// reference that came in a message knows only what its sender knew).
 const proc_mesh_ref& live(client_ptr self, const proc_mesh_ref& procs) {
   auto i = self->state.owned.find(procs.id().to_string());
   return i != self->state.owned.end() ? i->second : procs;
@@ -125,9 +125,7 @@ mesh_client_actor spawn_mesh_client(caf::actor_system& sys) {
       },
       [self](subscribe_events_atom, proc_mesh_ref& procs,
              caf::actor& subscriber) {
-        live(self, procs).on_event([subscriber](const proc_event& ev) {
-          caf::anon_send(subscriber, ev);
-        });
+        procs.subscribe(subscriber);
       },
     };
   });

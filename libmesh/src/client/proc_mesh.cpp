@@ -85,7 +85,8 @@ std::vector<rank_health> proc_mesh_ref::health() const {
     auto& st = procs[r].state;
     auto& h = result[r];
     h.rank = r;
-    h.proc_name = d_->layout->proc_names[r];
+    h.proc_name = st.proc_name.empty() ? d_->layout->proc_names[r]
+                                       : st.proc_name; // a restart's
     h.host = d_->layout->host_addr_of(r);
     h.status = st.status;
     h.reason = st.reason;
@@ -111,10 +112,19 @@ namespace detail {
 
 caf::actor states_op(const proc_mesh_ref& mesh) {
   auto d = mesh.internals();
-  return spawn_op(*d->sys, [d](caf::event_based_actor* self, op_outcome out) {
+  // A rank a supervisor restarted: its host also knows its earlier procs.
+  std::vector<std::string> current(d->extent.num_ranks());
+  {
+    std::lock_guard<std::mutex> guard{d->shared->mtx};
+    for (size_t r = 0; r < current.size() && r < d->shared->procs.size(); ++r)
+      current[r] = d->shared->procs[r].state.proc_name;
+  }
+  return spawn_op(*d->sys, [d, current](caf::event_based_actor* self,
+                                        op_outcome out) {
     gather_then<std::vector<proc_info>>(
       self, d->hosts, std::chrono::seconds{10},
-      [d, out](std::vector<caf::expected<std::vector<proc_info>>>& replies) {
+      [d, out, current](
+        std::vector<caf::expected<std::vector<proc_info>>>& replies) {
         std::vector<proc_state> result(d->extent.num_ranks());
         for (size_t r = 0; r < result.size(); ++r) {
           result[r].rank = r;
@@ -128,7 +138,9 @@ caf::actor states_op(const proc_mesh_ref& mesh) {
         for (auto& reply : replies)
           if (reply)
             for (auto& info : *reply)
-              if (info.state.rank < result.size())
+              if (info.state.rank < result.size()
+                  && (current[info.state.rank].empty()
+                      || current[info.state.rank] == info.state.proc_name))
                 result[info.state.rank] = info.state;
         out.done(std::move(result));
       },
@@ -337,6 +349,7 @@ caf::actor spawn_actors_op(const proc_mesh_ref& mesh, std::string name,
   st->req.type = std::move(actor_type);
   st->req.args = std::move(args);
   st->req.interface.assign(interface.begin(), interface.end());
+  core->supervision->request = st->req; // what a supervisor's restart spawns
   return spawn_op(sys, [st](caf::event_based_actor* self, op_outcome out) {
     auto& d = *st->d;
     auto timeout =

@@ -1,4 +1,5 @@
 #include "mesh/status.hpp"
+#include "mesh/supervisor.hpp"
 
 namespace mesh {
 
@@ -22,6 +23,24 @@ std::string_view to_string(proc_status s) {
       break;
   }
   return "unknown";
+}
+
+std::string_view to_string(supervision_action a) {
+  switch (a) {
+    case supervision_action::none:
+      return "none";
+    case supervision_action::restarting:
+      return "restarting";
+    case supervision_action::restarted:
+      return "restarted";
+    case supervision_action::gave_up:
+      break;
+  }
+  return "gave_up";
+}
+
+std::string_view to_string(restart_strategy s) {
+  return s == restart_strategy::all_for_one ? "all_for_one" : "one_for_one";
 }
 
 bool is_terminating(proc_status s) {
