@@ -16,4 +16,5 @@
 #include "mesh/region.hpp"
 #include "mesh/status.hpp"
 #include "mesh/system.hpp"
+#include "mesh/this_proc.hpp"
 #include "mesh/value_mesh.hpp"

@@ -82,6 +82,8 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
     req.host_mesh_id = d_->id.to_string();
     req.default_command = d_->bootstrap;
     req.config = snapshot;
+    req.extent = combined->to_string(); // for each proc's RANK etc.
+    req.procs_per_host = per;
     for (size_t s = 0; s < per; ++s) {
       auto r = h * per + s;
       proc_spec spec;
