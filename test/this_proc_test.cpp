@@ -20,6 +20,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -67,8 +68,8 @@ ask_every_rank(const mesh::proc_mesh& pm) {
 /// (now, in the key's plain form, and at spawn, "spawn."-prefixed).
 void check_rank(const std::map<std::string, std::string>& got,
                 const mesh::proc_mesh& pm, size_t r, size_t per_host,
-                const std::string& host_addr,
-                const mesh::host_mesh_ref& hosts) {
+                const std::string& host_addr, const mesh::host_mesh_ref& hosts,
+                std::optional<std::string> env_rank = std::nullopt) {
   CAPTURE(r);
   auto pt = pm.extent().point_of_rank(r);
   REQUIRE(pt);
@@ -95,7 +96,7 @@ void check_rank(const std::map<std::string, std::string>& got,
     CHECK(at("host_mesh") == hosts.id().to_string());
     CHECK(at("host_handle") == "yes");
     // The environment.
-    CHECK(at("env.RANK") == rank);
+    CHECK(at("env.RANK") == env_rank.value_or(rank));
     CHECK(at("env.MESH_RANK") == rank);
     CHECK(at("env.WORLD_SIZE") == world);
     CHECK(at("env.MESH_WORLD_SIZE") == world);
@@ -225,13 +226,17 @@ TEST_CASE_FIXTURE(actor_fixture,
 
 TEST_CASE_FIXTURE(actor_fixture,
                   "libmesh's values win over the command's environment, and "
-                  "a wrapper that is exec'd sees them") {
+                  "a wrapper that is exec'd sees them and may change them") {
   // RANK & co. in the command's env (as bootstrap_command::current() would
   // copy them from a proc) are replaced; the wrapper (sh, exec'd for every
-  // proc, never forked by a zygote) reads RANK before the program starts.
+  // proc, never forked by a zygote) reads RANK before the program starts,
+  // and what it makes of RANK is what the program sees (this_proc() still
+  // says what libmesh set).
   mesh::bootstrap_command cmd;
   cmd.program = "/bin/sh";
-  cmd.args = {"-c", "MESH_TEST_WRAPPER_RANK=$RANK exec \"$0\"",
+  cmd.args = {"-c",
+              "MESH_TEST_WRAPPER_RANK=$RANK RANK=$((MESH_RANK + 10)) "
+              "exec \"$0\"",
               mesh::test::build_path("test/mesh_child")};
   cmd.env = {{"RANK", "99"},
              {"WORLD_SIZE", "99"},
@@ -246,7 +251,8 @@ TEST_CASE_FIXTURE(actor_fixture,
   auto got = ask_every_rank(*pm);
   REQUIRE(got.size() == 2);
   for (size_t r = 0; r < 2; ++r) {
-    check_rank(got[r], *pm, r, 2, hosts->host_addrs()[0], *hosts);
+    check_rank(got[r], *pm, r, 2, hosts->host_addrs()[0], *hosts,
+               std::to_string(r + 10));
     CHECK(got[r]["env.MESH_TEST_WRAPPER_RANK"] == std::to_string(r));
   }
   // A proc forked by a zygote (mesh_child itself, whose env sets RANK too)

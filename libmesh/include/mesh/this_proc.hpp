@@ -12,9 +12,10 @@
 // names (a command taken with bootstrap_command::current() inside a proc
 // carries that proc's RANK; a host started under torchrun has one of its
 // own; either would be stale). To give a program other numbers, wrap it:
-// `sh -c 'RANK=$((MESH_RANK + 8)) exec prog'`. A proc forked by a zygote
-// gets them set before run_bootstrap_child returns to its own code; a proc
-// that is exec'd (and every wrapper) has them from its first instruction.
+// `sh -c 'RANK=$((MESH_RANK + 8)) exec prog'` (this_proc() still says
+// what libmesh set). A proc forked by a zygote gets them set before
+// run_bootstrap_child returns to its own code; a proc that is exec'd (and
+// every wrapper) has them from its first instruction.
 //
 // Contract:
 // - this_proc() and this_host() answer in a process started as a proc by a

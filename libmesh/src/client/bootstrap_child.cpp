@@ -128,12 +128,12 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
                 + mesh::to_string(err));
       return 2;
     }
-  }
-  // A proc's place, in its own environment before its program's code runs
-  // on (a forked proc has only its zygote's environment, which leaves it
-  // out; an exec'd one has it already).
-  if (p->child_role == bootstrap::role::proc)
+    // Its place, in its environment before its program's code runs on: a
+    // forked proc has only its zygote's environment, which leaves it out.
+    // (An exec'd proc has it from its launch, perhaps changed by a wrapper,
+    // which is not undone.)
     detail::export_proc_env(p->proc_env);
+  }
   if (auto err = config_of(cfg).install_client_override(p->config)) {
     fail_line("bad configuration in payload: " + mesh::to_string(err));
     return 2;

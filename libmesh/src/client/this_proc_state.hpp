@@ -13,8 +13,10 @@
 namespace mesh::detail {
 
 /// Sets each variable of `env` (the payload's proc_env) in this process's
-/// environment where it differs: a forked proc has only its zygote's, which
-/// leaves them out. Call it before any thread of libmesh runs.
+/// environment where it differs. For a proc forked by a zygote, which has
+/// only its zygote's environment (which leaves them out); an exec'd proc
+/// has them from its launch, or what a wrapper made of them. Call it before
+/// any thread of libmesh runs.
 void export_proc_env(const std::map<std::string, std::string>& env);
 
 /// Records that this process runs the proc whose place `env` describes, in
