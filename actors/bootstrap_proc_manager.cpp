@@ -91,6 +91,7 @@ bootstrap::launch_spec spec_of(const bootstrap_proc_manager_state& st,
   spec.command = req.command;
   spec.extra_env = st.child_env;
   spec.extra_env.insert_or_assign("MESH_BOOTSTRAP", req.payload);
+  spec.proc_env = req.proc_env;
   spec.pdeathsig = st.pdeathsig;
   if (req.zygote)
     spec.zygote_payload = [payload = req.payload] {

@@ -7,6 +7,7 @@
 #include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
 #include "bootstrap/tls.hpp"
+#include "libmesh/src/core/proc_env.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
@@ -196,6 +197,31 @@ std::optional<bootstrap_command> command_for(const host_agent_state& st,
   return st.options.default_command;
 }
 
+/// Where a proc of a spawn sits, for its environment (mesh/this_proc.hpp).
+/// A request whose extent does not parse, or does not hold the rank, gives
+/// no extent: the proc then gets only the variables that need none.
+proc_place place_of(const host_agent_state& st, const spawn_procs_request& req,
+                    const proc_spec& spec) {
+  proc_place place;
+  place.proc_mesh_id = req.proc_mesh_id;
+  place.proc_name = spec.name;
+  place.rank = spec.rank;
+  place.host_addr = st.address();
+  place.host_mesh_id = req.host_mesh_id;
+  if (!req.extent.empty() && req.procs_per_host > 0) {
+    if (auto ext = extent::parse(req.extent);
+        ext && spec.rank < ext->num_ranks()) {
+      place.extent = std::move(*ext);
+      place.procs_per_host = req.procs_per_host;
+    } else {
+      spdlog::warn("host {}: spawn of {} names the extent '{}', which does not "
+                   "hold rank {}: its procs get no WORLD_SIZE or MESH_POINT",
+                   st.address(), req.proc_mesh_id, req.extent, spec.rank);
+    }
+  }
+  return place;
+}
+
 /// The table record and the launch request of one proc of a spawn.
 std::pair<proc_launch, launch_request>
 plan_launch(const host_agent_state& st, const config_store& store,
@@ -236,6 +262,8 @@ plan_launch(const host_agent_state& st, const config_store& store,
   p.token = rec.token;
   p.config = req.config;
   set_transport(p);
+  if (!req.host_children)
+    p.proc_env = lr.proc_env = proc_env_of(place_of(st, req, spec));
   lr.payload = bootstrap::encode(p);
   lr.zygote =
     !req.host_children && effective(store, st, req.config, keys::bootstrap_zygote);

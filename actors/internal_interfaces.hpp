@@ -42,6 +42,7 @@
 #include <caf/typed_actor.hpp>
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -80,6 +81,8 @@ struct launch_request {
   /// The proc may be forked by a zygote of its command (else it is exec'd).
   bool zygote = false;
   std::string token;          ///< For in-process procs, which register too.
+  /// The proc's place as environment variables (launch_spec::proc_env).
+  std::map<std::string, std::string> proc_env;
 };
 
 /// A proc exited (pushed by the proc manager to its host agent, after every
@@ -112,7 +115,7 @@ struct connection_lost {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
   return f(caf::meta::type_name("mesh::launch_request"), x.name, x.rank,
-           x.command, x.payload, x.zygote, x.token);
+           x.command, x.payload, x.zygote, x.token, x.proc_env);
 }
 
 template <class Inspector>

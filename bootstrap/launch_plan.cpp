@@ -87,6 +87,13 @@ bool is_payload_entry(const std::string& entry) {
          entry[std::strlen(payload_env)] == '=';
 }
 
+/// True if `entry` ("NAME=value") sets one of `names`.
+bool is_named(const std::string& entry, const std::set<std::string>& names) {
+  if (names.empty())
+    return false;
+  return names.count(entry.substr(0, entry.find('='))) > 0;
+}
+
 } // namespace
 
 std::string proc_context(const std::string& name) {
@@ -117,10 +124,10 @@ prepare(const launch_spec& spec,
   for (auto& arg : cmd.args)
     if (has_nul(arg))
       return bad("an argument contains a NUL byte");
-  // The parent's environment, then the command's, then the extra variables:
-  // later wins.
+  // The parent's environment, then the command's, then the extra variables,
+  // then the proc's own: later wins.
   auto env = base_env;
-  for (auto* layer : {&cmd.env, &spec.extra_env}) {
+  for (auto* layer : {&cmd.env, &spec.extra_env, &spec.proc_env}) {
     for (auto& [key, value] : *layer) {
       if (key.empty() || key.find('=') != std::string::npos || has_nul(key))
         return bad("invalid environment variable name '" + key + "'");
@@ -144,6 +151,8 @@ prepare(const launch_spec& spec,
     result.envv.push_back(key + "=" + value);
   result.argv_ptrs = c_array(result.argv);
   result.env_ptrs = c_array(result.envv);
+  for (auto& [key, value] : spec.proc_env)
+    result.proc_env_names.insert(key);
   auto own = spec.extra_env.find(payload_env);
   if (spec.zygote_payload && spec.pdeathsig && own != spec.extra_env.end() &&
       own->second.size() <= zygote::max_text) {
@@ -152,7 +161,7 @@ prepare(const launch_spec& spec,
       key += '\0' + arg;
     key += '\0';
     for (auto& entry : result.envv)
-      if (!is_payload_entry(entry))
+      if (!is_payload_entry(entry) && !is_named(entry, result.proc_env_names))
         key += '\0' + entry;
     result.zygote_key = std::move(key);
     result.zygote_payload = spec.zygote_payload;
@@ -171,7 +180,7 @@ std::optional<prepared_launch> zygote_plan(const prepared_launch& launch) {
   result.argv = launch.argv;
   bool bind_now = false;
   for (auto& entry : launch.envv) {
-    if (is_payload_entry(entry))
+    if (is_payload_entry(entry) || is_named(entry, launch.proc_env_names))
       continue;
     bind_now = bind_now || entry.rfind("LD_BIND_NOW=", 0) == 0;
     result.envv.push_back(entry);

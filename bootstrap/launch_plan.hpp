@@ -5,14 +5,15 @@
 // Contracts:
 // * A child's environment is the watcher's base environment (this process's
 //   when the watcher started), then the command's variables, then the spec's
-//   extra ones: later wins.
+//   extra ones, then its proc_env: later wins.
 // * A spec is refused before anything starts (ec::invalid_argument) for a
 //   NUL byte in a program, argument or variable, or a malformed variable
 //   name; a program that cannot be exec'd fails with ec::spawn_failed naming
 //   it (resolved through the child's PATH as execvp would).
 // * Launches that a zygote may serve carry a key that tells zygotes apart:
-//   the same program, arguments and environment (MESH_BOOTSTRAP aside) share
-//   one zygote.
+//   the same program, arguments and environment (MESH_BOOTSTRAP and the
+//   proc's own variables, proc_env, aside) share one zygote, whose
+//   environment has neither.
 #pragma once
 
 #include "bootstrap/launcher.hpp"
@@ -20,6 +21,7 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -42,6 +44,8 @@ struct prepared_launch {
   std::optional<std::string> zygote_key;
   std::function<std::string()> zygote_payload;
   std::string child_payload;
+  /// The names of the spec's proc_env: left out of the zygote's environment.
+  std::set<std::string> proc_env_names;
 };
 
 /// The error context that names a child: "proc 'NAME'".

@@ -43,6 +43,11 @@ struct launch_spec {
   /// Added to the environment after `command.env` (wins over it), e.g.
   /// {"MESH_BOOTSTRAP", payload}.
   std::map<std::string, std::string> extra_env;
+  /// The proc's own variables (RANK, MESH_POINT, ...: mesh/this_proc.hpp),
+  /// added last (they win over `command.env` and `extra_env`). Being per
+  /// proc, they are no part of what tells zygotes apart and a zygote's
+  /// environment leaves them out: a forked proc sets them from its payload.
+  std::map<std::string, std::string> proc_env;
   /// PR_SET_PDEATHSIG(SIGKILL) in the child: it dies with the watcher thread.
   bool pdeathsig = true;
   /// If set (and `pdeathsig`), the child may be forked by a zygote

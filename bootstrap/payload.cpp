@@ -19,7 +19,7 @@ bool operator==(const payload& x, const payload& y) {
          x.parent_host == y.parent_host && x.parent_port == y.parent_port &&
          x.token == y.token && x.config == y.config &&
          x.proc_command == y.proc_command && x.insecure == y.insecure &&
-         x.mesh_key == y.mesh_key;
+         x.mesh_key == y.mesh_key && x.proc_env == y.proc_env;
 }
 
 // --- base64 ------------------------------------------------------------------
@@ -138,14 +138,13 @@ constexpr std::string_view magic = "MESH";
 
 // Every tag up to and including this one must be present, unless retired.
 constexpr uint8_t last_required_tag = config_tag;
-constexpr uint8_t last_tag = transport_tag;
+constexpr uint8_t last_tag = proc_env_tag;
 
 // Retired tags keep their names, for the message that refuses them.
 constexpr const char* field_names[] = {
-  "end marker",   "role",   "name",        "mesh_id",
-  "host_mesh_id", "rank",   "parent_host", "parent_port",
-  "token",        "config", "bind",        "proc_command",
-  "transport",
+  "end marker", "role",         "name",        "mesh_id",  "host_mesh_id",
+  "rank",       "parent_host",  "parent_port", "token",    "config",
+  "bind",       "proc_command", "transport",   "proc_env",
 };
 
 static_assert(sizeof(field_names) / sizeof(field_names[0]) == last_tag + 1,
@@ -309,6 +308,15 @@ std::string encode_command(const bootstrap_command& cmd) {
   return std::move(w.out());
 }
 
+std::string encode_env(const std::map<std::string, std::string>& env) {
+  writer w;
+  for (auto& [key, value] : env) {
+    w.str(key);
+    w.str(value);
+  }
+  return std::move(w.out());
+}
+
 std::string encode_config(const config_snapshot& config) {
   writer w;
   for (auto& [key, value] : config) {
@@ -417,6 +425,28 @@ caf::error decode_command(reader r, bootstrap_command& x) {
   return {};
 }
 
+// (name, value)* in name order, each fit for an environment.
+caf::error decode_env(reader r, std::map<std::string, std::string>& x) {
+  while (!r.at_end()) {
+    std::string key, value;
+    if (auto err = r.str(key))
+      return err;
+    if (auto err = r.str(value))
+      return err;
+    if (key.empty() || key.find('=') != std::string::npos)
+      return bad_value(proc_env_tag,
+                       "invalid environment variable name '" + key + "'");
+    if (!x.empty() && !(x.rbegin()->first < key))
+      return bad_value(proc_env_tag, "environment variable '" + key +
+                                       "' is repeated or out of order");
+    if (auto err = require_exec_safe(
+          proc_env_tag, "environment variable '" + key + "'", key + value))
+      return err;
+    x.emplace_hint(x.end(), std::move(key), std::move(value));
+  }
+  return {};
+}
+
 caf::error decode_transport(std::string_view value, payload& p) {
   if (value.empty())
     return bad_value(transport_tag, "it is empty");
@@ -470,6 +500,12 @@ caf::error decode_field(uint8_t tag, std::string_view bytes, size_t begin,
     return decode_config(std::move(nested), p.config);
   case transport_tag:
     return decode_transport(value, p);
+  case proc_env_tag:
+    if (auto err = decode_env(std::move(nested), p.proc_env))
+      return err;
+    if (p.proc_env.empty())
+      return bad_value(tag, "it is empty (an empty one is not written)");
+    return {};
   default: // proc_command_tag; the caller rejects unknown and retired tags.
     return decode_command(std::move(nested), p.proc_command.emplace());
   }
@@ -493,6 +529,8 @@ std::string encode_record(const payload& p) {
   w.field(transport_tag,
           p.insecure ? std::string(1, '\x02')
                      : std::string(1, '\x01') + p.mesh_key);
+  if (!p.proc_env.empty())
+    w.field(proc_env_tag, encode_env(p.proc_env));
   w.u8(end_marker);
   return std::move(w.out());
 }
@@ -577,6 +615,8 @@ caf::expected<payload> decode_record(std::string_view bytes) {
   if (result.proc_command && result.child_role != role::host)
     return bad_value(proc_command_tag,
                      "only a host child gets a default proc command");
+  if (!result.proc_env.empty() && result.child_role != role::proc)
+    return bad_value(proc_env_tag, "only a proc gets a proc environment");
   return result;
 }
 
@@ -586,6 +626,7 @@ std::string zygote_payload_of(std::string_view proc) {
     return {};
   p->child_role = role::zygote;
   p->name = "zygote";
+  p->proc_env.clear();
   p->token = make_token();
   return encode(*p);
 }

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,8 +32,9 @@ constexpr const char* payload_env = "MESH_BOOTSTRAP";
 
 /// The record version this binary writes and reads. Version 2 retired the
 /// fields no child read (mesh_id, host_mesh_id, rank, bind); version 3 added
-/// the required transport field. Records of other versions are refused.
-constexpr uint8_t payload_version = 3;
+/// the required transport field; version 4 the optional proc_env field.
+/// Records of other versions are refused.
+constexpr uint8_t payload_version = 4;
 
 /// Bytes of the mesh key in the transport field (bootstrap/tls.hpp).
 constexpr size_t mesh_key_size = 32;
@@ -44,7 +46,8 @@ enum class role : uint8_t { host = 1, proc = 2, zygote = 3 };
 
 /// Tags of the record's fields (part of the wire format: never renumber, and
 /// never reuse a retired tag). Tags role_tag..config_tag that are not retired
-/// and transport_tag are required, proc_command_tag is optional.
+/// and transport_tag are required, proc_command_tag and proc_env_tag are
+/// optional.
 enum field_tag : uint8_t {
   end_marker = 0,
   role_tag = 1,                 ///< 1 byte: 1 host, 2 proc, 3 zygote.
@@ -61,6 +64,7 @@ enum field_tag : uint8_t {
                          ///< (name, value) in name order.
   transport_tag = 12,    ///< 1 byte: 1 = mesh key (32 bytes follow), 2 =
                          ///< plain TCP (nothing follows).
+  proc_env_tag = 13,     ///< (name, value)* in name order.
 };
 
 /// Whether `tag` belongs to a field that a later version retired: a record
@@ -84,6 +88,11 @@ struct payload {
   config_snapshot config;
   /// Host role only: the default command for the host's procs.
   std::optional<bootstrap_command> proc_command;
+  /// Proc role only: the proc's place as environment variables (RANK,
+  /// MESH_POINT, ...: mesh/this_proc.hpp), which the proc sets in its own
+  /// environment (a forked proc has only its zygote's) and reads for
+  /// this_proc(). Empty: not written.
+  std::map<std::string, std::string> proc_env;
   /// How the child connects and serves: plain TCP (the operator's choice),
   /// or mutual TLS with the mesh key (mesh_key_size bytes) of its parent.
   bool insecure = false;
@@ -105,9 +114,9 @@ std::string encode(const payload& p);
 caf::expected<payload> decode(std::string_view text);
 
 /// The MESH_BOOTSTRAP value of a zygote that may fork the proc whose value is
-/// `proc`: the same record with role zygote, name "zygote" and a token of its
-/// own (its other fields are unused: a zygote only forks). Empty if `proc`
-/// does not decode.
+/// `proc`: the same record with role zygote, name "zygote", a token of its
+/// own and no proc_env (its other fields are unused: a zygote only forks).
+/// Empty if `proc` does not decode.
 std::string zygote_payload_of(std::string_view proc);
 
 /// The binary record of `p` (before base64). Deterministic.

@@ -4,6 +4,7 @@
 //
 //   build/examples/spawn_by_message
 #include <mesh/actors.hpp>
+#include <mesh/extent.hpp>
 #include <mesh/host_mesh.hpp>
 #include <mesh/system.hpp>
 
@@ -23,6 +24,10 @@ caf::behavior driver(caf::event_based_actor* self, mesh::host_agent_actor host,
   req.proc_mesh_id = id.to_string();
   req.default_command = cmd;
   req.config = mesh::config_of(self->system()).propagated_snapshot();
+  // The mesh's shape: each proc's RANK, WORLD_SIZE, MESH_POINT, ... and
+  // mesh::this_proc() come from it (mesh/this_proc.hpp).
+  req.extent = mesh::extent{{"procs", 2}}.to_string();
+  req.procs_per_host = 2;
   for (size_t r = 0; r < 2; ++r)
     req.procs.push_back({mesh::proc_name(id, r), r, std::nullopt, std::nullopt});
   self->request(host, caf::infinite, mesh::spawn_procs_atom::value, req)

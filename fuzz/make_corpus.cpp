@@ -63,8 +63,10 @@ void payloads() {
   proc.token = "0123456789abcdef0123456789abcdef";
   proc.config = {{"proc_spawn_max_idle", "30s"}, {"tail_log_lines", "100"}};
   proc.mesh_key = std::string(mesh_key_size, '\x5a');
+  proc.proc_env = {{"MESH_POINT", "hosts=0/1,gpus=3/4"}, {"RANK", "3"}};
 
   payload host = proc;
+  host.proc_env.clear();
   host.child_role = role::host;
   host.name = "host-1";
   bootstrap_command cmd;
@@ -82,6 +84,7 @@ void payloads() {
   payload zygote = proc;
   zygote.child_role = role::zygote;
   zygote.name = "zygote";
+  zygote.proc_env.clear();
 
   payload host_no_arg0 = host;
   host_no_arg0.proc_command->arg0.reset();

@@ -310,7 +310,7 @@ TEST_SUITE("payload") {
     record[4] = 7;
     CHECK(decode_record_error(record) ==
           "bad bootstrap payload: payload version 7, this binary reads "
-          "version 3");
+          "version 4");
     // A version 1 record, with the fields version 2 retired, as a v1 host
     // agent wrote it: refused on its version, before any field is read.
     auto name = span_of(record, name_tag);
@@ -324,13 +324,20 @@ TEST_SUITE("payload") {
               record.substr(config.end);
     CHECK(decode_record_error(v1) ==
           "bad bootstrap payload: payload version 1, this binary reads "
-          "version 3");
+          "version 4");
     // A version 2 record (no transport field) is refused the same way.
     auto v2 = without(record, transport_tag);
     v2[4] = 2;
     CHECK(decode_record_error(v2) ==
           "bad bootstrap payload: payload version 2, this binary reads "
-          "version 3");
+          "version 4");
+    // So is a version 3 record, though it would read as one of version 4
+    // without a proc_env: the version says which binaries speak together.
+    auto v3 = record;
+    v3[4] = 3;
+    CHECK(decode_record_error(v3) ==
+          "bad bootstrap payload: payload version 3, this binary reads "
+          "version 4");
     CHECK(contains(decode_record_error("MESH"),
                    "truncated while reading the version at byte 4"));
   }
@@ -362,10 +369,10 @@ TEST_SUITE("payload") {
             std::to_string(end));
     // The first tag after the last one this version knows.
     forged = record.substr(0, end) +
-             field(static_cast<uint8_t>(transport_tag + 1), "x") +
+             field(static_cast<uint8_t>(proc_env_tag + 1), "x") +
              record.substr(end);
     CHECK(decode_record_error(forged) ==
-          "bad bootstrap payload: unknown field tag 13 at byte " +
+          "bad bootstrap payload: unknown field tag 14 at byte " +
             std::to_string(end));
   }
 
@@ -485,6 +492,11 @@ TEST_SUITE("payload") {
     CHECK(z->parent_host == proc.parent_host);
     CHECK(z->parent_port == proc.parent_port);
     CHECK(z->config == proc.config);
+    // A zygote is no rank: its proc's place stays out.
+    proc.proc_env = {{"RANK", "3"}};
+    z = decode(zygote_payload_of(encode(proc)));
+    REQUIRE(z);
+    CHECK(z->proc_env.empty());
     // Nothing to derive from a payload that does not decode.
     CHECK(zygote_payload_of("").empty());
     CHECK(zygote_payload_of("not%base64").empty());
@@ -606,6 +618,38 @@ TEST_SUITE("payload") {
     p.child_role = role::proc;
     CHECK(contains(error_of(decode(encode(p))),
                    "bad value for field 'proc_command': only a host child"));
+  }
+
+  TEST_CASE("a proc's environment round-trips and only a proc has one") {
+    auto p = proc_payload();
+    p.proc_env = {{"MESH_POINT", "hosts=0/1,gpus=3/4"},
+                  {"RANK", "3"},
+                  {"WORLD_SIZE", "4"},
+                  {"EMPTY", ""}};
+    auto back = decode(encode(p));
+    REQUIRE_MESSAGE(back, mesh::to_string(back.error()));
+    CHECK(*back == p);
+    CHECK(span_of(encode_record(p), proc_env_tag).tag == proc_env_tag);
+    // Absent when empty.
+    for (auto& f : walk(encode_record(proc_payload())))
+      CHECK(f.tag != proc_env_tag);
+    auto h = host_payload();
+    h.proc_env = {{"RANK", "0"}};
+    CHECK(contains(error_of(decode(encode(h))),
+                   "bad value for field 'proc_env': only a proc gets"));
+    p.proc_env = {{"A=B", "x"}};
+    CHECK(contains(error_of(decode(encode(p))),
+                   "invalid environment variable name 'A=B'"));
+    p.proc_env = {{"V", std::string{"\0", 1}}};
+    CHECK(contains(error_of(decode(encode(p))),
+                   "environment variable 'V' contains a NUL byte"));
+    // Present but empty is not how an encoder writes nothing.
+    auto record = encode_record(proc_payload());
+    auto end = record.size() - 1;
+    CHECK(contains(
+      decode_record_error(record.substr(0, end) + field(proc_env_tag, "") +
+                          record.substr(end)),
+      "bad value for field 'proc_env': it is empty"));
   }
 
   TEST_CASE("a proc command must be executable: program, NUL bytes, "

@@ -5,16 +5,20 @@
 #pragma once
 
 #include "mesh/actors.hpp"
+#include "mesh/host_mesh.hpp"
+#include "mesh/this_proc.hpp"
 
 #include <caf/all.hpp>
 
 #include <unistd.h>
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
 #include <stdexcept>
-#include <thread>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace mesh::test {
@@ -129,6 +133,126 @@ inline caf::behavior gated_echo(caf::stateful_actor<echo_state>* self,
   return echo(self);
 }
 
+using where_atom = caf::atom_constant<caf::atom("where")>;
+using subspawn_atom = caf::atom_constant<caf::atom("subspawn")>;
+using subspawned_atom = caf::atom_constant<caf::atom("subspawned")>;
+
+/// The parent of process `pid` (from /proc; -1 if it is gone).
+inline int64_t parent_pid_of(int64_t pid) {
+  std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string line;
+  if (!std::getline(stat, line))
+    return -1;
+  // "pid (comm) S ppid ...": the fields after the last ')'.
+  auto pos = line.rfind(')');
+  if (pos == std::string::npos || pos + 4 >= line.size())
+    return -1;
+  return std::atoll(line.c_str() + pos + 4);
+}
+
+/// What this_proc() says and the proc's environment variables, as
+/// "key=value" lines ("error=..." if this_proc() fails, "<unset>" for a
+/// variable that is not set).
+inline std::vector<std::string> describe_this_proc() {
+  std::vector<std::string> out;
+  if (auto ctx = mesh::this_proc()) {
+    out.push_back("rank=" + std::to_string(ctx->rank));
+    out.push_back("point=" + ctx->point.to_string());
+    out.push_back("extent=" + ctx->extent.to_string());
+    out.push_back("mesh=" + ctx->mesh.to_string());
+    out.push_back("proc_name=" + ctx->proc_name);
+    out.push_back("local_rank=" + std::to_string(ctx->local_rank));
+    out.push_back("local_world_size=" + std::to_string(ctx->local_world_size));
+    out.push_back("host_addr=" + ctx->host_addr);
+    out.push_back("host_mesh=" + ctx->host_mesh.to_string());
+    out.push_back(std::string{"host_handle="} + (ctx->host ? "yes" : "no"));
+  } else {
+    out.push_back("error=" + mesh::to_string(ctx.error()));
+  }
+  for (const char* var :
+       {"RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MESH_RANK",
+        "MESH_WORLD_SIZE", "MESH_POINT", "MESH_EXTENT", "MESH_PROC_MESH_ID",
+        "MESH_PROC_NAME", "MESH_HOST", "MESH_HOST_MESH_ID",
+        "MESH_TEST_WRAPPER_RANK"}) {
+    const char* value = std::getenv(var);
+    out.push_back(std::string{"env."} + var + "=" +
+                  (value != nullptr ? value : "<unset>"));
+  }
+  return out;
+}
+
+/// Spawns `n` procs on this proc's host through this_host() (blocking: run
+/// it off the scheduler), describes them as "sub=RANK STATUS PID PPID
+/// PPID_OF_PPID HOST" lines plus "host_addrs=..." and stops them again
+/// ("stopped=ok" or "error=...").
+inline std::vector<std::string> spawn_on_this_host(size_t n) {
+  std::vector<std::string> out;
+  auto host = mesh::this_host();
+  if (!host) {
+    out.push_back("error=this_host: " + mesh::to_string(host.error()));
+    return out;
+  }
+  out.push_back("host_addrs=" + host->host_addrs().at(0));
+  out.push_back("host_mesh=" + host->id().to_string());
+  auto pm = host->spawn("sub", mesh::extent{{"procs", n}});
+  if (!pm) {
+    out.push_back("error=spawn: " + mesh::to_string(pm.error()));
+    return out;
+  }
+  auto states = pm->states();
+  if (!states) {
+    out.push_back("error=states: " + mesh::to_string(states.error()));
+  } else {
+    for (auto& st : *states) {
+      auto ppid = parent_pid_of(st.pid);
+      out.push_back("sub=" + std::to_string(st.rank) + " " +
+                    std::string{mesh::to_string(st.status)} + " " +
+                    std::to_string(st.pid) + " " + std::to_string(ppid) + " " +
+                    std::to_string(parent_pid_of(ppid)) + " " + st.host);
+    }
+  }
+  auto stopped = pm->stop("done");
+  out.push_back(stopped ? std::string{"stopped=ok"}
+                        : "error=stop: " + mesh::to_string(stopped.error()));
+  return out;
+}
+
+struct whereami_state {
+  static inline const char* name = "test_whereami";
+  /// What describe_this_proc() said in the actor's initialisation.
+  std::vector<std::string> at_spawn;
+  /// The request of a subspawn under way.
+  caf::response_promise pending;
+};
+
+/// "whereami": answers `where` with describe_this_proc() now, followed by
+/// what it said at spawn (prefixed "spawn."); answers `subspawn, n` with
+/// spawn_on_this_host(n), run by a detached helper (the proc's single
+/// scheduler thread must not block).
+inline caf::behavior whereami(caf::stateful_actor<whereami_state>* self) {
+  self->state.at_spawn = describe_this_proc();
+  return {
+    [self](where_atom) {
+      auto out = describe_this_proc();
+      for (auto& line : self->state.at_spawn)
+        out.push_back("spawn." + line);
+      return out;
+    },
+    [self](subspawn_atom, int32_t n) {
+      self->state.pending = self->make_response_promise();
+      auto me = caf::actor_cast<caf::actor>(self);
+      self->spawn<caf::detached>([me, n](caf::event_based_actor* helper) {
+        helper->send(me, subspawned_atom::value,
+                     spawn_on_this_host(static_cast<size_t>(n)));
+        helper->quit();
+      });
+    },
+    [self](subspawned_atom, std::vector<std::string>& out) {
+      self->state.pending.deliver(std::move(out));
+    },
+  };
+}
+
 /// "thrower": its initialisation throws.
 inline caf::behavior thrower(caf::event_based_actor*) {
   throw std::runtime_error("thrower refuses to start");
@@ -168,6 +292,7 @@ inline void add_test_actors(caf::actor_system_config& cfg) {
   cfg.add_actor_type("counter", counter);
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("gated_echo", gated_echo);
+  cfg.add_actor_type("whereami", whereami);
   cfg.add_actor_type("thrower", thrower);
   cfg.add_actor_type("gated", gated);
   cfg.add_actor_type("bad_init", bad_init);

@@ -97,6 +97,13 @@ struct spawn_procs_request {
   std::optional<bootstrap_command> default_command; ///< set_bootstrap().
   config_snapshot config;                           ///< Client's snapshot.
   std::vector<proc_spec> procs;                     ///< This host's procs.
+  /// The whole proc mesh's extent (hosts ⊕ per_host) in extent::to_string()
+  /// form, and the ranks on each host: with both, each proc's environment
+  /// carries its WORLD_SIZE, LOCAL_RANK, MESH_POINT, ... (mesh/this_proc.hpp)
+  /// and this_proc() works in it. Empty (or 0): only the rank, names and
+  /// host are set, and this_proc() fails saying why.
+  std::string extent;
+  uint64_t procs_per_host = 0;
 };
 
 /// One member of an actor mesh for a proc agent to spawn.
@@ -433,7 +440,8 @@ template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, spawn_procs_request& x) {
   auto cmd = detail::opt(x.default_command);
   return f(caf::meta::type_name("mesh::spawn_procs_request"), x.proc_mesh_id,
-           x.host_mesh_id, x.host_children, cmd, x.config, x.procs);
+           x.host_mesh_id, x.host_children, cmd, x.config, x.procs, x.extent,
+           x.procs_per_host);
 }
 
 template <class Inspector>

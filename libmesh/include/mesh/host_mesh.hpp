@@ -74,6 +74,8 @@ public:
 protected:
   friend class host_mesh;
   friend struct detail::mesh_access;
+  /// Builds the ref of the calling proc's host (mesh/this_proc.hpp).
+  friend caf::expected<host_mesh_ref> this_host();
   struct data;
   explicit host_mesh_ref(std::shared_ptr<data> d);
   std::shared_ptr<data> d_;

@@ -18,4 +18,5 @@
 #include "mesh/status.hpp"
 #include "mesh/supervisor.hpp"
 #include "mesh/system.hpp"
+#include "mesh/this_proc.hpp"
 #include "mesh/value_mesh.hpp"

@@ -77,8 +77,8 @@ public:
   /// type, an interface that does not match Handle, arguments the factory
   /// does not take, an initialisation that threw or quit with an error, or
   /// no answer within call_timeout; the actors that did start are stopped.
-  /// A member learns its rank and point by calling mesh::this_proc() in its
-  /// factory.
+  /// A member learns its own rank and point by calling mesh::this_proc()
+  /// (mesh/this_proc.hpp) in its constructor or factory.
   template <class Handle, class... Ts>
   caf::expected<actor_mesh<Handle>>
   spawn(std::string name, std::string actor_type, Ts&&... init_args) const {

@@ -7,11 +7,13 @@
 #include "bootstrap/tls.hpp"
 #include "bootstrap/zygote.hpp"
 #include "libmesh/src/client/liveness.hpp"
+#include "libmesh/src/client/this_proc_state.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 #include "mesh/system.hpp"
 
 #include <caf/all.hpp>
+#include <caf/detail/scope_guard.hpp>
 #include <caf/io/all.hpp>
 
 #include <unistd.h>
@@ -126,6 +128,11 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
                 + mesh::to_string(err));
       return 2;
     }
+    // Its place, in its environment before its program's code runs on: a
+    // forked proc has only its zygote's environment, which leaves it out.
+    // (An exec'd proc has it from its launch, perhaps changed by a wrapper,
+    // which is not undone.)
+    detail::export_proc_env(p->proc_env);
   }
   if (auto err = config_of(cfg).install_client_override(p->config)) {
     fail_line("bad configuration in payload: " + mesh::to_string(err));
@@ -154,6 +161,10 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
   }
   auto listen = config_of(sys).get(keys::listen_address);
   if (p->child_role == bootstrap::role::proc) {
+    // this_proc() answers before the proc agent can spawn any actor, and
+    // stops answering before the actor system goes.
+    detail::enter_proc(sys, p->proc_env, *parent);
+    auto left = caf::detail::make_scope_guard([] { detail::leave_proc(); });
     auto agent = sys.spawn(proc_agent, p->name, *registrar);
     // Published with its typed interface: connecting peers check it.
     auto port = net::publish(sys, agent, listen);

@@ -103,6 +103,8 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
     req.host_mesh_id = hd->id.to_string();
     req.default_command = hd->bootstrap;
     req.config = snapshot;
+    req.extent = combined.to_string(); // for each proc's RANK etc.
+    req.procs_per_host = per;
     for (size_t s = 0; s < per; ++s) {
       auto r = h * per + s;
       proc_spec spec;
