@@ -131,7 +131,8 @@ comm_actor_actor::behavior_type comm_actor(comm_ptr self) {
            const caf::message& msg) { deliver_cast(self, members, msg); },
     [self](cast_sync_atom, const std::vector<comm_member>& members,
            const caf::message& msg,
-           caf::timespan timeout) -> caf::result<caf::ok_atom> {
+           relay_timeout wait) -> caf::result<caf::ok_atom> {
+      auto timeout = wait.value();
       deliver_cast(self, members, msg);
       auto pending = std::make_shared<pending_sync>();
       pending->promise = self->make_response_promise<caf::ok_atom>();
@@ -163,7 +164,8 @@ comm_actor_actor::behavior_type comm_actor(comm_ptr self) {
     },
     [self](gather_atom, const std::vector<comm_member>& members,
            const caf::message& msg,
-           caf::timespan timeout) -> caf::result<std::vector<gather_result>> {
+           relay_timeout wait) -> caf::result<std::vector<gather_result>> {
+      auto timeout = wait.value();
       ++self->state.stats.gathers;
       auto pending = std::make_shared<pending_gather>();
       pending->promise =

@@ -642,11 +642,13 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
 }
 
 caf::expected<std::pair<host_agent_actor, uint16_t>>
+// blocking: a host process's main thread (meshd, a host child); clients publish through start_local_op
 publish_host_agent(caf::actor_system& sys, host_agent_options options,
                    const std::string& host, uint16_t port) {
   auto agent = sys.spawn(host_agent, std::move(options));
   // Narrowed before publishing: peers see (and can check) only this face.
   host_agent_actor published = agent;
+  // blocking: a host process's main thread (meshd, a host child); clients publish through start_local_op
   auto bound = net::publish(sys, published, host, port);
   if (!bound) {
     caf::anon_send_exit(agent, caf::exit_reason::kill);
@@ -654,6 +656,7 @@ publish_host_agent(caf::actor_system& sys, host_agent_options options,
   }
   {
     // From a sender of this node: the agent refuses an anonymous one.
+    // blocking: a host process's main thread (meshd, a host child); clients publish through start_local_op
     caf::scoped_actor self{sys};
     self->send(agent, set_endpoint_atom::value, host, *bound);
   }

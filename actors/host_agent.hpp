@@ -95,6 +95,7 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
 /// Returns the public handle and the bound port; the internal handle never
 /// leaves this function (HA-1).
 caf::expected<std::pair<host_agent_actor, uint16_t>>
+// blocking: for a host process's main thread (meshd, a host child)
 publish_host_agent(caf::actor_system& sys, host_agent_options options,
                    const std::string& host, uint16_t port = 0);
 

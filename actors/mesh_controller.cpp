@@ -387,6 +387,7 @@ void on_host_down(controller_ptr self, size_t h, const caf::error& reason) {
   st.probing.insert(h);
   auto me = caf::actor_cast<caf::actor>(self);
   self->spawn<caf::detached>([me, h, ep = *ep](caf::blocking_actor* knocker) {
+    // blocking: on a detached actor's own thread, at most 500 ms
     auto answer = net::knock(ep, std::chrono::milliseconds{500});
     knocker->send(me, host_knocked_atom::value, uint64_t{h},
                   static_cast<int32_t>(answer));

@@ -339,3 +339,24 @@ TEST_CASE_FIXTURE(system_fixture,
   CHECK(names_pong);
   CHECK(sys.message_types<caf::actor>().empty());
 }
+
+TEST_CASE_FIXTURE(system_fixture,
+                  "a relay's timeout survives serialization, which a "
+                  "caf::timespan message element does not in CAF 0.17.6") {
+  caf::timespan five{std::chrono::seconds{5}};
+  // The trap: CAF 0.17.6 loads a timespan element as zero. Should a CAF
+  // release fix it, this line says so, and relay_timeout may go.
+  auto lost = round_trip(caf::make_message(five));
+  REQUIRE(lost.match_elements<caf::timespan>());
+  CHECK(lost.get_as<caf::timespan>(0) == caf::timespan{0});
+  // What the comm actor's interface carries instead.
+  auto msg = caf::make_message(mesh::gather_atom::value,
+                               std::vector<mesh::comm_member>{},
+                               caf::make_message(int32_t{5}),
+                               mesh::relay_timeout{five});
+  auto back = round_trip(msg);
+  REQUIRE(back.match_elements<mesh::gather_atom, std::vector<mesh::comm_member>,
+                              caf::message, mesh::relay_timeout>());
+  CHECK(back.get_as<mesh::relay_timeout>(3).value() == five);
+  CHECK(back.get_as<caf::message>(2).get_as<int32_t>(0) == 5);
+}

@@ -5,6 +5,7 @@
 #pragma once
 
 #include "mesh/actors.hpp"
+#include "mesh/async.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/this_proc.hpp"
 
@@ -253,6 +254,45 @@ inline caf::behavior whereami(caf::stateful_actor<whereami_state>* self) {
   };
 }
 
+/// "handle_user": uses the mesh handles it is sent, from inside its proc,
+/// with the non-blocking API: an actor mesh of int32 echoes (replies the
+/// sum of one call's replies), a proc mesh (replies how many of its procs
+/// run), a host mesh (replies how many hosts it has).
+inline caf::behavior handle_user(caf::event_based_actor* self) {
+  return {
+    [self](const mesh::actor_mesh<caf::actor>& echoes, int32_t x) {
+      auto rp = self->make_response_promise<int32_t>();
+      mesh::async::call<int32_t>(self, echoes, x)
+        .then(
+          [rp](mesh::value_mesh<int32_t>& values) mutable {
+            int32_t sum = 0;
+            for (size_t r = 0; r < values.size(); ++r)
+              sum += values[r];
+            rp.deliver(sum);
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [self](const mesh::proc_mesh_ref& procs) {
+      auto rp = self->make_response_promise<int32_t>();
+      mesh::async::states(self, procs)
+        .then(
+          [rp](std::vector<mesh::proc_state>& states) mutable {
+            int32_t running = 0;
+            for (auto& st : states)
+              if (st.status == mesh::proc_status::running)
+                ++running;
+            rp.deliver(running);
+          },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+      return rp;
+    },
+    [](const mesh::host_mesh_ref& hosts) {
+      return static_cast<int32_t>(hosts.host_addrs().size());
+    },
+  };
+}
+
 /// "thrower": its initialisation throws.
 inline caf::behavior thrower(caf::event_based_actor*) {
   throw std::runtime_error("thrower refuses to start");
@@ -293,6 +333,7 @@ inline void add_test_actors(caf::actor_system_config& cfg) {
   cfg.add_actor_type("echo", echo);
   cfg.add_actor_type("gated_echo", gated_echo);
   cfg.add_actor_type("whereami", whereami);
+  cfg.add_actor_type("handle_user", handle_user);
   cfg.add_actor_type("thrower", thrower);
   cfg.add_actor_type("gated", gated);
   cfg.add_actor_type("bad_init", bad_init);

@@ -179,6 +179,19 @@ struct gather_result {
   std::string error;  ///< Why there is no reply, otherwise.
 };
 
+/// How long a comm actor waits for each member of a relayed cast_sync or
+/// gather. Nanoseconds on the wire: CAF 0.17.6 delivers a caf::timespan
+/// message element that crossed processes as zero (test/actors_test.cpp
+/// pins it), which made every relay through a host in another process time
+/// out at once.
+struct relay_timeout {
+  int64_t ns = 0;
+
+  relay_timeout() = default;
+  explicit relay_timeout(caf::timespan t) : ns(t.count()) {}
+  caf::timespan value() const { return caf::timespan{ns}; }
+};
+
 /// What a comm actor has received and sent since it started.
 struct comm_stats {
   uint64_t casts = 0;     ///< cast and cast_sync messages received.
@@ -196,11 +209,11 @@ using comm_actor_actor = caf::typed_actor<
   // As cast, then replies once every member has processed it, is gone or the
   // timeout passed: the credit point that bounds how far casts run ahead.
   caf::replies_to<cast_sync_atom, std::vector<comm_member>, caf::message,
-                  caf::timespan>::with<caf::ok_atom>,
+                  relay_timeout>::with<caf::ok_atom>,
   // Requests every member; replies one result per member, in request order,
   // once each has answered, failed or timed out.
   caf::replies_to<gather_atom, std::vector<comm_member>, caf::message,
-                  caf::timespan>::with<std::vector<gather_result>>,
+                  relay_timeout>::with<std::vector<gather_result>>,
   // Counters, for tests and benchmarks.
   caf::replies_to<comm_stats_atom>::with<comm_stats>,
   // The names of the message types this process can decode: a host that
@@ -509,6 +522,11 @@ typename Inspector::result_type inspect(Inspector& f, actor_mesh_request& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, relay_timeout& x) {
+  return f(caf::meta::type_name("mesh::relay_timeout"), x.ns);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, comm_stats& x) {
   return f(caf::meta::type_name("mesh::comm_stats"), x.casts, x.gathers,
            x.delivered);
@@ -555,6 +573,7 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (mesh::actor_mesh_request))
   CAF_ADD_TYPE_ID(mesh, (mesh::mesh_client_actor))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::proc_state>))
+  CAF_ADD_TYPE_ID(mesh, (mesh::relay_timeout))
 
 CAF_END_TYPE_ID_BLOCK(mesh)
 

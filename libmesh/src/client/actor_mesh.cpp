@@ -267,7 +267,8 @@ void actor_mesh_base::cast_message(caf::message msg) const {
                            caf::get_atom::value, std::string{}));
   using sync_handle =
     decltype(self->request(comm_actor_actor{}, timeout, cast_sync_atom::value,
-                           std::vector<comm_member>{}, msg, timeout));
+                           std::vector<comm_member>{}, msg,
+                           relay_timeout{timeout}));
   std::vector<probe_handle> probes;
   std::vector<sync_handle> syncs;
   for (auto g : credit_points) {
@@ -282,16 +283,19 @@ void actor_mesh_base::cast_message(caf::message msg) const {
     } else {
       syncs.push_back(
         self->request(core.comms[g->host], timeout + relay_margin(timeout),
-                      cast_sync_atom::value, g->members, msg, timeout));
+                      cast_sync_atom::value, g->members, msg,
+                      relay_timeout{timeout}));
     }
   }
   // A member that is gone or slow only ends the wait: casts report nothing.
   bool late = false;
   for (auto& h : probes)
+    // blocking: the blocking face, on an application thread (actors use call_async; casts skip credit waits on actors' threads)
     h.receive([](caf::ok_atom, const std::string&, const caf::strong_actor_ptr&,
                  const std::string&) {},
               [&](caf::error&) { late = true; });
   for (auto& h : syncs)
+    // blocking: the blocking face, on an application thread (actors use call_async; casts skip credit waits on actors' threads)
     h.receive([](caf::ok_atom) {}, [&](caf::error&) { late = true; });
   if (late)
     caller.discard();
@@ -521,7 +525,8 @@ private:
       } else {
         call_request req;
         req.dest = caf::actor_cast<caf::actor>(core.comms[g.host]);
-        req.msg = caf::make_message(gather_atom::value, g.members, msg, ts_);
+        req.msg = caf::make_message(gather_atom::value, g.members, msg,
+                                    relay_timeout{ts_});
         req.timeout = ts_ + relay_margin(ts_);
         req.group = g;
         requests.push_back(std::move(req));
@@ -556,6 +561,7 @@ actor_mesh_base::call_outcomes(const caf::message& msg, duration timeout,
   }
   m.watch(caf::actor_cast<caf::strong_actor_ptr>(self), ids);
   for (size_t i = 0; i < handles.size(); ++i)
+    // blocking: the blocking face, on an application thread (actors use call_async; casts skip credit waits on actors' threads)
     handles[i].receive(
       [&, i](caf::error& err) { m.on_error(i, err); },
       caf::others >> [&, i](caf::message_view& xs) -> caf::result<caf::message> {

@@ -37,8 +37,10 @@ void fail_line(const std::string& what) {
 /// The registrar of the parent host, where this child registers.
 caf::expected<registrar_actor> registrar_of(caf::actor_system& sys,
                                             const host_agent_actor& parent) {
+  // blocking: a bootstrap child's main thread, before its agent runs
   caf::scoped_actor self{sys};
   caf::expected<registrar_actor> result{caf::error{}};
+  // blocking: a bootstrap child's main thread, before its agent runs
   self->request(parent, registration_timeout, registrar_atom::value)
     .receive([&](registrar_actor& r) { result = std::move(r); },
              [&](caf::error& err) { result = std::move(err); });
@@ -53,6 +55,7 @@ int serve(caf::actor_system& sys, const bootstrap::payload& p,
           const caf::actor& agent, const std::string& listen, uint16_t port) {
   int code = 0;
   {
+    // blocking: a bootstrap child's main thread, before its agent runs
     caf::scoped_actor self{sys};
     self->monitor(agent);
     self->monitor(parent);
@@ -62,6 +65,7 @@ int serve(caf::actor_system& sys, const bootstrap::payload& p,
     self
       ->request(registrar, registration_timeout, register_child_atom::value,
                 reg)
+      // blocking: a bootstrap child's main thread, before its agent runs
       .receive([&](caf::ok_atom) { accepted = true; },
                [&](caf::error& err) {
                  fail_line("registration of '" + p.name + "' with "
@@ -145,6 +149,7 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
   if (p->child_role == bootstrap::role::proc)
     cfg.set("scheduler.max-threads", size_t{1});
   caf::actor_system sys{cfg};
+  // blocking: a bootstrap child's main thread, before its agent runs
   auto parent = net::connect<host_agent_actor>(
     sys, net::endpoint{p->parent_host, p->parent_port}, registration_timeout,
     /*probe=*/false);
@@ -167,6 +172,7 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     auto left = caf::detail::make_scope_guard([] { detail::leave_proc(); });
     auto agent = sys.spawn(proc_agent, p->name, *registrar);
     // Published with its typed interface: connecting peers check it.
+    // blocking: a bootstrap child's main thread, before its agent runs
     auto port = net::publish(sys, agent, listen);
     if (!port) {
       fail_line(mesh::to_string(port.error()));
@@ -183,6 +189,7 @@ std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg) {
     if (auto cmd = bootstrap_command::current())
       opts.default_command = std::move(*cmd);
   // Only the host agent's public face is published and registered.
+  // blocking: a bootstrap child's main thread, before its agent runs
   auto published = publish_host_agent(sys, std::move(opts), listen);
   if (!published) {
     fail_line(mesh::to_string(published.error()));

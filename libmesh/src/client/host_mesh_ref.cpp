@@ -121,6 +121,7 @@ caf::expected<host_mesh_ref> host_mesh_ref::parse(caf::actor_system& sys,
   }
   auto timeout = config_of(sys).get(keys::attach_config_timeout);
   for (auto& agent :
+       // blocking: parse() is for application threads
        net::connect_all<host_agent_actor>(sys, targets, timeout)) {
     if (!agent)
       return std::move(agent.error());

@@ -303,6 +303,7 @@ caf::actor host_stop_op_of(std::shared_ptr<mesh_access::host_data> d,
 caf::expected<shutdown_summary> host_mesh::stop() {
   if (!own_)
     return make_error(ec::not_running, "host mesh was moved from");
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   return detail::await_op<shutdown_summary>(*d_->sys,
                                             detail::host_stop_op(*this));
 }
@@ -312,6 +313,7 @@ caf::expected<shutdown_summary> host_mesh::shutdown() {
     return make_error(ec::not_running, "host mesh was moved from");
   if (own_->result)
     return *own_->result;
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto res = detail::await_op<shutdown_summary>(*d_->sys,
                                                 detail::shutdown_op(*this));
   return own_->result ? *own_->result : res;

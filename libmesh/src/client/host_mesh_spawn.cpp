@@ -179,6 +179,7 @@ host_mesh_ref::spawn(std::string name, mesh::extent per_host,
   auto commands = detail::plan_spawn(*this, name, per_host, bind, per_rank);
   if (!commands)
     return std::move(commands.error());
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto handoff = detail::await_op<detail::proc_mesh_handoff>(
     *d_->sys, detail::spawn_procs_op(*this, std::move(name),
                                      std::move(per_host), std::move(bind),

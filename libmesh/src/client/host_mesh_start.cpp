@@ -212,6 +212,7 @@ namespace {
 /// The blocking face of the operations that make an owning host mesh.
 caf::expected<host_mesh> await_host_mesh(caf::actor_system& sys,
                                          caf::actor op) {
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto handoff = detail::await_op<detail::host_mesh_handoff>(sys, op);
   if (!handoff)
     return std::move(handoff.error());
@@ -310,6 +311,7 @@ caf::expected<host_mesh_handoff> attach_blocking(caf::actor_system& sys,
   auto snapshot = config_of(sys).propagated_snapshot();
   std::vector<caf::error> failures(n);
   std::vector<host_agent_actor> agents(n);
+  // blocking: attach_blocking runs on attach_op's detached actor's own thread
   net::connect_each<host_agent_actor>(
     sys, targets, timeout,
     [&](size_t i, caf::expected<host_agent_actor> agent) {
@@ -321,6 +323,7 @@ caf::expected<host_mesh_handoff> attach_blocking(caf::actor_system& sys,
       auto left = std::max(std::chrono::duration_cast<duration>(
                              deadline - std::chrono::steady_clock::now()),
                            duration{0});
+      // blocking: attach_blocking runs on attach_op's detached actor's own thread
       caf::scoped_actor self{sys};
       self->request(agents[i], left, set_config_atom::value, snapshot)
         .receive([](caf::ok_atom) {},

@@ -215,6 +215,7 @@ std::vector<caf::expected<R>> gather(caf::actor_system& sys,
     return {};
   auto g = spawn_gatherer<R>(sys, targets, idle, xs...);
   std::vector<caf::expected<R>> result;
+  // blocking: the blocking face of the gather, on an application thread
   caf::scoped_actor self{sys};
   self->request(g, caf::infinite, caf::get_atom::value)
     .receive([&](gathered_box<R>& box) { result = std::move(*box.results); },

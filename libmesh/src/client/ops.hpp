@@ -123,13 +123,16 @@ inline caf::actor failed_op(caf::actor_system& sys, caf::error err) {
 template <class R>
 caf::expected<R> await_op(caf::actor_system& sys, const caf::actor& op) {
   caf::expected<R> result{caf::sec::runtime_error};
+  // blocking: the blocking face of every operation, on an application thread
   caf::scoped_actor self{sys};
+  // blocking: the blocking face of every operation, on an application thread
   if constexpr (std::is_same_v<R, caf::unit_t>)
     self->request(op, caf::infinite, caf::get_atom::value)
       .receive([&]() { result = caf::unit; },
                [&](caf::error& err) { result = std::move(err); });
   else
     self->request(op, caf::infinite, caf::get_atom::value)
+      // blocking: the blocking face of every operation, on an application thread
       .receive([&](R& x) { result = std::move(x); },
                [&](caf::error& err) { result = std::move(err); });
   return result;

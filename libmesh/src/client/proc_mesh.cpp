@@ -73,6 +73,7 @@ void proc_mesh_ref::on_event(
 }
 
 caf::expected<std::vector<proc_state>> proc_mesh_ref::states() const {
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   return detail::await_op<std::vector<proc_state>>(*d_->sys,
                                                    detail::states_op(*this));
 }
@@ -97,6 +98,7 @@ std::vector<rank_health> proc_mesh_ref::health() const {
 }
 
 caf::expected<void> proc_mesh_ref::stop(std::string reason) const {
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto res = detail::await_op<caf::unit_t>(
     *d_->sys, detail::stop_op(*this, std::move(reason)));
   if (!res)
@@ -183,6 +185,7 @@ caf::expected<std::shared_ptr<detail::actor_mesh_core>>
 proc_mesh_ref::spawn_actors(std::string name, std::string actor_type,
                             caf::message args,
                             std::set<std::string> interface) const {
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto handoff = detail::await_op<detail::actor_mesh_handoff>(
     *d_->sys, detail::spawn_actors_op(*this, std::move(name),
                                       std::move(actor_type), std::move(args),

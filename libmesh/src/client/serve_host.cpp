@@ -125,6 +125,7 @@ caf::error served_host::wait() const {
   if (sys_ == nullptr || !agent_)
     return caf::none;
   caf::error reason;
+  // blocking: a host process's main thread (meshd)
   caf::scoped_actor self{*sys_};
   self->monitor(agent_);
   self->receive([&](caf::down_msg& msg) { reason = msg.reason; });
@@ -153,6 +154,7 @@ caf::expected<served_host> serve_host(caf::actor_system& sys,
     agent_opts.default_command = std::move(*cmd);
   }
   auto published =
+    // blocking: a host process's main thread (meshd)
     publish_host_agent(sys, std::move(agent_opts), where->host, where->port);
   if (!published)
     return std::move(published.error());

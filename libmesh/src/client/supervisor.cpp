@@ -98,6 +98,7 @@ caf::actor actor_mesh_base::supervise_op(supervisor_policy policy) const {
 }
 
 caf::expected<void> actor_mesh_base::supervise(supervisor_policy policy) const {
+  // blocking: the blocking face, on an application thread (twin: mesh/async.hpp)
   auto res = await_op<caf::unit_t>(*core_->sys, supervise_op(policy));
   if (!res)
     return std::move(res.error());
