@@ -277,7 +277,7 @@ void start(driver_ptr self) {
                               workers.extent().to_string().c_str());
                   // Every event of the actor mesh, supervision's included,
                   // comes to this actor as a mesh::proc_event message.
-                  workers.subscribe(caf::actor_cast<caf::actor>(self));
+                  workers.subscribe(self);
                   mesh::supervisor_policy policy{
                     mesh::restart_strategy::one_for_one, 3, 10s};
                   mesh::async::supervise(self, workers, policy)
