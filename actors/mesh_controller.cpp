@@ -216,6 +216,15 @@ void log_unhandled(const proc_event& ev) {
                 ev.actor, ev.actor_mesh, ev.rank, ev.proc_name, ev.reason);
 }
 
+/// Whether an actor subscribed to events receives `ev` (it then handles
+/// the failure as much as an on_event handler does).
+bool has_subscriber_for(controller_ptr self, const proc_event& ev) {
+  for (auto& [who, filter] : self->state.subscribers)
+    if (filter.empty() || filter == ev.actor_mesh)
+      return true;
+  return false;
+}
+
 /// An actor of an actor mesh failed (reported by its proc agent).
 void on_actor_event(controller_ptr self, const proc_event& ev) {
   handler_list proc_handlers;
@@ -244,7 +253,8 @@ void on_actor_event(controller_ptr self, const proc_event& ev) {
   call_all(proc_handlers, ev);
   call_all(actor_handlers, ev);
   notify_subscribers(self, ev);
-  if (proc_handlers.empty() && actor_handlers.empty())
+  if (proc_handlers.empty() && actor_handlers.empty()
+      && !has_subscriber_for(self, ev))
     log_unhandled(ev);
   supervise_actor_failure(self, ev);
 }
@@ -281,6 +291,7 @@ void attribute_to_actors(controller_ptr self, const proc_event& ev) {
     call_all(handlers, actor_ev);
     notify_subscribers(self, actor_ev);
     if (handlers.empty() && !proc_handled &&
+        !has_subscriber_for(self, actor_ev) &&
         ev.status != proc_status::stopped && ev.status != proc_status::stopping)
       log_unhandled(actor_ev);
   }

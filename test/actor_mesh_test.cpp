@@ -61,6 +61,15 @@ public:
     });
   }
 
+  /// Whether a line containing `text` was logged (no wait).
+  bool has(const std::string& text) {
+    std::lock_guard<std::mutex> guard{lines_mtx_};
+    for (auto& line : lines_)
+      if (line.find(text) != std::string::npos)
+        return true;
+    return false;
+  }
+
 protected:
   void sink_it_(const spdlog::details::log_msg& msg) override {
     std::lock_guard<std::mutex> guard{lines_mtx_};
@@ -719,6 +728,42 @@ TEST_CASE_FIXTURE(actor_fixture,
   auto res = echoes->call<int32_t>(int32_t{1});
   REQUIRE_FALSE(res);
   CHECK(contains(mesh::to_string(res.error()), "rank 1 (proc "));
+}
+
+TEST_CASE_FIXTURE(actor_fixture,
+                  "a subscribed actor handles failures: they are not logged "
+                  "as unhandled") {
+  log_capture capture;
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE(hosts);
+  auto pm = hosts->spawn("workers", extent{{"gpus", 3}});
+  REQUIRE(pm);
+  auto echoes = pm->spawn<caf::actor>("watched", "echo");
+  REQUIRE(echoes);
+  auto states = pm->states();
+  REQUIRE(states);
+  caf::scoped_actor watcher{sys};
+  echoes->subscribe(caf::actor_cast<caf::actor>(watcher));
+  auto await_event = [&](size_t rank) {
+    bool seen = false;
+    watcher->receive_while([&] { return !seen; })(
+      [&](const mesh::proc_event& e) { seen = e.rank == rank; },
+      caf::after(20s) >> [&] { FAIL("no event for rank " << rank); });
+  };
+  // A member's actor fails, then a member's proc is killed: the two paths
+  // to the log. The controller logs an unhandled failure right after it
+  // notified the subscribers, so once the event of a later failure came,
+  // an earlier one's log line would be there: rank 2's crash is the fence.
+  caf::anon_send(echoes->get(1), mesh::test::crash_atom::value);
+  await_event(1);
+  REQUIRE(::kill(static_cast<pid_t>((*states)[0].pid), SIGKILL) == 0);
+  await_event(0);
+  caf::anon_send(echoes->get(2), mesh::test::crash_atom::value);
+  await_event(2);
+  CHECK_FALSE(capture.sink->has("actor mesh 'watched'"));
+  auto res = echoes->call<int32_t>(int32_t{1});
+  REQUIRE_FALSE(res);
+  CHECK(contains(mesh::to_string(res.error()), "rank 0 (proc "));
 }
 
 TEST_CASE_FIXTURE(actor_fixture, "stopping the procs ends the actor meshes on "

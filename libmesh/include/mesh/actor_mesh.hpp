@@ -107,7 +107,9 @@ public:
   caf::actor_system& system() const;
   /// Calls `handler` (on a libmesh thread; keep it short) when a member of
   /// the actor mesh fails or its proc ends; `rank` is the proc mesh's rank.
-  /// Handlers are shared by every view of the actor mesh.
+  /// Handlers are shared by every view of the actor mesh. A member's
+  /// failure that no handler and no subscriber receives is logged as an
+  /// error.
   void on_event(std::function<void(const proc_event&)> handler) const;
   /// Sends every event the on_event handlers get from now on (member
   /// failures, supervision events) to `subscriber` as a `proc_event`
