@@ -19,15 +19,17 @@ namespace mesh {
 struct no_such_reply {};
 
 /// Response handlers that give `on_reply(caf::message&)` whatever the
-/// receiver replied, and `on_error(caf::error&)` its error (or the
-/// timeout).
+/// receiver replied (the message is the handler's to move from), and
+/// `on_error(caf::error&)` its error (or the timeout).
 template <class OnReply, class OnError>
 caf::behavior any_reply(OnReply on_reply, OnError on_error) {
   return caf::behavior{[](no_such_reply) {},
                        [on_reply, on_error](caf::error& err) mutable {
                          if (err == caf::sec::unexpected_response) {
-                           auto reply = err.context();
-                           on_reply(reply);
+                           // The context itself, not a copy: a shared
+                           // message would be copied deep by the first
+                           // get_mutable_as (a relay's gathered results).
+                           on_reply(err.context());
                          } else {
                            on_error(err);
                          }

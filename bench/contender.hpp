@@ -28,6 +28,15 @@ struct latency {
   double p99_us = 0;
 };
 
+/// The same figure measured through two faces of an API in one command,
+/// their samples taken in alternating blocks (libmesh: actor_mesh::call,
+/// which blocks the calling thread, and mesh::async::call, whose next call
+/// starts from the previous call's continuation in an event-based actor).
+struct paired_latency {
+  latency blocking;
+  latency non_blocking;
+};
+
 /// A burst of casts to every worker, up to the proof of delivery.
 struct cast_result {
   double ms = 0;
@@ -50,6 +59,12 @@ public:
   virtual caf::expected<double> direct_ms(size_t k) { return gather_ms(k); }
   /// `k` round trips through the contender's own mesh API, if it has one.
   virtual caf::expected<latency> api_round_trips(size_t k);
+  /// `k` round trips to worker 0 through the blocking mesh API and `k`
+  /// through the non-blocking one, alternating (libmesh only).
+  virtual caf::expected<paired_latency> paired_round_trips(size_t k);
+  /// `k` call+gathers over every worker through each face, alternating
+  /// (libmesh only; latency in microseconds).
+  virtual caf::expected<paired_latency> paired_gathers(size_t k);
   /// `count` casts of a `size`-byte payload to every worker, then waits
   /// until every worker confirms it has received all of them.
   virtual caf::expected<cast_result> cast(size_t size, size_t count) = 0;

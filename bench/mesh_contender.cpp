@@ -1,16 +1,24 @@
 // libmesh: host_mesh::local + spawn of N procs (bring-up), an actor mesh of
-// bench::worker on them, messaged through the actor mesh API (call, cast)
-// and directly through the members' handles (round trips, direct requests),
-// and the two-phase host_mesh::shutdown.
+// bench::worker on them, messaged through the actor mesh API (call, cast),
+// its non-blocking face (mesh::async::call from an event-based actor) and
+// directly through the members' handles (round trips, direct requests), and
+// the two-phase host_mesh::shutdown.
 #include "contender.hpp"
 #include "stats.hpp"
 
 #include <mesh/actor_mesh.hpp>
+#include <mesh/async.hpp>
 #include <mesh/host_mesh.hpp>
 
 #include <caf/actor_system.hpp>
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/scoped_actor.hpp>
+#include <caf/send.hpp>
 
+#include <algorithm>
+#include <future>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -19,11 +27,84 @@ namespace bench {
 
 namespace {
 
+caf::error check_echo(int32_t x, int32_t y) {
+  if (x == y)
+    return caf::none;
+  return mesh::make_error(mesh::ec::call_failed, "libmesh contender",
+                          "a worker echoed " + std::to_string(y) +
+                            " instead of " + std::to_string(x));
+}
+
+/// A block of non-blocking calls for the driver actor: `count` calls of
+/// mesh::async::call<int32_t>(self, mesh, x), each started from the
+/// previous one's continuation, timed from the call to its continuation.
+struct async_block {
+  mesh::actor_mesh<caf::actor> mesh;
+  size_t first = 0; ///< x of the first call (then first + 1, ...).
+  size_t count = 0;
+  size_t done = 0;
+  std::vector<double>* samples = nullptr; ///< µs, one per call.
+  clock_type::time_point t0;
+  caf::error failed;
+  std::promise<void> finished; ///< Set after the last call (or the error).
+};
+
+using async_block_ptr = std::shared_ptr<async_block>;
+
+} // namespace
+
+} // namespace bench
+
+// Only ever sent within the client.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(bench::async_block_ptr)
+
+namespace bench {
+
+namespace {
+
+/// The next call of `b`, or the end of the block.
+void next_async_call(caf::event_based_actor* self, const async_block_ptr& b) {
+  if (b->done == b->count) {
+    b->finished.set_value();
+    return;
+  }
+  auto x = static_cast<int32_t>(b->first + b->done);
+  b->t0 = clock_type::now();
+  mesh::async::call<int32_t>(self, b->mesh, x)
+    .then(
+      [self, b, x](mesh::value_mesh<int32_t>& replies) {
+        for (auto y : replies.values())
+          if (auto err = check_echo(x, y)) {
+            b->failed = std::move(err);
+            b->finished.set_value();
+            return;
+          }
+        b->samples->push_back(us_since(b->t0));
+        ++b->done;
+        next_async_call(self, b);
+      },
+      [b](caf::error& err) {
+        b->failed = std::move(err);
+        b->finished.set_value();
+      });
+}
+
+/// The client's event-based actor that makes the non-blocking calls: one
+/// for the runner's lifetime, so that (like the blocking calls' pooled
+/// scoped_actor) it is no stranger to the procs after the first call.
+caf::behavior async_driver(caf::event_based_actor* self) {
+  return {[self](async_block_ptr& b) { next_async_call(self, b); }};
+}
+
 class mesh_contender : public contender {
 public:
-  explicit mesh_contender(caf::actor_system& sys) : sys_(sys) {}
+  explicit mesh_contender(caf::actor_system& sys)
+    : sys_(sys), driver_(sys.spawn(async_driver)) {}
 
-  ~mesh_contender() override { static_cast<void>(down()); }
+  ~mesh_contender() override {
+    static_cast<void>(down());
+    caf::anon_send_exit(driver_, caf::exit_reason::user_shutdown);
+  }
 
   caf::expected<up_result> up(size_t n) override {
     up_result result;
@@ -104,6 +185,17 @@ public:
     return percentile(samples, 50);
   }
 
+  caf::expected<paired_latency> paired_round_trips(size_t k) override {
+    auto first = workers_->range("procs", 0, 1);
+    if (!first)
+      return std::move(first.error());
+    return paired(*first, k);
+  }
+
+  caf::expected<paired_latency> paired_gathers(size_t k) override {
+    return paired(*workers_, k);
+  }
+
   caf::expected<double> direct_ms(size_t k) override {
     caf::scoped_actor self{sys_};
     std::vector<caf::actor> members;
@@ -162,15 +254,78 @@ public:
   }
 
 private:
-  static caf::error check_echo(int32_t x, int32_t y) {
-    if (x == y)
-      return caf::none;
-    return mesh::make_error(mesh::ec::call_failed, "libmesh contender",
-                            "a worker echoed " + std::to_string(y) +
-                              " instead of " + std::to_string(x));
+  /// Untimed calls of each face before a paired measurement.
+  static constexpr size_t paired_warm_up = 2;
+  /// Blocks per face: the faces alternate A B B A A B B A ..., so that a
+  /// drift of the machine's load over the command weighs on both alike.
+  static constexpr size_t paired_blocks = 8;
+
+  /// `count` calls of `m` through actor_mesh::call from this thread, each
+  /// timed from the call until its replies are checked.
+  static caf::error blocking_calls(const mesh::actor_mesh<caf::actor>& m,
+                                   size_t first, size_t count,
+                                   std::vector<double>& samples) {
+    for (size_t i = first; i < first + count; ++i) {
+      auto x = static_cast<int32_t>(i);
+      auto t0 = clock_type::now();
+      auto replies = m.call<int32_t>(x);
+      if (!replies)
+        return std::move(replies.error());
+      for (auto y : replies->values())
+        if (auto err = check_echo(x, y))
+          return err;
+      samples.push_back(us_since(t0));
+    }
+    return caf::none;
+  }
+
+  /// The same through mesh::async::call in the driver actor, each timed
+  /// from the call until its continuation has checked the replies; this
+  /// thread waits for the block's end (untimed).
+  caf::error non_blocking_calls(const mesh::actor_mesh<caf::actor>& m,
+                                size_t first, size_t count,
+                                std::vector<double>& samples) {
+    auto b = std::make_shared<async_block>();
+    b->mesh = m;
+    b->first = first;
+    b->count = count;
+    b->samples = &samples;
+    auto finished = b->finished.get_future();
+    caf::anon_send(driver_, b);
+    finished.wait();
+    return std::move(b->failed);
+  }
+
+  /// `k` calls of `m` through each face, in alternating blocks.
+  caf::expected<paired_latency> paired(const mesh::actor_mesh<caf::actor>& m,
+                                       size_t k) {
+    std::vector<double> blocking;
+    std::vector<double> non_blocking;
+    std::vector<double> scratch;
+    if (auto err = blocking_calls(m, 0, paired_warm_up, scratch))
+      return err;
+    if (auto err = non_blocking_calls(m, 0, paired_warm_up, scratch))
+      return err;
+    blocking.reserve(k);
+    non_blocking.reserve(k);
+    auto blocks = std::max<size_t>(1, std::min(k, paired_blocks));
+    for (size_t j = 0; j < blocks; ++j) {
+      auto begin = k * j / blocks;
+      auto count = k * (j + 1) / blocks - begin;
+      for (size_t face = 0; face < 2; ++face) {
+        // Even blocks: blocking first; odd blocks: non-blocking first.
+        auto err = (face == j % 2)
+                     ? blocking_calls(m, begin, count, blocking)
+                     : non_blocking_calls(m, begin, count, non_blocking);
+        if (err)
+          return err;
+      }
+    }
+    return paired_latency{summarize(blocking), summarize(non_blocking)};
   }
 
   caf::actor_system& sys_;
+  caf::actor driver_;
   std::optional<mesh::host_mesh> hosts_;
   std::optional<mesh::proc_mesh> procs_;
   std::optional<mesh::actor_mesh<caf::actor>> workers_;

@@ -8,6 +8,12 @@
 //   rtt_api K         as rtt, through the contender's mesh API (libmesh)
 //   gather K          ok med_ms=<median of K call+gathers over all N>
 //   direct K          ok med_ms=<median of K rounds of N direct requests>
+//   rtt_both K        ok med_us=.. p99_us=.. async_med_us=.. async_p99_us=..
+//                     K round trips to member 0 through actor_mesh::call and
+//                     K through mesh::async::call, in alternating blocks
+//                     (libmesh)
+//   gather_both K     ok med_ms=.. p99_ms=.. async_med_ms=.. async_p99_ms=..
+//                     as rtt_both, K call+gathers over all N each (libmesh)
 //   cast SIZE COUNT   ok ms=<until delivery is confirmed> bytes=<delivered>
 //   down              ok ms=<until every process has exited>
 //   quit
@@ -53,6 +59,16 @@ std::string sibling_program(const std::string& name) {
 caf::expected<latency> contender::api_round_trips(size_t) {
   return mesh::make_error(mesh::ec::invalid_argument, "rtt_api",
                           "this contender has no mesh API");
+}
+
+caf::expected<paired_latency> contender::paired_round_trips(size_t) {
+  return mesh::make_error(mesh::ec::invalid_argument, "rtt_both",
+                          "this contender has no non-blocking mesh API");
+}
+
+caf::expected<paired_latency> contender::paired_gathers(size_t) {
+  return mesh::make_error(mesh::ec::invalid_argument, "gather_both",
+                          "this contender has no non-blocking mesh API");
 }
 
 namespace {
@@ -123,6 +139,21 @@ std::string render(const caf::expected<latency>& r) {
   return format("ok med_us=%.3f p99_us=%.3f", r->median_us, r->p99_us);
 }
 
+/// Both faces' median and p99, in µs (`ms`: in ms).
+std::string render(const caf::expected<paired_latency>& r, bool ms) {
+  auto scale = ms ? 1e-3 : 1.0;
+  auto unit = ms ? "ms" : "us";
+  char buf[256];
+  std::snprintf(buf, sizeof(buf),
+                "ok med_%s=%.3f p99_%s=%.3f async_med_%s=%.3f "
+                "async_p99_%s=%.3f",
+                unit, r->blocking.median_us * scale, unit,
+                r->blocking.p99_us * scale, unit,
+                r->non_blocking.median_us * scale, unit,
+                r->non_blocking.p99_us * scale);
+  return buf;
+}
+
 std::string render(const caf::expected<double>& r, const char* key) {
   return std::string{"ok "} + key + format("=%.3f", *r);
 }
@@ -155,8 +186,14 @@ std::string run(contender& c, const std::string& line) {
     return reply(c.round_trips(a), plain);
   if (cmd == "rtt_api")
     return reply(c.api_round_trips(a), plain);
+  if (cmd == "rtt_both")
+    return reply(c.paired_round_trips(a),
+                 [](const auto& r) { return render(r, false); });
   if (cmd == "gather")
     return reply(c.gather_ms(a), key("med_ms"));
+  if (cmd == "gather_both")
+    return reply(c.paired_gathers(a),
+                 [](const auto& r) { return render(r, true); });
   if (cmd == "direct")
     return reply(c.direct_ms(a), key("med_ms"));
   if (cmd == "cast")

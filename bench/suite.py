@@ -7,7 +7,12 @@ runner process that speaks one protocol, one command and one reply per line:
     up N             ok ms=<bring-up> pids=<p,...> [actors_ms=<actor spawn>]
     rtt K            ok med_us=<median> p99_us=<p99>   (K round trips)
     rtt_api K        as rtt, through libmesh's actor_mesh::call
+    rtt_both K       ok med_us p99_us async_med_us async_p99_us: K round
+                     trips through actor_mesh::call and K through
+                     mesh::async::call, in alternating blocks (libmesh)
     gather K         ok med_ms=<median of K call+gathers over all N workers>
+    gather_both K    ok med_ms p99_ms async_med_ms async_p99_ms: as
+                     rtt_both, K call+gathers over all N workers each
     direct K         ok med_ms=<median of K rounds of N concurrent requests>
     cast SIZE COUNT  ok ms=<until delivery is confirmed> bytes=<delivered>
     down             ok ms=<until every process has exited>
@@ -24,7 +29,13 @@ first repetition is a warm-up; figures are medians of the others.
 Then, libmesh alone: bring-up and gather as N doubles; bring-up from a small
 client and from one that touched 1 GiB (against posix_spawn and fork + exec
 of the floor child); and CAF options in client and procs against the
-defaults (runner --caf KEY=VALUE), interleaved. N = 128 comes last, without a
+defaults (runner --caf KEY=VALUE), interleaved. The main runner of
+libmesh measures its calls through both faces of the API, blocking
+(actor_mesh::call) and non-blocking (mesh::async::call from an event-based
+actor), in alternating blocks within one command (rtt_both, gather_both):
+its round-trip-via-call and gather figures are the blocking half, and the
+non-blocking half is shown beside them with the ratio (issue 14;
+--only-async measures just that). N = 128 comes last, without a
 warm-up and only while time is left: the run stops measuring at
 --time-limit and prints what it has.
 
@@ -345,7 +356,9 @@ FIGURES = [
     ("rtt", "round trip, median", "µs", False),
     ("rtt_p99", "round trip, p99", "µs", False),
     ("rtt_api", "round trip via actor_mesh::call, median", "µs", False),
+    ("rtt_async", "round trip via mesh::async::call, median", "µs", False),
     ("gather", "call+gather over N", "ms", False),
+    ("gather_async", "call+gather over N via mesh::async::call", "ms", False),
     ("direct", "N concurrent direct requests", "ms", False),
     ("cast_1k", "cast 1 KiB to all", "MB/s", True),
     ("cast_1m", "cast 1 MiB to all", "MB/s", True),
@@ -364,6 +377,18 @@ TUNING_SIZES = [1, 32]
 AUTH_SIZES = [8, 32]
 AUTH_FIGURES = ("up", "rtt", "rtt_p99", "rtt_api", "gather", "direct",
                 "cast_1k", "cast_1m")
+
+
+# Issue 14: the non-blocking call (mesh::async::call) against the blocking
+# one (actor_mesh::call), measured in one command each: (label, unit,
+# blocking p50, p99, non-blocking p50, p99 figures, the command's keys).
+ASYNC_PAIRS = [
+    ("round trip, member 0", "µs",
+     ("rtt_api", "rtt_api_p99", "rtt_async", "rtt_async_p99"), "us"),
+    ("call+gather over N", "ms",
+     ("gather", "gather_p99", "gather_async", "gather_async_p99"), "ms"),
+]
+ASYNC_TOLERANCE = 1.05  # "not slower": the p50 ratio within the noise
 
 
 def gather_rounds(n):
@@ -456,20 +481,40 @@ class Suite:
             except (ContenderError, OSError, KeyError) as err:
                 self.fail(n, name, err)
 
-    def message(self, n, name, c, keep):
-        r = c.command(f"rtt {self.args.round_trips}")
-        self.put("rtt", n, name, float(r["med_us"]), keep)
-        self.put("rtt_p99", n, name, float(r["p99_us"]), keep)
+    def put_pair(self, n, name, r, figures, unit, keep):
+        """The four figures of an rtt_both/gather_both reply."""
+        keys = (f"med_{unit}", f"p99_{unit}", f"async_med_{unit}",
+                f"async_p99_{unit}")
+        for fig, key in zip(figures, keys):
+            self.put(fig, n, name, float(r[key]), keep)
+
+    def calls(self, n, name, c, keep):
+        """Round trips via the mesh API and call+gathers over all N: through
+        both faces, alternating, if the runner has both."""
+        k = gather_rounds(n)
+        if "async" in c.features:
+            r = c.command(f"rtt_both {self.args.round_trips // 3}")
+            self.put_pair(n, name, r, *ASYNC_PAIRS[0][2:], keep)
+            c.command("gather 2")  # untimed, as below
+            r = c.command(f"gather_both {k}")
+            self.put_pair(n, name, r, *ASYNC_PAIRS[1][2:], keep)
+            return
         if "rtt_api" in c.features:
             r = c.command(f"rtt_api {self.args.round_trips // 3}")
             self.put("rtt_api", n, name, float(r["med_us"]), keep)
-        k = gather_rounds(n)
         # Untimed: the round trips woke worker 0 only, and a runtime whose
         # idle workers sleep deeply (Erlang's schedulers) would pay for
         # waking the others in the first timed gathers.
         c.command("gather 2")
         r = c.command(f"gather {k}")
         self.put("gather", n, name, float(r["med_ms"]), keep)
+
+    def message(self, n, name, c, keep):
+        r = c.command(f"rtt {self.args.round_trips}")
+        self.put("rtt", n, name, float(r["med_us"]), keep)
+        self.put("rtt_p99", n, name, float(r["p99_us"]), keep)
+        self.calls(n, name, c, keep)
+        k = gather_rounds(n)
         if "direct" in c.features:
             r = c.command(f"direct {k}")
             self.put("direct", n, name, float(r["med_ms"]), keep)
@@ -560,6 +605,20 @@ class Suite:
                 t0 = self.elapsed()
                 self.rep(n, index, keep=index > 0)
                 last_took = self.elapsed() - t0
+
+    def run_async(self, name, c, sizes):
+        """libmesh alone: blocking and non-blocking calls at each N (a
+        warm-up repetition, then --reps)."""
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                if time_left() <= 0:
+                    return
+                try:
+                    c.up(n)
+                    self.calls(n, name, c, index > 0)
+                    c.down()
+                except (ContenderError, OSError, KeyError) as err:
+                    self.fail(n, name, err, c)
 
     def run_scaling(self, sizes):
         """libmesh alone: bring-up and gather as N doubles."""
@@ -737,6 +796,49 @@ def auth_targets(suite, tls, plain):
     return "\n".join(lines)
 
 
+def async_table(suite, sizes, name="libmesh"):
+    """Issue 14: the non-blocking call against the blocking one, p50 and
+    p99, with their ratios."""
+    rows = ["| call | N | blocking p50 | non-blocking p50 | ÷ p50 "
+            "| blocking p99 | non-blocking p99 | ÷ p99 |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for label, unit, figs, _ in ASYNC_PAIRS:
+        for n in sizes:
+            b50, b99, a50, a99 = (suite.median(f, n, name) for f in figs)
+            if b50 is None and a50 is None:
+                continue
+            ratios = [f"**{a / b:.2f}×**" if a and b else ""
+                      for a, b in ((a50, b50), (a99, b99))]
+            rows.append(f"| {label} ({unit}) | {n} | {fmt(b50)} | {fmt(a50)} "
+                        f"| {ratios[0]} | {fmt(b99)} | {fmt(a99)} "
+                        f"| {ratios[1]} |")
+    return "\n".join(rows)
+
+
+def async_verdict(suite, sizes, name="libmesh"):
+    """Whether the non-blocking call is slower than the blocking one
+    anywhere (p50 beyond ASYNC_TOLERANCE)."""
+    ratios = []
+    for label, _, figs, _ in ASYNC_PAIRS:
+        for n in sizes:
+            b50, a50 = suite.median(figs[0], n, name), \
+                suite.median(figs[2], n, name)
+            if a50 and b50:
+                ratios.append((a50 / b50, f"{label}, N={n}"))
+    if not ratios:
+        return "* non-blocking ÷ blocking: not measured"
+    worst = max(ratios)
+    middle = statistics.median(r for r, _ in ratios)
+    # One row of a loaded machine can stray either way: the verdict is on
+    # the median row, and on the worst.
+    return (f"* non-blocking ÷ blocking, p50: median of the rows "
+            f"{middle:.2f}×, from {min(ratios)[0]:.2f}× to {worst[0]:.2f}× "
+            f"({worst[1]}); not slower (p50 within {ASYNC_TOLERANCE:.2f}×): "
+            f"{'met' if middle <= ASYNC_TOLERANCE else 'MISSED'} by the "
+            f"median row, {'met' if worst[0] <= ASYNC_TOLERANCE else 'missed'}"
+            " by the worst")
+
+
 def growth_table(suite, sizes):
     rows = ["| N | bring-up (ms) | × per doubling | gather (ms) "
             "| × per doubling |", "|---:|---:|---:|---:|---:|"]
@@ -824,6 +926,31 @@ def run_auth_section(suite, runner, log, mesh_env):
     return auth
 
 
+def only_async(suite, runner, log, mesh_env, contenders, sizes):
+    for c in contenders.values():
+        c.close()
+    suite.note("blocking and non-blocking calls")
+    c = Runner("libmesh", [runner, "--contender", "libmesh"], log,
+               env=mesh_env, features=("rtt_api", "async"))
+    try:
+        suite.run_async("libmesh", c, sizes)
+    finally:
+        c.close()
+    report = "\n".join([
+        f"libmesh alone; medians of {suite.args.reps} repetitions after a "
+        "warm-up, each a fresh local() + spawn of N procs; in each, "
+        f"{suite.args.round_trips // 3} round trips and "
+        "max(20, min(200, 400 / N)) call+gathers through each face, in "
+        "alternating blocks.", "",
+        async_table(suite, sizes), "",
+        async_verdict(suite, sizes), "",
+        f"Suite run time: {suite.elapsed():.0f} s."])
+    print(report)
+    if suite.args.markdown:
+        with open(suite.args.markdown, "w") as f:
+            f.write(report + "\n")
+
+
 def only_auth(suite, runner, log, mesh_env, contenders):
     for c in contenders.values():
         c.close()
@@ -854,6 +981,9 @@ def main():
                         help="stop measuring after this many seconds and "
                         "print what there is (bench/run ends the suite at "
                         "590 s)")
+    parser.add_argument("--only-async", action="store_true",
+                        help="measure only libmesh's non-blocking calls "
+                        "against its blocking ones (issue 14)")
     parser.add_argument("--markdown", help="also write the report here")
     parser.add_argument("--skip", default="", help="contenders to leave out")
     parser.add_argument("--only-auth", action="store_true",
@@ -884,8 +1014,8 @@ def main():
     # call here takes well under a second, a polite stop ~0.1 s.
     mesh_env = dict(os.environ, MESH_CALL_TIMEOUT="5s",
                     MESH_TERMINATE_TIMEOUT="2s")
-    contenders["libmesh"] = runner_of("libmesh", ("rtt_api", "direct"),
-                                      mesh_env)
+    contenders["libmesh"] = runner_of("libmesh",
+                                      ("rtt_api", "direct", "async"), mesh_env)
     contenders["floor"] = runner_of("floor")
     contenders["caf"] = runner_of("caf")
     epmd = None
@@ -942,6 +1072,8 @@ def main():
     large = [n for n in sizes if n >= 128]
     if args.only_auth:
         return only_auth(suite, runner, log, mesh_env, contenders)
+    if args.only_async:
+        return only_async(suite, runner, log, mesh_env, contenders, sizes)
     try:
         suite.run_main(small)
         suite.note("scaling")
@@ -984,6 +1116,17 @@ def main():
         "for everything else lower is better).",
         "",
         main_table(suite, sizes),
+        "",
+        "Non-blocking calls (issue 14): mesh::async::call from an "
+        "event-based actor of the client, each call started from the "
+        "previous one's continuation, against actor_mesh::call from the "
+        "runner's thread; same mesh, message and sample count, in "
+        "alternating blocks (the blocking half is the main table's round "
+        "trip via actor_mesh::call and call+gather):",
+        "",
+        async_table(suite, sizes),
+        "",
+        async_verdict(suite, sizes),
         "",
         "Scaling of libmesh (bring-up to ready, call+gather):",
         "",

@@ -68,13 +68,13 @@ public:
   template <class OnValue, class OnError>
   void then(OnValue on_value, OnError on_error) {
     auto start = std::move(start_);
-    start(value_fn{[f = std::move(on_value)](T& x) mutable {
-            if constexpr (std::is_invocable_v<OnValue&, T&>)
-              f(x);
-            else
+    if constexpr (std::is_invocable_v<OnValue&, T&>)
+      start(value_fn{std::move(on_value)}, error_fn{std::move(on_error)});
+    else
+      start(value_fn{[f = std::move(on_value)](T& x) mutable {
               f(std::move(x));
-          }},
-          error_fn{std::move(on_error)});
+            }},
+            error_fn{std::move(on_error)});
   }
 
 private:
@@ -119,8 +119,11 @@ struct async_access {
                    typename pending<value_mesh<R>>::value_fn on_value,
                    typename pending<value_mesh<R>>::error_fn on_error) {
     auto t = timeout ? *timeout : m.default_timeout();
+    // The callbacks move into the continuation: a copy of a std::function
+    // is an allocation, twice per call.
     m.call_async(self, std::move(msg), t, true,
-                 [m, on_value, on_error](
+                 [m, on_value = std::move(on_value),
+                  on_error = std::move(on_error)](
                    std::vector<std::optional<std::string>>& errors,
                    std::vector<caf::message>& replies) {
                    auto values =
@@ -139,8 +142,9 @@ struct async_access {
             typename pending<value_mesh<caf::expected<R>>>::value_fn on_value) {
     auto t = timeout ? *timeout : m.default_timeout();
     m.call_async(self, std::move(msg), t, false,
-                 [m, on_value](std::vector<std::optional<std::string>>& errors,
-                               std::vector<caf::message>& replies) {
+                 [m, on_value = std::move(on_value)](
+                   std::vector<std::optional<std::string>>& errors,
+                   std::vector<caf::message>& replies) {
                    auto values =
                      m.template each_of<R>(m.each_outcome(errors, replies));
                    on_value(values);

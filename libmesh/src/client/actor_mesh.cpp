@@ -586,16 +586,18 @@ void actor_mesh_base::call_async(caf::scheduled_actor* self, caf::message msg,
     // Keep the mesh alive while the call runs (the machine refers to them).
     std::shared_ptr<actor_mesh_core> core;
     std::shared_ptr<const actor_mesh_plan> plan;
+
+    /// One request (or the sending) is over; the last runs `done`.
+    void step() {
+      if (--pending > 0)
+        return;
+      m.finish();
+      done(m.errors, m.replies);
+    }
   };
   auto st = std::make_shared<run>(
     run{call_machine{*core_, *plan_, msg, timeout, fail_fast}, 0,
         std::move(done), core_, plan_});
-  auto step = [st] {
-    if (--st->pending > 0)
-      return;
-    st->m.finish();
-    st->done(st->m.errors, st->m.replies);
-  };
   auto& reqs = st->m.requests;
   // One more than the requests: a call with nothing to send (every member
   // known gone) ends at the last line, within the caller's handler.
@@ -603,19 +605,19 @@ void actor_mesh_base::call_async(caf::scheduled_actor* self, caf::message msg,
   std::vector<caf::message_id> ids;
   ids.reserve(reqs.size());
   for (size_t i = 0; i < reqs.size(); ++i)
-    ids.push_back(request_as(self, reqs[i].dest, reqs[i].msg,
+    ids.push_back(request_as(self, reqs[i].dest, std::move(reqs[i].msg),
                              caf::duration{reqs[i].timeout},
                              any_reply(
-                               [st, step, i](caf::message& reply) {
+                               [st, i](caf::message& reply) {
                                  st->m.on_reply(i, reply);
-                                 step();
+                                 st->step();
                                },
-                               [st, step, i](caf::error& err) {
+                               [st, i](caf::error& err) {
                                  st->m.on_error(i, err);
-                                 step();
+                                 st->step();
                                })));
   st->m.watch(caf::strong_actor_ptr{self->ctrl()}, ids);
-  step();
+  st->step();
 }
 
 caf::expected<std::vector<caf::message>>
