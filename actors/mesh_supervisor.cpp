@@ -119,18 +119,24 @@ void stop_all(controller_ptr self, const std::string& why) {
   }
 }
 
-/// The supervisor gives up: every rank stays down with `cause`.
-void give_up(controller_ptr self, size_t r, const std::string& cause) {
-  auto& sv = *self->state.supervisor;
-  if (sv.over())
-    return;
-  sv.gave_up = true;
+/// Overtakes every restart under way: replies to their requests are
+/// dropped from now on (their epochs moved on).
+void halt_every_restart(mesh_supervisor_state& sv) {
   sv.whole = false;
   ++sv.whole_epoch;
   for (auto& rr : sv.ranks) {
     ++rr.epoch;
     rr.step = phase::idle;
   }
+}
+
+/// The supervisor gives up: every rank stays down with `cause`.
+void give_up(controller_ptr self, size_t r, const std::string& cause) {
+  auto& sv = *self->state.supervisor;
+  if (sv.over())
+    return;
+  sv.gave_up = true;
+  halt_every_restart(sv);
   auto text = "its supervisor gave up: " + cause;
   {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
@@ -196,12 +202,7 @@ void retire(controller_ptr self) {
   if (sv.over())
     return;
   sv.retired = true;
-  sv.whole = false;
-  ++sv.whole_epoch;
-  for (auto& rr : sv.ranks) {
-    ++rr.epoch;
-    rr.step = phase::idle;
-  }
+  halt_every_restart(sv);
   for (auto& a : sv.fresh)
     if (a)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);

@@ -377,6 +377,11 @@ TEST_CASE_FIXTURE(actor_fixture,
   auto* fin = &finished;
   auto cmd = child_command();
   sys.spawn([fin, cmd](caf::stateful_actor<driver_state>* self) {
+    // Any error ends the test with its text.
+    auto give_up = [=](caf::error& err) {
+      fin->set_value(mesh::to_string(err));
+      self->quit();
+    };
     mesh::async::process(self, mesh::extent{{"hosts", 2}}, cmd)
       .then(
         [=](mesh::host_mesh& hosts) {
@@ -408,30 +413,15 @@ TEST_CASE_FIXTURE(actor_fixture,
                                     + std::to_string(s.hosts) + " hosts");
                                   self->quit();
                                 },
-                                [=](caf::error& err) {
-                                  fin->set_value(mesh::to_string(err));
-                                  self->quit();
-                                });
+                                give_up);
                           },
-                          [=](caf::error& err) {
-                            fin->set_value(mesh::to_string(err));
-                            self->quit();
-                          });
+                          give_up);
                     },
-                    [=](caf::error& err) {
-                      fin->set_value(mesh::to_string(err));
-                      self->quit();
-                    });
+                    give_up);
               },
-              [=](caf::error& err) {
-                fin->set_value(mesh::to_string(err));
-                self->quit();
-              });
+              give_up);
         },
-        [=](caf::error& err) {
-          fin->set_value(mesh::to_string(err));
-          self->quit();
-        });
+        give_up);
   });
   REQUIRE(outcome.wait_for(60s) == std::future_status::ready);
   CHECK(outcome.get() == "4 replies, sum 36; 2 hosts");

@@ -59,28 +59,11 @@ struct hang_fixture : mesh::test::reaped_fixture {
 };
 
 using mesh::test::actor_fixture;
+using mesh::test::pids_of;
 
-/// The pid of every rank, from the hosts.
-std::vector<pid_t> pids_of(const mesh::proc_mesh& pm) {
-  std::vector<pid_t> result;
-  auto states = pm.states();
-  REQUIRE(states);
-  for (auto& st : *states)
-    result.push_back(static_cast<pid_t>(st.pid));
-  return result;
-}
-
-/// The host process of a proc of a process() mesh: its ancestor whose
-/// parent is this process (procs are forked by their host's zygote).
+/// The host process of a proc of a process() mesh.
 pid_t host_of(pid_t proc) {
-  pid_t p = proc;
-  for (int depth = 0; depth < 8 && p > 1; ++depth) {
-    auto parent = static_cast<pid_t>(mesh::test::parent_of(p));
-    if (parent == ::getpid())
-      return p;
-    p = parent;
-  }
-  return -1;
+  return mesh::test::host_process_of(proc);
 }
 
 /// A proc mesh of `per_host` procs on each host of `hosts`, named

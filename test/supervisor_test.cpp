@@ -43,6 +43,7 @@ using mesh::restart_strategy;
 using mesh::supervision_action;
 using mesh::supervisor_policy;
 using mesh::test::actor_fixture;
+using mesh::test::pids_of;
 using mesh::test::event_log;
 using mesh::test::pid_atom;
 
@@ -56,16 +57,6 @@ mesh::bootstrap_command child_command() {
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
-}
-
-/// The pid of every rank, from the hosts (the current proc of each rank).
-std::vector<pid_t> pids_of(const mesh::proc_mesh& pm) {
-  std::vector<pid_t> result;
-  auto states = pm.states();
-  REQUIRE(states);
-  for (auto& st : *states)
-    result.push_back(static_cast<pid_t>(st.pid));
-  return result;
 }
 
 /// Whether `pid` is a live process (not gone, not a zombie).
@@ -96,17 +87,9 @@ std::vector<pid_t> still_running(const std::set<pid_t>& pids) {
   return left;
 }
 
-/// The host process of a proc of a process() mesh: its ancestor whose
-/// parent is this process (procs are forked by their host's zygote).
+/// The host process of a proc of a process() mesh.
 pid_t host_of(pid_t proc) {
-  pid_t p = proc;
-  for (int depth = 0; depth < 8 && p > 1; ++depth) {
-    auto parent = static_cast<pid_t>(mesh::test::parent_of(p));
-    if (parent == ::getpid())
-      return p;
-    p = parent;
-  }
-  return -1;
+  return mesh::test::host_process_of(proc);
 }
 
 /// A supervision event of `rank` with `action` (and `attempt`, if not 0).

@@ -156,6 +156,17 @@ run_result run(const std::vector<std::string>& argv,
   return res;
 }
 
+pid_t host_process_of(pid_t proc) {
+  pid_t p = proc;
+  for (int depth = 0; depth < 8 && p > 1; ++depth) {
+    auto parent = static_cast<pid_t>(parent_of(p));
+    if (parent == ::getpid())
+      return p;
+    p = parent;
+  }
+  return -1;
+}
+
 int64_t parent_of(int64_t pid) {
   std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
   std::string line;

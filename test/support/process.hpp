@@ -53,6 +53,11 @@ std::vector<pid_t> proc_pids();
 size_t settled_proc_count(size_t n, std::chrono::milliseconds limit =
                                       std::chrono::seconds{10});
 
+/// The host process of a proc of a host_mesh::process() mesh: its
+/// ancestor whose parent is this process (procs are forked by their host's
+/// zygote); -1 if there is none within 8 generations.
+pid_t host_process_of(pid_t proc);
+
 /// Name of a process (/proc/PID/comm), or "" if it is gone.
 std::string process_name(pid_t pid);
 

@@ -116,29 +116,34 @@ pending<host_mesh> attach(caf::scheduled_actor* self, host_mesh_id id,
   });
 }
 
-pending<shutdown_summary> shutdown(caf::scheduled_actor* self,
-                                   host_mesh& hosts) {
+namespace {
+
+using owner_op = caf::actor (*)(std::shared_ptr<detail::mesh_access::host_data>,
+                                std::shared_ptr<detail::mesh_access::host_owned>);
+
+/// An owner's operation (shutdown, stop), refused for a moved-from owner.
+pending<shutdown_summary> of_owner(caf::scheduled_actor* self,
+                                   host_mesh& hosts, owner_op op) {
   auto d = detail::mesh_access::data_of(hosts);
   auto own = detail::mesh_access::owned_of(hosts);
-  return detail::value_of<shutdown_summary>(self, [self, d, own] {
+  return detail::value_of<shutdown_summary>(self, [self, d, own, op] {
     if (!own)
       return detail::failed_op(self->system(),
                                make_error(ec::not_running,
                                           "host mesh was moved from"));
-    return detail::shutdown_op_of(d, own);
+    return op(d, own);
   });
 }
 
+} // namespace
+
+pending<shutdown_summary> shutdown(caf::scheduled_actor* self,
+                                   host_mesh& hosts) {
+  return of_owner(self, hosts, detail::shutdown_op_of);
+}
+
 pending<shutdown_summary> stop(caf::scheduled_actor* self, host_mesh& hosts) {
-  auto d = detail::mesh_access::data_of(hosts);
-  auto own = detail::mesh_access::owned_of(hosts);
-  return detail::value_of<shutdown_summary>(self, [self, d, own] {
-    if (!own)
-      return detail::failed_op(self->system(),
-                               make_error(ec::not_running,
-                                          "host mesh was moved from"));
-    return detail::host_stop_op_of(d, own);
-  });
+  return of_owner(self, hosts, detail::host_stop_op_of);
 }
 
 pending<proc_mesh> spawn(caf::scheduled_actor* self,
