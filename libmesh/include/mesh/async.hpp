@@ -53,8 +53,9 @@ MESH_PUBLIC_BEGIN
 namespace mesh {
 
 /// A result of type T that an operation will deliver to an actor: call
-/// then(on_value, on_error) to start it. on_value takes T& (or T, T&&,
-/// const T&); on_error takes caf::error&.
+/// then(on_value, on_error) once to start it. on_value takes T& (or T,
+/// T&&, const T&); on_error takes caf::error&. Both must be copyable (they
+/// are kept as std::function, as CAF keeps its message handlers).
 template <class T>
 class pending {
 public:
