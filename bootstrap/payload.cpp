@@ -369,6 +369,25 @@ caf::error decode_config(reader r, config_snapshot& x) {
   return {};
 }
 
+/// Reads one (name, value) of an environment that is written in name
+/// order: the name must be a variable name, after the entries of `x`.
+caf::error read_env_entry(reader& r, uint8_t tag,
+                          const std::map<std::string, std::string>& x,
+                          std::string& key, std::string& value) {
+  if (auto err = r.str(key))
+    return err;
+  if (auto err = r.str(value))
+    return err;
+  if (key.empty() || key.find('=') != std::string::npos)
+    return bad_value(tag, "invalid environment variable name '" + key + "'");
+  // A map is written in key order; anything else would not re-encode
+  // identically.
+  if (!x.empty() && !(x.rbegin()->first < key))
+    return bad_value(tag, "environment variable '" + key
+                            + "' is repeated or out of order");
+  return {};
+}
+
 caf::error decode_command(reader r, bootstrap_command& x) {
   if (auto err = r.str(x.program))
     return err;
@@ -389,18 +408,8 @@ caf::error decode_command(reader r, bootstrap_command& x) {
     return err;
   for (uint32_t i = 0; i < count; ++i) {
     std::string key, value;
-    if (auto err = r.str(key))
+    if (auto err = read_env_entry(r, proc_command_tag, x.env, key, value))
       return err;
-    if (auto err = r.str(value))
-      return err;
-    if (key.empty() || key.find('=') != std::string::npos)
-      return bad_value(proc_command_tag,
-                       "invalid environment variable name '" + key + "'");
-    // A map is written in key order; anything else would not re-encode
-    // identically.
-    if (!x.env.empty() && !(x.env.rbegin()->first < key))
-      return bad_value(proc_command_tag, "environment variable '" + key +
-                                           "' is repeated or out of order");
     if (auto err = require_exec_safe(
           proc_command_tag, "environment variable '" + key + "'", value))
       return err;
@@ -429,16 +438,8 @@ caf::error decode_command(reader r, bootstrap_command& x) {
 caf::error decode_env(reader r, std::map<std::string, std::string>& x) {
   while (!r.at_end()) {
     std::string key, value;
-    if (auto err = r.str(key))
+    if (auto err = read_env_entry(r, proc_env_tag, x, key, value))
       return err;
-    if (auto err = r.str(value))
-      return err;
-    if (key.empty() || key.find('=') != std::string::npos)
-      return bad_value(proc_env_tag,
-                       "invalid environment variable name '" + key + "'");
-    if (!x.empty() && !(x.rbegin()->first < key))
-      return bad_value(proc_env_tag, "environment variable '" + key +
-                                       "' is repeated or out of order");
     if (auto err = require_exec_safe(
           proc_env_tag, "environment variable '" + key + "'", key + value))
       return err;

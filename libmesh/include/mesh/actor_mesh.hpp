@@ -256,14 +256,11 @@ public:
   /// side's Handle must match the sender's (CAF checks nothing here).
   template <class Inspector>
   friend typename Inspector::result_type inspect(Inspector& f, actor_mesh& x) {
-    detail::actor_mesh_wire w;
-    if constexpr (Inspector::reads_state)
-      w = x.wire();
-    return f(w, caf::meta::load_callback([&]() -> caf::error {
-               x = actor_mesh{
-                 actor_mesh::from_wire(detail::system_of(f), std::move(w))};
-               return caf::none;
-             }));
+    return detail::inspect_wire<detail::actor_mesh_wire>(
+      f, [&] { return x.wire(); },
+      [&](caf::actor_system* sys, detail::actor_mesh_wire&& w) {
+        x = actor_mesh{actor_mesh::from_wire(sys, std::move(w))};
+      });
   }
 
 private:

@@ -45,6 +45,20 @@ caf::actor_system* system_of(Inspector& f) {
   }
 }
 
+/// The inspect of a handle through its wire form: saved as `to()`, loaded
+/// by `from(sys, wire)` on the receiving process's actor system.
+template <class Wire, class Inspector, class ToWire, class FromWire>
+typename Inspector::result_type inspect_wire(Inspector& f, ToWire to,
+                                             FromWire from) {
+  Wire w;
+  if constexpr (Inspector::reads_state)
+    w = to();
+  return f(w, caf::meta::load_callback([&]() -> caf::error {
+             from(system_of(f), std::move(w));
+             return caf::none;
+           }));
+}
+
 /// Where each rank of a proc mesh lives (mesh_layout, on the wire).
 struct layout_wire {
   std::string proc_mesh_id;

@@ -152,13 +152,11 @@ host_mesh_ref from_wire(caf::actor_system* sys, host_mesh_wire w);
 /// A host_mesh_ref travels in messages (handles.hpp).
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, host_mesh_ref& x) {
-  detail::host_mesh_wire w;
-  if constexpr (Inspector::reads_state)
-    w = detail::to_wire(x);
-  return f(w, caf::meta::load_callback([&]() -> caf::error {
-             x = detail::from_wire(detail::system_of(f), std::move(w));
-             return caf::none;
-           }));
+  return detail::inspect_wire<detail::host_mesh_wire>(
+    f, [&] { return detail::to_wire(x); },
+    [&](caf::actor_system* sys, detail::host_mesh_wire&& w) {
+      x = detail::from_wire(sys, std::move(w));
+    });
 }
 
 /// Shuts its host mesh down when destroyed, unless that was already done

@@ -95,12 +95,10 @@ public:
   /// The actor system this mesh lives in.
   caf::actor_system& system() const;
 
-  /// The insides, shared with libmesh's implementation.
+protected:
+  friend struct detail::mesh_access;
   struct data;
   explicit proc_mesh_ref(std::shared_ptr<data> d);
-  const std::shared_ptr<data>& internals() const { return d_; }
-
-protected:
   /// The non-template part of spawn: `interface` is the expected messaging
   /// interface (empty for dynamically typed actors).
   caf::expected<std::shared_ptr<detail::actor_mesh_core>>
@@ -120,9 +118,6 @@ public:
   proc_mesh& operator=(const proc_mesh&) = delete;
   ~proc_mesh();
 
-  /// Stops every proc (polite stop, SIGTERM, SIGKILL) and waits until all
-  /// have exited. Error (with the summary) if some could not be stopped.
-  caf::expected<void> stop(std::string reason = "stopped by client");
   /// This mesh as a copyable reference.
   const proc_mesh_ref& as_ref() const { return *this; }
   /// Takes a reference as an owner (as host_mesh::take).
@@ -146,13 +141,11 @@ proc_mesh_ref from_wire(caf::actor_system* sys, proc_mesh_wire w);
 /// A proc_mesh_ref travels in messages (handles.hpp).
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, proc_mesh_ref& x) {
-  detail::proc_mesh_wire w;
-  if constexpr (Inspector::reads_state)
-    w = detail::to_wire(x);
-  return f(w, caf::meta::load_callback([&]() -> caf::error {
-             x = detail::from_wire(detail::system_of(f), std::move(w));
-             return caf::none;
-           }));
+  return detail::inspect_wire<detail::proc_mesh_wire>(
+    f, [&] { return detail::to_wire(x); },
+    [&](caf::actor_system* sys, detail::proc_mesh_wire&& w) {
+      x = detail::from_wire(sys, std::move(w));
+    });
 }
 
 } // namespace mesh

@@ -78,7 +78,7 @@ host_mesh_ref from_wire(caf::actor_system* sys, host_mesh_wire w) {
 }
 
 proc_mesh_wire to_wire(const proc_mesh_ref& x) {
-  auto& d = *x.internals();
+  auto& d = *mesh_access::data_of(x);
   proc_mesh_wire w;
   w.id = d.id.to_string();
   w.extent = d.extent.to_string();
@@ -102,7 +102,7 @@ proc_mesh_ref from_wire(caf::actor_system* sys, proc_mesh_wire w) {
   auto layout = layout_of(std::move(w.layout), ranks);
   if (!layout || w.hosts.size() != layout->host_addrs.size())
     return proc_mesh_ref{};
-  auto d = std::make_shared<proc_mesh_ref::data>();
+  auto d = std::make_shared<mesh_access::proc_data>();
   d->sys = sys;
   d->id = std::move(*id);
   d->extent = std::move(*ext);
@@ -111,7 +111,7 @@ proc_mesh_ref from_wire(caf::actor_system* sys, proc_mesh_wire w) {
   d->controller = caf::actor_cast<mesh_controller_actor>(w.controller);
   d->owns_controller = false;
   d->shared = shared_of(ranks, std::move(w.procs), std::move(layout));
-  return proc_mesh_ref{std::move(d)};
+  return mesh_access::make_proc_ref(std::move(d));
 }
 
 } // namespace mesh::detail

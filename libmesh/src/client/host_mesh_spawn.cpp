@@ -126,7 +126,7 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
     }
   }
   auto where = std::make_shared<const mesh_layout>(std::move(layout));
-  auto pm = std::make_shared<proc_mesh_ref::data>();
+  auto pm = std::make_shared<mesh_access::proc_data>();
   pm->sys = &sys;
   pm->id = id;
   pm->extent = combined;
@@ -149,7 +149,7 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
       .then([pm, out](caf::ok_atom) { out.done(proc_mesh_handoff{pm}); },
             [self, pm, out, name](caf::error& failure) {
               // Nothing of a failed spawn may be left running.
-              self->request(stop_op(proc_mesh_ref{pm}, "spawn failed"),
+              self->request(stop_op(mesh_access::make_proc_ref(pm), "spawn failed"),
                             caf::infinite, caf::get_atom::value)
                 .then([out, failure]() { out.fail(failure); },
                       [out, failure, name](caf::error& err) {

@@ -39,6 +39,18 @@ const proc_mesh_ref& live(client_ptr self, const proc_mesh_ref& procs) {
   return i != self->state.owned.end() ? i->second : procs;
 }
 
+/// Answers a request of the client with operation `op`'s answer (an
+/// Answer), turned into a T by `convert` on the client.
+template <class T, class Answer, class Convert>
+caf::result<T> answer_with(client_ptr self, const caf::actor& op,
+                           Convert convert) {
+  auto rp = self->make_response_promise<T>();
+  self->request(op, caf::infinite, caf::get_atom::value)
+    .then([rp, convert](Answer& x) mutable { rp.deliver(convert(x)); },
+          [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
+  return rp;
+}
+
 caf::result<proc_mesh_ref> spawn_procs(client_ptr self,
                                        const host_mesh_ref& hosts,
                                        proc_mesh_request& spec) {
@@ -61,16 +73,12 @@ caf::result<proc_mesh_ref> spawn_procs(client_ptr self,
   }
   auto op = detail::spawn_procs_op(hosts, spec.name, spec.per_host,
                                    std::move(bind), std::move(commands));
-  auto rp = self->make_response_promise<proc_mesh_ref>();
-  self->request(op, caf::infinite, caf::get_atom::value)
-    .then(
-      [self, rp](detail::proc_mesh_handoff& x) mutable {
-        proc_mesh_ref ref{std::move(x.d)};
-        self->state.owned.emplace(ref.id().to_string(), ref);
-        rp.deliver(std::move(ref));
-      },
-      [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-  return rp;
+  return answer_with<proc_mesh_ref, detail::proc_mesh_handoff>(
+    self, op, [self](detail::proc_mesh_handoff& x) {
+      auto ref = detail::mesh_access::make_proc_ref(std::move(x.d));
+      self->state.owned.emplace(ref.id().to_string(), ref);
+      return ref;
+    });
 }
 
 } // namespace
@@ -87,27 +95,18 @@ mesh_client_actor spawn_mesh_client(caf::actor_system& sys) {
         auto op = detail::spawn_actors_op(
           ref, spec.name, spec.type, spec.args,
           std::set<std::string>(spec.interface.begin(), spec.interface.end()));
-        auto rp = self->make_response_promise<actor_mesh<caf::actor>>();
-        self->request(op, caf::infinite, caf::get_atom::value)
-          .then(
-            [rp, extent = ref.extent()](detail::actor_mesh_handoff& x) mutable {
-              rp.deliver(detail::async_access::make_actor_mesh<caf::actor>(
-                std::move(x.core), extent));
-            },
-            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return answer_with<actor_mesh<caf::actor>,
+                           detail::actor_mesh_handoff>(
+          self, op, [extent = ref.extent()](detail::actor_mesh_handoff& x) {
+            return detail::async_access::make_actor_mesh<caf::actor>(
+              std::move(x.core), extent);
+          });
       },
       [self](proc_state_atom,
              proc_mesh_ref& procs) -> caf::result<std::vector<proc_state>> {
-        auto rp = self->make_response_promise<std::vector<proc_state>>();
-        self->request(detail::states_op(procs), caf::infinite,
-                      caf::get_atom::value)
-          .then(
-            [rp](std::vector<proc_state>& states) mutable {
-              rp.deliver(std::move(states));
-            },
-            [rp](caf::error& err) mutable { rp.deliver(std::move(err)); });
-        return rp;
+        return answer_with<std::vector<proc_state>, std::vector<proc_state>>(
+          self, detail::states_op(procs),
+          [](std::vector<proc_state>& states) { return std::move(states); });
       },
       [self](stop_procs_atom, proc_mesh_ref& procs,
              std::string& reason) -> caf::result<caf::ok_atom> {

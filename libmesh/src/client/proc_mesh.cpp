@@ -39,7 +39,7 @@ proc_mesh& proc_mesh::operator=(proc_mesh&&) noexcept = default;
 proc_mesh::~proc_mesh() = default;
 
 proc_mesh proc_mesh::take(proc_mesh_ref ref) {
-  return proc_mesh{ref.internals()};
+  return proc_mesh{detail::mesh_access::data_of(ref)};
 }
 
 const proc_mesh_id& proc_mesh_ref::id() const {
@@ -106,14 +106,10 @@ caf::expected<void> proc_mesh_ref::stop(std::string reason) const {
   return caf::unit;
 }
 
-caf::expected<void> proc_mesh::stop(std::string reason) {
-  return proc_mesh_ref::stop(std::move(reason));
-}
-
 namespace detail {
 
 caf::actor states_op(const proc_mesh_ref& mesh) {
-  auto d = mesh.internals();
+  auto d = mesh_access::data_of(mesh);
   // A rank a supervisor restarted: its host also knows its earlier procs.
   std::vector<std::string> current(d->extent.num_ranks());
   {
@@ -152,7 +148,7 @@ caf::actor states_op(const proc_mesh_ref& mesh) {
 }
 
 caf::actor stop_op(const proc_mesh_ref& mesh, std::string reason) {
-  auto d = mesh.internals();
+  auto d = mesh_access::data_of(mesh);
   return spawn_op(*d->sys, [d, reason](caf::event_based_actor* self,
                                        op_outcome out) {
     gather_then<shutdown_summary>(
@@ -215,7 +211,7 @@ std::string spawn_failure(caf::actor_system& sys, const caf::error& err,
 /// The steps of an actor mesh spawn, run by its operation actor: comm
 /// actors, the types remote hosts relay, then one spawn request per rank.
 struct actor_spawn {
-  std::shared_ptr<proc_mesh_ref::data> d;
+  std::shared_ptr<mesh_access::proc_data> d;
   std::shared_ptr<actor_mesh_core> core;
   std::string what;
   spawn_actor_request req;
@@ -305,7 +301,7 @@ void spawn_members(caf::event_based_actor* self,
 caf::actor spawn_actors_op(const proc_mesh_ref& mesh, std::string name,
                            std::string actor_type, caf::message args,
                            std::set<std::string> interface) {
-  auto d = mesh.internals();
+  auto d = mesh_access::data_of(mesh);
   auto& sys = *d->sys;
   if (auto err = validate_label(name))
     return failed_op(sys, make_error(ec::invalid_label, "actor mesh name",

@@ -18,6 +18,34 @@
 
 namespace mesh::detail {
 
+/// libmesh's own access to the insides of host and proc meshes.
+struct mesh_access {
+  using host_data = host_mesh_ref::data;
+  using host_owned = host_mesh::owned;
+  using proc_data = proc_mesh_ref::data;
+  static const std::shared_ptr<host_data>& data_of(const host_mesh_ref& x) {
+    return x.d_;
+  }
+  static const std::shared_ptr<host_owned>& owned_of(const host_mesh& x) {
+    return x.own_;
+  }
+  static host_mesh make_host_mesh(std::shared_ptr<host_data> d,
+                                  std::shared_ptr<host_owned> own);
+  static host_mesh_ref make_ref(std::shared_ptr<host_data> d) {
+    return host_mesh_ref{std::move(d)};
+  }
+  static const std::shared_ptr<proc_data>& data_of(const proc_mesh_ref& x) {
+    return x.d_;
+  }
+  static proc_mesh_ref make_proc_ref(std::shared_ptr<proc_data> d) {
+    return proc_mesh_ref{std::move(d)};
+  }
+  static proc_mesh make_proc_mesh(std::shared_ptr<proc_data> d) {
+    return proc_mesh{std::move(d)};
+  }
+};
+
+
 /// Answers std::vector<proc_state> (proc_mesh_ref::states).
 caf::actor states_op(const proc_mesh_ref& mesh);
 
@@ -32,7 +60,7 @@ caf::actor spawn_actors_op(const proc_mesh_ref& mesh, std::string name,
 
 /// A proc mesh on its way to its owner (a local message only).
 struct proc_mesh_handoff {
-  std::shared_ptr<proc_mesh_ref::data> d;
+  std::shared_ptr<mesh_access::proc_data> d;
 };
 
 /// An actor mesh on its way to its owner (a local message only).
@@ -55,26 +83,6 @@ plan_spawn(const host_mesh_ref& hosts, const std::string& name,
            const mesh::extent& per_host,
            const std::optional<std::vector<proc_bind>>& bind,
            const per_rank_bootstrap& per_rank);
-
-/// libmesh's own access to the insides of host and proc meshes.
-struct mesh_access {
-  using host_data = host_mesh_ref::data;
-  using host_owned = host_mesh::owned;
-  static const std::shared_ptr<host_data>& data_of(const host_mesh_ref& x) {
-    return x.d_;
-  }
-  static const std::shared_ptr<host_owned>& owned_of(const host_mesh& x) {
-    return x.own_;
-  }
-  static host_mesh make_host_mesh(std::shared_ptr<host_data> d,
-                                  std::shared_ptr<host_owned> own);
-  static host_mesh_ref make_ref(std::shared_ptr<host_data> d) {
-    return host_mesh_ref{std::move(d)};
-  }
-  static proc_mesh make_proc_mesh(std::shared_ptr<proc_mesh_ref::data> d) {
-    return proc_mesh{std::move(d)};
-  }
-};
 
 /// A host mesh on its way to its owner (a local message only).
 struct host_mesh_handoff {
