@@ -28,6 +28,7 @@
 #include "mesh/bootstrap.hpp"
 #include "mesh/config.hpp"
 #include "mesh/extent.hpp"
+#include "mesh/introspect.hpp"
 #include "mesh/status.hpp"
 
 #include <caf/actor.hpp>
@@ -78,6 +79,8 @@ using comm_stats_atom = caf::atom_constant<caf::atom("commstats")>;
 using known_types_atom = caf::atom_constant<caf::atom("knowntypes")>;
 /// --- supervision: proc agent -> registrar (-> host agent, internal) ---
 using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
+/// --- introspection: owner -> host agent -> proc agent (mesh/introspect.hpp)
+using introspect_atom = caf::atom_constant<caf::atom("introspec")>;
 
 // --- messages ----------------------------------------------------------------
 
@@ -532,6 +535,36 @@ typename Inspector::result_type inspect(Inspector& f, comm_stats& x) {
            x.delivered);
 }
 
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, config_entry& x) {
+  return f(caf::meta::type_name("mesh::config_entry"), x.key, x.value,
+           x.default_value, x.layer, x.env);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, actor_snapshot& x) {
+  return f(caf::meta::type_name("mesh::actor_snapshot"), x.name, x.actor_mesh,
+           x.type, x.status, x.mailbox_depth, x.mesh_messages, x.last_failure);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, proc_snapshot& x) {
+  auto code = detail::opt(x.exit_code);
+  auto sig = detail::opt(x.signal);
+  return f(caf::meta::type_name("mesh::proc_snapshot"), x.rank, x.name,
+           x.proc_mesh, x.host_mesh, x.host, x.address, x.pid, x.status,
+           x.reason, code, sig, x.uptime_ms, x.rss_bytes, x.cpu_time_ms,
+           x.cpu_percent, x.threads, x.open_fds, x.responsive, x.restarts,
+           x.actors, x.stderr_tail);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, host_snapshot& x) {
+  return f(caf::meta::type_name("mesh::host_snapshot"), x.address, x.pid,
+           x.uptime_ms, x.rss_bytes, x.cpu_time_ms, x.procs_by_status,
+           x.config, x.procs, x.error);
+}
+
 } // namespace mesh
 
 // --- the type-ID block ---------------------------------------------------------
@@ -574,6 +607,8 @@ CAF_BEGIN_TYPE_ID_BLOCK(mesh, caf::first_custom_type_id)
   CAF_ADD_TYPE_ID(mesh, (mesh::mesh_client_actor))
   CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::proc_state>))
   CAF_ADD_TYPE_ID(mesh, (mesh::relay_timeout))
+  CAF_ADD_TYPE_ID(mesh, (mesh::host_snapshot))
+  CAF_ADD_TYPE_ID(mesh, (std::vector<mesh::actor_snapshot>))
 
 CAF_END_TYPE_ID_BLOCK(mesh)
 

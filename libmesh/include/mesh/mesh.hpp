@@ -12,6 +12,7 @@
 #include "mesh/extent.hpp"
 #include "mesh/host_mesh.hpp"
 #include "mesh/id.hpp"
+#include "mesh/introspect.hpp"
 #include "mesh/mesh_file.hpp"
 #include "mesh/proc_mesh.hpp"
 #include "mesh/region.hpp"
