@@ -305,7 +305,10 @@ TEST_CASE_FIXTURE(system_fixture,
                   "protocol") {
   // What a peer checks when it connects: no internal callback is in it.
   auto ifs = sys.message_types<mesh::host_agent_actor>();
-  CHECK(ifs.size() == 11);
+  CHECK(ifs.size() == 12); // 11 + introspect (issue 15)
+  CHECK(std::any_of(ifs.begin(), ifs.end(), [](const std::string& sig) {
+    return sig.find("mesh::host_snapshot") != std::string::npos;
+  }));
   for (auto& sig : ifs) {
     INFO(sig);
     CHECK(sig.find("mesh::proc_exit") == std::string::npos);
