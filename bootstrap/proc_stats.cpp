@@ -223,9 +223,13 @@ caf::expected<int64_t> parse_statm_rss(std::string_view text,
 int64_t ticks_to_ms(int64_t ticks, int64_t ticks_per_second) {
   if (ticks_per_second <= 0 || ticks <= 0)
     return 0;
-  // Whole seconds and the rest apart: ticks * 1000 could overflow.
-  return ticks / ticks_per_second * 1000 +
-         ticks % ticks_per_second * 1000 / ticks_per_second;
+  // Whole seconds and the rest apart: ticks * 1000 could overflow; so can
+  // the seconds in ms (a parsed field may be up to INT64_MAX): saturated.
+  constexpr auto max = std::numeric_limits<int64_t>::max();
+  auto seconds = ticks / ticks_per_second;
+  if (seconds > max / 1000 - 1)
+    return max;
+  return seconds * 1000 + ticks % ticks_per_second * 1000 / ticks_per_second;
 }
 
 caf::expected<proc_sample> sample_process(int64_t pid) {

@@ -47,7 +47,8 @@ caf::expected<int64_t> parse_statm_rss(std::string_view text,
                                        int64_t page_size);
 
 /// Clock ticks (sysconf(_SC_CLK_TCK)) to milliseconds, without overflow
-/// for any int64_t tick count; ticks_per_second must be positive.
+/// for any int64_t tick count (saturates at INT64_MAX); 0 for a
+/// ticks_per_second or tick count that is not positive.
 int64_t ticks_to_ms(int64_t ticks, int64_t ticks_per_second);
 
 /// Reads /proc/<pid>/stat and statm and counts /proc/<pid>/fd's entries.

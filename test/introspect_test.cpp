@@ -157,8 +157,13 @@ TEST_CASE("ticks_to_ms does not overflow") {
   CHECK(bs::ticks_to_ms(1, 100) == 10);
   CHECK(bs::ticks_to_ms(0, 100) == 0);
   CHECK(bs::ticks_to_ms(5, 0) == 0);
-  auto big = bs::ticks_to_ms(std::numeric_limits<int64_t>::max(), 1000);
-  CHECK(big == std::numeric_limits<int64_t>::max() / 1000 * 1000 + 807);
+  constexpr auto max = std::numeric_limits<int64_t>::max();
+  CHECK(bs::ticks_to_ms(max / 1000 * 1000 - 1000, 1000) ==
+        max / 1000 * 1000 - 1000);
+  // Saturates where the milliseconds no longer fit (found by the fuzzer).
+  CHECK(bs::ticks_to_ms(max, 1000) == max);
+  CHECK(bs::ticks_to_ms(max, 100) == max);
+  CHECK(bs::ticks_to_ms(9876544073709123, 1) == max);
 }
 
 TEST_CASE("sample_self and sample_process read a live process") {
