@@ -65,6 +65,16 @@ public:
   /// `k` call+gathers over every worker through each face, alternating
   /// (libmesh only; latency in microseconds).
   virtual caf::expected<paired_latency> paired_gathers(size_t k);
+  /// `k` introspection rounds of the whole mesh (mesh::introspect: every
+  /// host, proc and actor) and `k` call+gathers over every worker, in
+  /// alternating blocks (libmesh only): `blocking` holds the call+gathers,
+  /// `non_blocking` the introspections (µs).
+  virtual caf::expected<paired_latency> paired_introspection(size_t k);
+  /// CPU time (ms; their threads' schedstat run time) the workers used
+  /// together over `seconds` seconds in which the client asks nothing of them; with
+  /// `poll_ms` > 0 the client introspects the mesh every `poll_ms` meanwhile
+  /// (what `meshctl top` costs them). libmesh only.
+  virtual caf::expected<double> idle_cpu_ms(size_t seconds, size_t poll_ms);
   /// `count` casts of a `size`-byte payload to every worker, then waits
   /// until every worker confirms it has received all of them.
   virtual caf::expected<cast_result> cast(size_t size, size_t count) = 0;

@@ -9,6 +9,7 @@
 #include <mesh/actor_mesh.hpp>
 #include <mesh/async.hpp>
 #include <mesh/host_mesh.hpp>
+#include <mesh/introspect.hpp>
 
 #include <caf/actor_system.hpp>
 #include <caf/allowed_unsafe_message_type.hpp>
@@ -17,7 +18,11 @@
 #include <caf/send.hpp>
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <future>
+#include <thread>
+#include <unistd.h>
 #include <memory>
 #include <optional>
 #include <string>
@@ -239,6 +244,51 @@ public:
     return result;
   }
 
+  caf::expected<paired_latency> paired_introspection(size_t k) override {
+    std::vector<double> gathers;
+    std::vector<double> rounds;
+    auto blocks = std::max<size_t>(1, std::min<size_t>(k, 10));
+    // Untimed warm-up of both.
+    if (auto err = gather_block(1, gathers))
+      return err;
+    if (auto err = introspect_block(1, rounds))
+      return err;
+    gathers.clear();
+    rounds.clear();
+    for (size_t j = 0; j < blocks; ++j) {
+      auto n = k * (j + 1) / blocks - k * j / blocks;
+      if (auto err = gather_block(n, gathers))
+        return err;
+      if (auto err = introspect_block(n, rounds))
+        return err;
+    }
+    return paired_latency{summarize(gathers), summarize(rounds)};
+  }
+
+  caf::expected<double> idle_cpu_ms(size_t seconds, size_t poll_ms) override {
+    auto states = procs_->states();
+    if (!states)
+      return std::move(states.error());
+    auto before = cpu_ms_of(*states);
+    auto t_end = clock_type::now() + std::chrono::seconds{seconds};
+    if (poll_ms == 0) {
+      std::this_thread::sleep_until(t_end);
+    } else {
+      while (clock_type::now() < t_end) {
+        auto next = clock_type::now() + std::chrono::milliseconds{poll_ms};
+        auto snap = mesh::introspect(*hosts_);
+        if (!snap)
+          return std::move(snap.error());
+        std::this_thread::sleep_until(std::min(next, t_end));
+      }
+    }
+    auto after = cpu_ms_of(*states);
+    if (!before || !after)
+      return mesh::make_error(mesh::ec::invalid_argument, "idle_cpu",
+                              "a worker's /proc/<pid>/stat is gone");
+    return *after - *before;
+  }
+
   caf::expected<double> down() override {
     if (!hosts_)
       return 0.0;
@@ -297,6 +347,67 @@ private:
   }
 
   /// `k` calls of `m` through each face, in alternating blocks.
+  /// `n` timed call+gathers over every worker, appended in µs.
+  caf::error gather_block(size_t n, std::vector<double>& out) {
+    for (size_t i = 0; i < n; ++i) {
+      auto x = static_cast<int32_t>(i);
+      auto t0 = clock_type::now();
+      auto replies = workers_->call<int32_t>(x);
+      if (!replies)
+        return std::move(replies.error());
+      for (auto y : replies->values())
+        if (auto err = check_echo(x, y))
+          return err;
+      out.push_back(us_since(t0));
+    }
+    return caf::none;
+  }
+
+  /// `n` timed introspections of the whole mesh, appended in µs; each must
+  /// show every worker responsive with its actor.
+  caf::error introspect_block(size_t n, std::vector<double>& out) {
+    for (size_t i = 0; i < n; ++i) {
+      auto t0 = clock_type::now();
+      auto snap = mesh::introspect(*hosts_);
+      if (!snap)
+        return std::move(snap.error());
+      out.push_back(us_since(t0));
+      size_t live = 0;
+      for (auto& host : snap->hosts)
+        for (auto& proc : host.procs)
+          if (proc.responsive && proc.actors.size() == 1)
+            ++live;
+      if (live != workers_->size())
+        return mesh::make_error(mesh::ec::call_failed, "libmesh contender",
+                                "an introspection saw " + std::to_string(live)
+                                  + " of " + std::to_string(workers_->size())
+                                  + " workers answer with their actor");
+    }
+    return caf::none;
+  }
+
+  /// CPU time the procs' threads ran, in ms: the sum of each thread's
+  /// schedstat run time (nanoseconds, where utime + stime count 10 ms
+  /// ticks). A thread that ended meanwhile is not counted.
+  static std::optional<double>
+  cpu_ms_of(const std::vector<mesh::proc_state>& states) {
+    double total_ns = 0;
+    for (auto& st : states) {
+      auto tasks = "/proc/" + std::to_string(st.pid) + "/task";
+      std::error_code ec;
+      std::filesystem::directory_iterator dir{tasks, ec};
+      if (ec)
+        return std::nullopt;
+      for (auto& task : dir) {
+        std::ifstream in{task.path() / "schedstat"};
+        double run_ns = 0;
+        if (in >> run_ns)
+          total_ns += run_ns;
+      }
+    }
+    return total_ns / 1e6;
+  }
+
   caf::expected<paired_latency> paired(const mesh::actor_mesh<caf::actor>& m,
                                        size_t k) {
     std::vector<double> blocking;

@@ -14,6 +14,13 @@
 //                     (libmesh)
 //   gather_both K     ok med_ms=.. p99_ms=.. async_med_ms=.. async_p99_ms=..
 //                     as rtt_both, K call+gathers over all N each (libmesh)
+//   introspect_both K ok med_ms=.. p99_ms=.. async_med_ms=.. async_p99_ms=..
+//                     K call+gathers over all N (med/p99) and K rounds of
+//                     mesh::introspect of the whole mesh (async_*), in
+//                     alternating blocks (libmesh)
+//   idle_cpu S P      ok cpu_ms=<CPU the workers used over S seconds in
+//                     which the client asks nothing (P = 0) or introspects
+//                     the mesh every P ms> (libmesh)
 //   cast SIZE COUNT   ok ms=<until delivery is confirmed> bytes=<delivered>
 //   down              ok ms=<until every process has exited>
 //   quit
@@ -69,6 +76,16 @@ caf::expected<paired_latency> contender::paired_round_trips(size_t) {
 caf::expected<paired_latency> contender::paired_gathers(size_t) {
   return mesh::make_error(mesh::ec::invalid_argument, "gather_both",
                           "this contender has no non-blocking mesh API");
+}
+
+caf::expected<paired_latency> contender::paired_introspection(size_t) {
+  return mesh::make_error(mesh::ec::invalid_argument, "introspect_both",
+                          "this contender has no introspection");
+}
+
+caf::expected<double> contender::idle_cpu_ms(size_t, size_t) {
+  return mesh::make_error(mesh::ec::invalid_argument, "idle_cpu",
+                          "this contender has no introspection");
 }
 
 namespace {
@@ -194,6 +211,11 @@ std::string run(contender& c, const std::string& line) {
   if (cmd == "gather_both")
     return reply(c.paired_gathers(a),
                  [](const auto& r) { return render(r, true); });
+  if (cmd == "introspect_both")
+    return reply(c.paired_introspection(a),
+                 [](const auto& r) { return render(r, true); });
+  if (cmd == "idle_cpu")
+    return reply(c.idle_cpu_ms(a, b), key("cpu_ms"));
   if (cmd == "direct")
     return reply(c.direct_ms(a), key("med_ms"));
   if (cmd == "cast")

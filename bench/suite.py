@@ -14,6 +14,10 @@ runner process that speaks one protocol, one command and one reply per line:
     gather_both K    ok med_ms p99_ms async_med_ms async_p99_ms: as
                      rtt_both, K call+gathers over all N workers each
     direct K         ok med_ms=<median of K rounds of N concurrent requests>
+    introspect_both K  as gather_both: K call+gathers over all N (med, p99)
+                     and K introspections of the whole mesh (async_*)
+    idle_cpu S P     ok cpu_ms=<CPU of the workers over S s, the client
+                     introspecting every P ms (0: asking nothing)>
     cast SIZE COUNT  ok ms=<until delivery is confirmed> bytes=<delivered>
     down             ok ms=<until every process has exited>
     quit
@@ -38,6 +42,11 @@ non-blocking half is shown beside them with the ratio (issue 14;
 --only-async measures just that). N = 128 comes last, without a
 warm-up and only while time is left: the run stops measuring at
 --time-limit and prints what it has.
+
+--only-introspect (issue 15) measures libmesh alone: an introspection of
+the whole tree against a call+gather over the same N workers, alternating,
+and the workers' CPU over an idle window with nobody asking and with the
+client introspecting every second.
 
 libmesh runs with MESH_CALL_TIMEOUT=5s and MESH_TERMINATE_TIMEOUT=2s: they
 only bound what a failure costs, no timed path waits on them.
@@ -620,6 +629,30 @@ class Suite:
                 except (ContenderError, OSError, KeyError) as err:
                     self.fail(n, name, err, c)
 
+    def run_introspect(self, name, c, sizes, idle_s):
+        """libmesh alone (issue 15): introspection rounds against
+        call+gathers at each N, then the workers' CPU over idle_s seconds
+        with nobody asking and with a 1 s introspection (meshctl top)."""
+        for index in range(self.args.reps + 1):
+            for n in sizes:
+                if time_left() <= 0:
+                    return
+                keep = index > 0
+                try:
+                    c.up(n)
+                    k = gather_rounds(n)
+                    r = c.command(f"introspect_both {k}")
+                    self.put_pair(n, name, r, *INTROSPECT_PAIR, keep)
+                    if keep and index == 1:
+                        for fig, poll in (("idle_cpu", 0),
+                                          ("polled_cpu", 1000)):
+                            r = c.command(f"idle_cpu {idle_s} {poll}")
+                            self.put(fig, n, name, float(r["cpu_ms"]) /
+                                     idle_s / n, keep)
+                    c.down()
+                except (ContenderError, OSError, KeyError) as err:
+                    self.fail(n, name, err, c)
+
     def run_scaling(self, sizes):
         """libmesh alone: bring-up and gather as N doubles."""
         c = self.c["libmesh"]
@@ -951,6 +984,65 @@ def only_async(suite, runner, log, mesh_env, contenders, sizes):
             f.write(report + "\n")
 
 
+INTROSPECT_PAIR = (("intro_gather", "intro_gather_p99", "introspect",
+                    "introspect_p99"), "ms")
+
+
+def introspect_report(suite, sizes, name="libmesh"):
+    rows = ["| N | call+gather over N (ms) | p99 | introspection of the "
+            "mesh (ms) | p99 | introspection / call+gather | worker CPU "
+            "idle (ms/s per proc) | with a 1 s introspection (ms/s per "
+            "proc) |", "|---|---|---|---|---|---|---|---|"]
+    verdict = []
+
+    def f(x, fmt="{:.2f}"):
+        return fmt.format(x) if x is not None else "—"
+    for n in sizes:
+        g = suite.median("intro_gather", n, name)
+        gp = suite.median("intro_gather_p99", n, name)
+        i = suite.median("introspect", n, name)
+        ip = suite.median("introspect_p99", n, name)
+        idle = suite.median("idle_cpu", n, name)
+        polled = suite.median("polled_cpu", n, name)
+        ratio = i / g if i is not None and g else None
+        rows.append(f"| {n} | {f(g)} | {f(gp)} | {f(i)} | {f(ip)} | "
+                    f"{f(ratio, '{:.2f}×')} | {f(idle, '{:.3f}')} | "
+                    f"{f(polled, '{:.3f}')} |")
+        if n == 32 and ratio is not None:
+            verdict.append(f"N = 32: introspection {ratio:.2f}× a "
+                           f"call+gather (budget ≤ 2×): "
+                           f"{'met' if ratio <= 2 else 'missed'}.")
+    return "\n".join(rows + [""] + verdict)
+
+
+def only_introspect(suite, runner, log, mesh_env, contenders, sizes):
+    for c in contenders.values():
+        c.close()
+    suite.note("introspection")
+    c = Runner("libmesh", [runner, "--contender", "libmesh"], log,
+               env=mesh_env, features=("rtt_api",))
+    idle_s = 5
+    try:
+        suite.run_introspect("libmesh", c, sizes, idle_s)
+    finally:
+        c.close()
+    report = "\n".join([
+        f"libmesh alone; medians of {suite.args.reps} repetitions after a "
+        "warm-up, each a fresh local() + spawn of N procs with one actor "
+        "each; in each, max(20, min(200, 400 / N)) call+gathers over all N "
+        "and as many introspections of the whole tree (hosts, procs with "
+        "their /proc figures, actors), in alternating blocks. Worker CPU: "
+        f"run time of all N procs' threads (schedstat) over {idle_s} s, divided by "
+        f"{idle_s} s and N, once with the client asking nothing, once with "
+        "the client introspecting every second (what meshctl top costs).",
+        "", introspect_report(suite, sizes), "",
+        f"Suite run time: {suite.elapsed():.0f} s."])
+    print(report)
+    if suite.args.markdown:
+        with open(suite.args.markdown, "w") as f:
+            f.write(report + "\n")
+
+
 def only_auth(suite, runner, log, mesh_env, contenders):
     for c in contenders.values():
         c.close()
@@ -984,6 +1076,9 @@ def main():
     parser.add_argument("--only-async", action="store_true",
                         help="measure only libmesh's non-blocking calls "
                         "against its blocking ones (issue 14)")
+    parser.add_argument("--only-introspect", action="store_true",
+                        help="measure only introspection against "
+                        "call+gather, and the workers' idle CPU (issue 15)")
     parser.add_argument("--markdown", help="also write the report here")
     parser.add_argument("--skip", default="", help="contenders to leave out")
     parser.add_argument("--only-auth", action="store_true",
@@ -1072,6 +1167,9 @@ def main():
     large = [n for n in sizes if n >= 128]
     if args.only_auth:
         return only_auth(suite, runner, log, mesh_env, contenders)
+    if args.only_introspect:
+        return only_introspect(suite, runner, log, mesh_env, contenders,
+                               sizes)
     if args.only_async:
         return only_async(suite, runner, log, mesh_env, contenders, sizes)
     try:
