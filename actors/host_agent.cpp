@@ -6,6 +6,7 @@
 #include "actors/registrar.hpp"
 #include "bootstrap/network.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/proc_stats.hpp"
 #include "bootstrap/tls.hpp"
 #include "libmesh/src/core/proc_env.hpp"
 #include "mesh/config_keys.hpp"
@@ -15,9 +16,13 @@
 
 #include <spdlog/spdlog.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <memory>
+#include <tuple>
 
 namespace mesh::keys {
 
@@ -150,8 +155,10 @@ void execute(agent_ptr self, proc_effects fx) {
     }
   for (auto id : fx.waiters_dropped)
     st.waiters.erase(id);
-  for (auto& name : fx.forgotten)
+  for (auto& name : fx.forgotten) {
     st.agents.erase(name);
+    st.clocks.erase(name);
+  }
   if (quit)
     end_manager(self);
 }
@@ -272,6 +279,7 @@ plan_launch(const host_agent_state& st, const config_store& store,
 
 void launch(agent_ptr self, launch_request lr) {
   auto name = lr.name;
+  self->state.clocks[name] = proc_clock{proc_clock::clock::now(), {}, {}};
   self
     ->request(self->state.manager, caf::infinite, launch_atom::value,
               std::move(lr))
@@ -280,6 +288,9 @@ void launch(agent_ptr self, launch_request lr) {
         execute(self, self->state.table.launched(name, pid));
       },
       [self, name](caf::error& err) {
+        if (auto i = self->state.clocks.find(name);
+            i != self->state.clocks.end() && !i->second.exited)
+          i->second.exited = proc_clock::clock::now();
         execute(self,
                 self->state.table.launch_failed(name, mesh::to_string(err)));
       });
@@ -375,6 +386,163 @@ void agent_down(agent_ptr self, const std::string& name,
   self->delayed_send(self, exit_report_grace, proc_lost_atom::value,
                      connection_lost{name, rec->pid});
 }
+
+// -- introspection --------------------------------------------------------------
+
+int64_t ms_between(proc_clock::clock::time_point from,
+                   proc_clock::clock::time_point to) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(to - from)
+    .count();
+}
+
+/// Every key as this host resolves it (as effective() does: the host's own
+/// layers above client_override, then the snapshot a client pushed, then
+/// the rest).
+std::vector<config_entry> config_dump(agent_ptr self) {
+  auto& store = config_of(self->system());
+  auto& pushed = self->state.pushed_config;
+  std::vector<config_entry> out;
+  for (auto* info : config_registry::instance().keys()) {
+    config_entry e;
+    e.key = info->name;
+    e.env = info->env_name();
+    e.default_value = render_config_value(info->fallback);
+    auto src = store.source_of(info->name);
+    auto value = store.get_value(info->name);
+    if (src >= config_source::client_override)
+      for (auto& [name, text] : pushed)
+        if (name == info->name)
+          if (auto v = config_registry::instance().validate(name, text)) {
+            value = std::move(*v);
+            src = config_source::client_override;
+          }
+    e.value = render_config_value(value);
+    e.layer = std::string{to_string(src)};
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+/// One proc as the table and /proc see it (its actors come from its agent).
+/// Advances the proc's CPU sample (cpu_percent covers the time since the
+/// previous introspection of it, or since its launch).
+proc_snapshot proc_of(agent_ptr self, const proc_record& rec,
+                      proc_clock::clock::time_point now) {
+  auto& st = self->state;
+  proc_snapshot p;
+  p.rank = rec.rank;
+  p.name = rec.name;
+  p.proc_mesh = rec.proc_mesh_id;
+  p.host_mesh = rec.host_mesh_id;
+  p.host = st.address();
+  p.address = rec.address;
+  p.pid = rec.pid;
+  p.status = st.table.state_of(rec).status; // clamped while shutting down
+  p.reason = rec.reason;
+  p.exit_code = rec.exit_code;
+  p.signal = rec.signal;
+  p.stderr_tail.assign(rec.stderr_tail.begin(), rec.stderr_tail.end());
+  auto c = st.clocks.find(rec.name);
+  if (c != st.clocks.end())
+    p.uptime_ms =
+      ms_between(c->second.launched, c->second.exited.value_or(now));
+  if (rec.pid <= 0 || rec.exited)
+    return p;
+  auto s = bootstrap::sample_process(rec.pid);
+  if (!s)
+    return p; // gone between its exit and the report of it: not known
+  p.rss_bytes = s->rss_bytes;
+  p.cpu_time_ms = s->cpu_time_ms;
+  p.threads = s->threads;
+  p.open_fds = s->open_fds;
+  if (c != st.clocks.end()) {
+    auto& clk = c->second;
+    auto [cpu0, t0] =
+      clk.last_cpu.value_or(std::make_pair(int64_t{0}, clk.launched));
+    // Microseconds: two rounds can come within a millisecond. With no time
+    // between them there is no rate (-1), and the earlier sample stays.
+    auto wall_us =
+      std::chrono::duration_cast<std::chrono::microseconds>(now - t0).count();
+    if (wall_us > 0) {
+      p.cpu_percent = 100.0 * 1000.0 *
+                      static_cast<double>(std::max<int64_t>(
+                        0, s->cpu_time_ms - cpu0)) /
+                      static_cast<double>(wall_us);
+      clk.last_cpu = std::make_pair(s->cpu_time_ms, now);
+    }
+  }
+  return p;
+}
+
+/// One introspection round in flight: the snapshot and how many agents it
+/// still waits for.
+struct introspection_round {
+  caf::typed_response_promise<host_snapshot> promise;
+  host_snapshot snap;
+  size_t pending = 0;
+
+  void settle() {
+    if (--pending == 0)
+      promise.deliver(std::move(snap));
+  }
+};
+
+caf::result<host_snapshot> introspect(agent_ptr self,
+                                      const std::string& host_mesh_id,
+                                      caf::timespan deadline) {
+  auto& st = self->state;
+  auto now = proc_clock::clock::now();
+  host_snapshot snap;
+  snap.address = st.address();
+  snap.pid = static_cast<int64_t>(::getpid());
+  snap.uptime_ms = ms_between(st.started, now);
+  if (auto s = bootstrap::sample_self()) {
+    snap.rss_bytes = s->rss_bytes;
+    snap.cpu_time_ms = s->cpu_time_ms;
+  }
+  snap.config = config_dump(self);
+  for (auto& name : st.table.names()) {
+    auto* rec = st.table.find(name);
+    if (rec == nullptr ||
+        (!host_mesh_id.empty() && rec->host_mesh_id != host_mesh_id))
+      continue;
+    snap.procs.push_back(proc_of(self, *rec, now));
+  }
+  std::sort(snap.procs.begin(), snap.procs.end(),
+            [](const proc_snapshot& a, const proc_snapshot& b) {
+              return std::tie(a.proc_mesh, a.rank, a.name) <
+                     std::tie(b.proc_mesh, b.rank, b.name);
+            });
+  std::map<std::string, uint64_t> counts;
+  for (auto& p : snap.procs)
+    ++counts[std::string{to_string(p.status)}];
+  snap.procs_by_status.assign(counts.begin(), counts.end());
+  // Every running proc's agent is asked; the others have none to ask.
+  std::vector<std::pair<size_t, proc_agent_actor>> asks;
+  for (size_t i = 0; i < snap.procs.size(); ++i)
+    if (snap.procs[i].status == proc_status::running)
+      if (auto agent = agent_of(st, snap.procs[i].name))
+        asks.emplace_back(i, agent);
+  if (asks.empty())
+    return snap;
+  auto round = std::make_shared<introspection_round>();
+  round->promise = self->make_response_promise<host_snapshot>();
+  round->snap = std::move(snap);
+  round->pending = asks.size();
+  for (auto& [index, agent] : asks)
+    self->request(agent, deadline, introspect_atom::value)
+      .then(
+        [round, i = index](std::vector<actor_snapshot>& actors) {
+          auto& p = round->snap.procs[i];
+          p.actors = std::move(actors);
+          p.responsive = true;
+          round->settle();
+        },
+        // Timed out, or its agent is gone: unresponsive.
+        [round](caf::error&) { round->settle(); });
+  return round->promise;
+}
+
 
 caf::typed_response_promise<shutdown_summary>
 start_stop(agent_ptr self, proc_table::stop_start started) {
@@ -524,10 +692,21 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
     [self](list_procs_atom) { return self->state.table.names(); },
     [self](comm_atom) { return self->state.comm; },
     [self](registrar_atom) { return self->state.registrar; },
+    [self](introspect_atom, const std::string& host_mesh_id,
+           const relay_timeout& deadline) -> caf::result<host_snapshot> {
+      // At least a millisecond: a zero or negative deadline would give every
+      // proc up before it could answer.
+      auto d = std::max(deadline.value(),
+                        caf::timespan{std::chrono::milliseconds{1}});
+      return introspect(self, host_mesh_id, d);
+    },
     // -- internal: from actors of this node only (HA-2) -----------------------
     [self](proc_exited_atom, const proc_exit& ex) {
       if (!from_manager(self, "proc_exited"))
         return;
+      if (auto i = self->state.clocks.find(ex.name);
+          i != self->state.clocks.end() && !i->second.exited)
+        i->second.exited = proc_clock::clock::now();
       execute(self, self->state.table.exited(ex.name, ex.exit_code, ex.signal,
                                              ex.reason));
     },

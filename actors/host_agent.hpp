@@ -23,6 +23,13 @@
 //   lost while its process lives on (a hung proc: silent, heartbeats
 //   included, for proc_unresponsive_timeout, after which CAF closes the
 //   connection) fails as "unresponsive for N" and is SIGKILLed (PT-13).
+// - introspect answers in one round: it samples its procs of the asked host
+//   mesh from /proc, asks each running proc's agent for its actors with the
+//   caller's deadline (a request with a timeout: nothing blocks) and
+//   replies once every asked agent answered or failed to in time (that proc
+//   is then responsive = false). It keeps no timer and reads nothing while
+//   nobody asks. Launch and exit times are kept here, beside the table,
+//   which stays clock-free.
 #pragma once
 
 #include "actors/internal_interfaces.hpp"
@@ -32,6 +39,7 @@
 #include <caf/expected.hpp>
 #include <caf/typed_response_promise.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -49,9 +57,25 @@ struct host_agent_options {
   std::optional<bootstrap_command> default_command;
 };
 
+/// When a proc was launched and exited, and what its last introspection
+/// saw of its CPU time (for cpu_percent), by the host agent's clock.
+struct proc_clock {
+  using clock = std::chrono::steady_clock;
+  clock::time_point launched;
+  std::optional<clock::time_point> exited;
+  /// CPU time and when it was read, at the previous introspection of this
+  /// proc (unset: none yet, the next one measures from its launch).
+  std::optional<std::pair<int64_t, clock::time_point>> last_cpu;
+};
+
 struct host_agent_state {
   static inline const char* name = "host_agent";
   host_agent_options options;
+  /// When this agent started (the host's uptime).
+  std::chrono::steady_clock::time_point started =
+    std::chrono::steady_clock::now();
+  /// Launch and exit times of the procs in the table, by proc name.
+  std::map<std::string, proc_clock> clocks;
   /// Where this agent is published; set by set_endpoint.
   std::string host;
   uint16_t port = 0;

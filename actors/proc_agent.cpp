@@ -62,12 +62,32 @@ void confirm(agent_ptr self, const caf::actor& handle) {
   i->pending.deliver(handle);
 }
 
+/// Keeps an ended actor for introspection (the last ended_kept of them).
+void remember_ended(agent_ptr self, const spawned_actor& rec,
+                    const caf::error& reason) {
+  auto& ended = self->state.ended;
+  actor_snapshot snap;
+  snap.name = rec.name;
+  snap.actor_mesh = rec.actor_mesh;
+  snap.type = rec.type;
+  // One that died in its initialisation failed too, even if it quit
+  // "normally": it never became a member.
+  bool failed = is_failure(reason) || !rec.confirmed;
+  snap.status = failed ? "failed" : "stopped";
+  if (failed)
+    snap.last_failure = explain_exit(self->system(), reason);
+  ended.push_back(std::move(snap));
+  while (ended.size() > proc_agent_state::ended_kept)
+    ended.pop_front();
+}
+
 void on_down(agent_ptr self, const caf::down_msg& msg) {
   auto i = find_actor(self, msg.source);
   if (i == self->state.actors.end())
     return;
   auto rec = std::move(*i);
   self->state.actors.erase(i);
+  remember_ended(self, rec, msg.reason);
   auto& sys = self->system();
   if (!rec.confirmed) {
     rec.pending.deliver(
@@ -117,6 +137,45 @@ caf::expected<caf::actor> spawn_by_type(agent_ptr self,
 
 } // namespace
 
+// Why this is safe (CAF 0.17.6, caf/intrusive/fifo_inbox.hpp and
+// lifo_inbox.hpp). A scheduled actor's mailbox is a lock-free LIFO stack
+// that any thread pushes to, plus a queue that only the thread running the
+// actor may touch. fifo_inbox::size() calls fetch_more(), which moves the
+// stack into that queue (lifo_inbox::take_head), so:
+// - nobody else may run the target meanwhile: with one scheduler worker,
+//   the worker is running us, and a detached actor (its own thread) is
+//   excluded. (The middleman's thread only pushes to mailboxes.) Moving the
+//   stack early is exactly what the actor's next resume does first, so it
+//   changes nothing it will see;
+// - the stack must not be BLOCKED: take_head() swaps BLOCKED for EMPTY, so
+//   the next push_front would report `success` instead of
+//   `unblocked_reader`, its sender would not schedule the actor, and the
+//   actor would never run again. Only the actor's own thread blocks its
+//   mailbox (try_block at the end of a resume), which cannot happen while
+//   we run; other threads only push, which turns BLOCKED into non-empty,
+//   never the reverse. So a mailbox not blocked when we check is not
+//   blocked when take_head runs. A BLOCKED mailbox is left untouched: its
+//   actor blocked it only with an empty queue (fifo_inbox::try_block) and
+//   nothing arrived since, so its depth is 0;
+// - nor CLOSED (take_head asserts against it; closing is the actor's own
+//   cleanup, again on its thread, so the check holds for the same reason).
+// Our handle keeps the target alive while we look. Messages the actor
+// skipped (kept for a later behavior) are not counted, as size() does not.
+int64_t sample_mailbox_depth(caf::actor_system& sys, const caf::actor& target) {
+  if (!target || sys.scheduler().num_workers() != 1)
+    return -1;
+  auto* ptr = caf::actor_cast<caf::abstract_actor*>(target);
+  auto* sched = dynamic_cast<caf::scheduled_actor*>(ptr);
+  if (sched == nullptr || sched->getf(caf::abstract_actor::is_detached_flag))
+    return -1;
+  auto& box = sched->mailbox();
+  if (box.blocked())
+    return 0;
+  if (box.closed())
+    return -1;
+  return static_cast<int64_t>(box.size());
+}
+
 proc_agent_actor::behavior_type
 proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
            std::string proc_name, registrar_actor registrar) {
@@ -152,6 +211,7 @@ proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
       rec.handle = handle;
       rec.name = req.name;
       rec.actor_mesh = req.actor_mesh;
+      rec.type = req.type;
       rec.supervisor = req.supervisor;
       rec.pending = self->make_response_promise<caf::actor>();
       auto promise = rec.pending;
@@ -174,6 +234,22 @@ proc_agent(proc_agent_actor::stateful_pointer<proc_agent_state> self,
         return make_error(ec::invalid_config,
                           "unknown config key '" + key + "'");
       return render_config_value(config_of(self->system()).get_value(key));
+    },
+    [self](introspect_atom) {
+      auto& st = self->state;
+      std::vector<actor_snapshot> result;
+      result.reserve(st.actors.size() + st.ended.size());
+      for (auto& a : st.actors) {
+        actor_snapshot snap;
+        snap.name = a.name;
+        snap.actor_mesh = a.actor_mesh;
+        snap.type = a.type;
+        snap.status = "running";
+        snap.mailbox_depth = sample_mailbox_depth(self->system(), a.handle);
+        result.push_back(std::move(snap));
+      }
+      result.insert(result.end(), st.ended.begin(), st.ended.end());
+      return result;
     },
   };
 }

@@ -141,7 +141,10 @@ using proc_agent_actor = caf::typed_actor<
   // unknown, the arguments or the interface do not match.
   caf::replies_to<spawn_actor_atom, spawn_actor_request>::with<caf::actor>,
   // The value of a config key as resolved in this proc.
-  caf::replies_to<get_config_atom, std::string>::with<std::string>>;
+  caf::replies_to<get_config_atom, std::string>::with<std::string>,
+  // Introspection (mesh/introspect.hpp): every actor it spawned that still
+  // runs, then the last few that ended (failed or stopped), oldest first.
+  caf::replies_to<introspect_atom>::with<std::vector<actor_snapshot>>>;
 
 /// A proc's state plus the handle of its proc agent (empty until running).
 struct proc_info {
@@ -268,7 +271,13 @@ using host_agent_actor = caf::typed_actor<
   // The comm actor of this host.
   caf::replies_to<comm_atom>::with<comm_actor_actor>,
   // The registrar of this host, for its children's handshake.
-  caf::replies_to<registrar_atom>::with<registrar_actor>>;
+  caf::replies_to<registrar_atom>::with<registrar_actor>,
+  // Introspection (mesh/introspect.hpp): this host and its procs of one host
+  // mesh ("" = every proc of the host), in one round: it asks each running
+  // proc's agent with the deadline and replies once all answered or the
+  // deadline passed (a proc that did not answer is responsive = false).
+  caf::replies_to<introspect_atom, std::string,
+                  relay_timeout>::with<host_snapshot>>;
 
 /// The client-side controller of one proc mesh: receives the proc events its
 /// hosts push, keeps per-rank state and runs the supervisor of an actor mesh

@@ -31,6 +31,7 @@
 
 #include "mesh/actor_mesh.hpp"
 #include "mesh/host_mesh.hpp"
+#include "mesh/introspect.hpp"
 #include "mesh/proc_mesh.hpp"
 #include "mesh/supervisor.hpp"
 
@@ -238,6 +239,12 @@ pending<shutdown_summary> shutdown(caf::scheduled_actor* self,
 
 /// host_mesh::stop.
 pending<shutdown_summary> stop(caf::scheduled_actor* self, host_mesh& hosts);
+
+/// mesh::introspect (mesh/introspect.hpp): the tree of a host mesh, one
+/// round to every host with `deadline` for its procs.
+pending<mesh_snapshot> introspect(caf::scheduled_actor* self,
+                                  const host_mesh_ref& hosts,
+                                  duration deadline = std::chrono::seconds{2});
 
 // --- proc meshes -------------------------------------------------------------
 

@@ -122,7 +122,14 @@ struct mesh_snapshot {
 /// The tree of a host mesh: one introspection round to every host, each
 /// answering within `deadline` (procs that did not answer by then show as
 /// unresponsive; a host that did not shows its error). Blocks; on an
-/// actor's thread use async::introspect.
+/// actor's thread use async::introspect (mesh/async.hpp).
+/// Each host is asked for this mesh's procs only (a host shared by several
+/// meshes reports the others' elsewhere) and given `deadline` plus a
+/// margin of 1 s for its own work before it counts as not answering, so
+/// this returns within about deadline + 1 s. Errors: ec::not_running for a
+/// host mesh that was shut down, ec::invalid_argument for a deadline that
+/// is not positive. restarts and mesh_messages are 0 here (only the owner
+/// knows them).
 caf::expected<mesh_snapshot>
 introspect(const host_mesh_ref& hosts,
            duration deadline = std::chrono::seconds{2});
