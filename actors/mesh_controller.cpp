@@ -493,6 +493,15 @@ mesh_controller(controller_ptr self,
       publish(self, ev);
     },
     [self](const proc_output& out) {
+      std::shared_ptr<log_buffer> buf;
+      {
+        std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+        auto& logs = self->state.shared->logs;
+        if (out.rank < logs.size())
+          buf = logs[out.rank];
+      }
+      if (buf)
+        buf->append(out.is_stderr, out.line);
       auto h = self->state.layout->host_of(out.rank);
       auto text = fmt::format("[{}/{}] {}\n", h, out.rank, out.line);
       std::fputs(text.c_str(), out.is_stderr ? stderr : stdout);

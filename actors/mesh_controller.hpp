@@ -23,6 +23,7 @@
 #pragma once
 
 #include "actors/internal_interfaces.hpp"
+#include "libmesh/src/core/admin_metrics.hpp"
 #include "libmesh/src/core/mesh_layout.hpp"
 #include "mesh/supervisor.hpp"
 
@@ -70,6 +71,25 @@ struct actor_mesh_supervision {
   std::atomic<uint64_t> replaced_epoch{0};
   /// The request every member was spawned with: a restart spawns the same.
   spawn_actor_request request;
+  /// Calls and casts the owner sent each member through the mesh API, by
+  /// proc mesh rank (actor_snapshot::mesh_messages): one relaxed increment
+  /// per member per call or cast, no lock. Sized once by size_messages().
+  std::unique_ptr<std::atomic<uint64_t>[]> sent;
+  size_t sent_size = 0;
+  /// The owner's calls to this actor mesh, send to last reply (/metrics).
+  latency_histogram calls;
+
+  void size_messages(size_t ranks) {
+    sent = std::make_unique<std::atomic<uint64_t>[]>(ranks);
+    sent_size = ranks;
+  }
+  void count_sent(size_t rank) {
+    if (rank < sent_size)
+      sent[rank].fetch_add(1, std::memory_order_relaxed);
+  }
+  uint64_t sent_to(size_t rank) const {
+    return rank < sent_size ? sent[rank].load(std::memory_order_relaxed) : 0;
+  }
 
   /// Whether casts and calls skip rank `r` (gone or restarting).
   bool skips(size_t r) const {
@@ -135,6 +155,24 @@ struct mesh_controller_shared {
   std::map<std::string, std::weak_ptr<actor_mesh_supervision>> actor_meshes;
   /// Casts not sent to each rank because it was known gone, by rank.
   std::vector<uint64_t> dropped;
+  /// Each rank's forwarded output lines (proc_output, with log_forwarding
+  /// on), for the admin endpoint; the buffers lock themselves.
+  std::vector<std::shared_ptr<log_buffer>> logs;
+  /// Supervision events of this proc mesh's actor meshes by (action, cause
+  /// class), and restarts (restarted events) by rank.
+  supervision_counts supervision;
+  std::vector<uint32_t> restarts;
+
+  /// Sizes the per-rank vectors for `ranks` procs.
+  void size_ranks(size_t ranks) {
+    procs.resize(ranks);
+    dropped.resize(ranks);
+    restarts.resize(ranks);
+    logs.resize(ranks);
+    for (auto& l : logs)
+      if (!l)
+        l = std::make_shared<log_buffer>();
+  }
   /// Requests in flight that supervision may have to answer, by id.
   std::map<uint64_t, rank_waiter> waiters;
   uint64_t next_waiter = 0;

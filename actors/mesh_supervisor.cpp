@@ -78,6 +78,12 @@ void emit(controller_ptr self, const proc_event& ev) {
   std::vector<std::function<void(const proc_event&)>> handlers;
   {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
+    auto& shared = *self->state.shared;
+    ++shared.supervision[{std::string{to_string(ev.action)},
+                          std::string{cause_class(ev)}}];
+    if (ev.action == supervision_action::restarted
+        && ev.rank < shared.restarts.size())
+      ++shared.restarts[ev.rank];
     handlers = self->state.shared->handlers;
     if (auto sup = self->state.supervisor->sup.lock())
       handlers.insert(handlers.end(), sup->handlers.begin(),

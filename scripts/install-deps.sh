@@ -10,6 +10,9 @@ packages=(
   libyaml-cpp-dev                 # mesh files
   libspdlog-dev libfmt-dev        # logging and formatting
   libcli11-dev                    # meshctl / meshd command lines
+  nlohmann-json3-dev              # the introspection tree's JSON (header-only)
+  libcpp-httplib-dev              # the admin endpoint (HTTP server)
+  python3-prometheus-client       # the admin suite parses /metrics with it
   doctest-dev                     # tests
   cmake                           # the install test's CMake consumer (test/install)
   iproute2 util-linux numactl     # network namespaces, taskset, numactl

@@ -47,6 +47,10 @@ extern const config_key<duration> call_timeout;
 extern const config_key<duration> proc_unresponsive_timeout;
 /// Where host agents and procs listen.
 extern const config_key<std::string> listen_address;
+/// The owner's admin endpoint (docs/admin-api.md), "host:port": port 0
+/// takes a free one, empty turns it off. Default "127.0.0.1:0" (loopback).
+/// Process-local: never propagated.
+extern const config_key<std::string> admin_address;
 /// Mutual TLS certificate (PEM). Process-local: never propagated.
 extern const config_key<std::string> tls_certificate;
 /// Mutual TLS private key (PEM). Process-local: never propagated.

@@ -9,6 +9,7 @@
 #include <caf/all.hpp>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <optional>
 #include <utility>
@@ -232,7 +233,11 @@ void actor_mesh_base::cast_message(caf::message msg) const {
     groups = &pruned;
   }
   std::vector<const host_group*> credit_points;
+  auto& sup = *core.supervision;
   for (auto& g : *groups) {
+    // Counted as sent (actor_snapshot::mesh_messages), credit point or not.
+    for (auto v : g.view_ranks)
+      sup.count_sent(plan_->base_ranks[v]);
     auto sent = core.casts_per_host[g.host].fetch_add(1) + 1;
     if (sent % cast_credit == 0) {
       credit_points.push_back(&g);
@@ -457,6 +462,8 @@ public:
   /// Once every request was answered: forgets the waiters and names the
   /// ranks that ended an abandoned call.
   void finish() {
+    core_.supervision->calls.observe(std::chrono::steady_clock::now()
+                                     - started_);
     auto& shared = *core_.controller;
     std::lock_guard<std::mutex> guard{shared.mtx};
     // A waiter that supervision answered (now, or at registration) left
@@ -531,12 +538,18 @@ private:
         req.group = g;
         requests.push_back(std::move(req));
       }
+      // Counted as sent (actor_snapshot::mesh_messages).
+      for (auto v : g.view_ranks)
+        core.supervision->count_sent(plan.base_ranks[v]);
     }
   }
 
   const actor_mesh_core& core_;
   const actor_mesh_plan& plan_;
   caf::timespan ts_;
+  /// When the call was planned: its latency ends at finish() (/metrics).
+  std::chrono::steady_clock::time_point started_ =
+    std::chrono::steady_clock::now();
   bool fail_fast_;
   std::vector<uint64_t> waiter_ids_;
 };

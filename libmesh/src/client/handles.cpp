@@ -47,8 +47,7 @@ shared_of(size_t ranks, std::vector<proc_info> procs,
           std::shared_ptr<const mesh_layout> layout) {
   auto shared = std::make_shared<mesh_controller_shared>();
   shared->procs = std::move(procs);
-  shared->procs.resize(ranks);
-  shared->dropped.resize(ranks);
+  shared->size_ranks(ranks);
   shared->layout = std::move(layout);
   return shared;
 }
@@ -169,6 +168,7 @@ actor_mesh_base actor_mesh_base::from_wire(caf::actor_system* sys,
   core->supervision = std::make_shared<actor_mesh_supervision>();
   core->supervision->name = core->name;
   core->supervision->id = core->id.to_string();
+  core->supervision->size_messages(ranks);
   core->casts_per_host = std::make_unique<std::atomic<uint64_t>[]>(nhosts);
   core->callers = std::make_unique<caller_pool>(*sys);
   core->host_types.resize(nhosts);

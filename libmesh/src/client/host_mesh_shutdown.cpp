@@ -14,6 +14,7 @@
 #include "mesh/host_mesh.hpp"
 
 #include "bootstrap/network.hpp"
+#include "libmesh/src/client/admin_server.hpp"
 #include "libmesh/src/client/mesh_data.hpp"
 #include "libmesh/src/client/ops.hpp"
 #include "libmesh/src/client/proc_mesh_ops.hpp"
@@ -224,6 +225,9 @@ caf::actor shutdown_op_of(std::shared_ptr<mesh_access::host_data> d,
                                      "its shutdown is already under way"));
   own->shutting_down = true;
   *d->alive = false;
+  // The mesh leaves the registry and stops serving as its shutdown starts.
+  if (own->admin)
+    own->admin->stop();
   return spawn_op(sys, [d, own](caf::event_based_actor* self, op_outcome out) {
     auto& sys = self->system();
     auto what = "shutdown of host mesh " + d->id.to_string();

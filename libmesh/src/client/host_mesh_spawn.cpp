@@ -13,6 +13,7 @@
 #include "mesh/host_mesh.hpp"
 
 #include "actors/mesh_controller.hpp"
+#include "libmesh/src/client/admin_server.hpp"
 #include "libmesh/src/client/mesh_data.hpp"
 #include "libmesh/src/client/ops.hpp"
 #include "libmesh/src/client/proc_mesh_ops.hpp"
@@ -95,8 +96,7 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
   auto snapshot = config_of(sys).propagated_snapshot();
   std::vector<spawn_procs_request> requests(nhosts);
   auto shared = std::make_shared<mesh_controller_shared>();
-  shared->procs.resize(total);
-  shared->dropped.resize(total);
+  shared->size_ranks(total);
   for (size_t h = 0; h < nhosts; ++h) {
     auto& req = requests[h];
     req.proc_mesh_id = id_text;
@@ -133,8 +133,9 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
   pm->layout = where;
   pm->hosts = hd->agents;
   pm->shared = std::move(shared);
-  return spawn_op(sys, [pm, where, requests = std::move(requests),
-                        name](caf::event_based_actor* self,
+  auto index = hd->proc_meshes;
+  return spawn_op(sys, [pm, where, requests = std::move(requests), name,
+                        index](caf::event_based_actor* self,
                               op_outcome out) mutable {
     auto controller = self->spawn(mesh_controller, pm->shared, where);
     pm->controller = controller;
@@ -146,7 +147,11 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
     self
       ->request(controller, caf::infinite, spawn_procs_atom::value, pm->hosts,
                 std::move(requests))
-      .then([pm, out](caf::ok_atom) { out.done(proc_mesh_handoff{pm}); },
+      .then(
+        [pm, out, index](caf::ok_atom) {
+          index->add(pm->id.to_string(), pm, pm->shared);
+          out.done(proc_mesh_handoff{pm});
+        },
             [self, pm, out, name](caf::error& failure) {
               // Nothing of a failed spawn may be left running.
               self->request(stop_op(mesh_access::make_proc_ref(pm), "spawn failed"),
@@ -165,6 +170,9 @@ spawn_procs_op(const host_mesh_ref& hosts, std::string name,
 
 host_mesh mesh_access::make_host_mesh(std::shared_ptr<host_data> d,
                                       std::shared_ptr<host_owned> own) {
+  // Registered, and served, once up (admin_server.hpp).
+  if (!own->admin)
+    own->admin = admin_service::start(d);
   host_mesh result{std::move(d)};
   result.own_ = std::move(own);
   return result;

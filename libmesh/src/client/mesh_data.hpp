@@ -13,15 +13,58 @@
 #include <caf/scoped_actor.hpp>
 #include <caf/send.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
 namespace mesh {
+
+namespace detail {
+class admin_service;
+} // namespace detail
+
+/// A proc mesh as its host mesh's owner sees it (the admin endpoint).
+struct indexed_proc_mesh {
+  std::string id;
+  std::shared_ptr<mesh_controller_shared> shared;
+};
+
+/// The proc meshes spawned from one host mesh in this process, for its
+/// owner's admin endpoint. Weak: a proc mesh ends with its handles.
+struct proc_mesh_index {
+  struct entry {
+    std::string id;
+    std::weak_ptr<void> handle; ///< The proc mesh's data.
+    std::weak_ptr<mesh_controller_shared> shared;
+  };
+  std::mutex mtx;
+  std::vector<entry> meshes; ///< Oldest first.
+
+  void add(std::string id, const std::shared_ptr<void>& handle,
+           const std::shared_ptr<mesh_controller_shared>& shared) {
+    std::lock_guard<std::mutex> guard{mtx};
+    meshes.erase(std::remove_if(meshes.begin(), meshes.end(),
+                                [](auto& e) { return e.handle.expired(); }),
+                 meshes.end());
+    meshes.push_back(entry{std::move(id), handle, shared});
+  }
+  /// The live ones, oldest first.
+  std::vector<indexed_proc_mesh> live() {
+    std::lock_guard<std::mutex> guard{mtx};
+    std::vector<indexed_proc_mesh> out;
+    for (auto& e : meshes)
+      if (!e.handle.expired())
+        if (auto shared = e.shared.lock())
+          out.push_back(indexed_proc_mesh{e.id, std::move(shared)});
+    return out;
+  }
+};
 
 struct host_mesh_ref::data {
   caf::actor_system* sys = nullptr;
@@ -35,6 +78,9 @@ struct host_mesh_ref::data {
   /// Cleared by the owner's shutdown; shared by every ref of the mesh.
   std::shared_ptr<std::atomic<bool>> alive
     = std::make_shared<std::atomic<bool>>(true);
+  /// Proc meshes spawned from it by this process (the admin endpoint).
+  std::shared_ptr<proc_mesh_index> proc_meshes
+    = std::make_shared<proc_mesh_index>();
 };
 
 /// What an owning host_mesh holds besides its data: the hosts it runs in
@@ -51,6 +97,9 @@ struct host_mesh::owned {
   bool stopped = false;
   /// A shutdown is under way (its operation sets `result`).
   bool shutting_down = false;
+  /// The mesh's registry entry and admin endpoint (admin_server.hpp);
+  /// ended by the shutdown, or with the owner.
+  std::shared_ptr<detail::admin_service> admin;
 
   /// Whether destroying the owner must shut the hosts down: not after a
   /// shutdown, nor after a stop() of hosts this process does not run.

@@ -321,6 +321,7 @@ caf::actor spawn_actors_op(const proc_mesh_ref& mesh, std::string name,
   core->supervision = std::make_shared<actor_mesh_supervision>();
   core->supervision->name = name;
   core->supervision->id = core->id.to_string();
+  core->supervision->size_messages(n);
   core->casts_per_host = std::make_unique<std::atomic<uint64_t>[]>(nhosts);
   core->callers = std::make_unique<caller_pool>(sys);
   st->core = core;
