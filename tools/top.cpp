@@ -143,8 +143,11 @@ std::string plain_snapshot(const mesh::mesh_snapshot& snap,
   while (!lines.empty() && lines.back().empty())
     lines.pop_back();
   std::string out;
-  for (auto& l : lines)
-    out += l + '\n';
+  for (auto& l : lines) {
+    // Header and selected rows are padded to the (nominal) width.
+    auto end = l.find_last_not_of(' ');
+    out += l.substr(0, end == std::string::npos ? 0 : end + 1) + '\n';
+  }
   return out;
 }
 
