@@ -11,9 +11,10 @@ packages=(
   libspdlog-dev libfmt-dev        # logging and formatting
   libcli11-dev                    # meshctl / meshd command lines
   nlohmann-json3-dev              # the introspection tree's JSON (header-only)
-  libcpp-httplib-dev              # the admin endpoint (HTTP server)
+  libcpp-httplib-dev              # the admin endpoint (HTTP server), meshctl's client
   python3-prometheus-client       # the admin suite parses /metrics with it
   doctest-dev                     # tests
+  tmux                            # meshctl top's real-terminal test
   cmake                           # the install test's CMake consumer (test/install)
   iproute2 util-linux numactl     # network namespaces, taskset, numactl
   clang-14 libfuzzer-14-dev       # the fuzz targets (scripts/fuzz.sh, fuzz/)

@@ -1,5 +1,7 @@
-// meshctl: the command-line front end for mesh files (architecture §8), and
-// for the certificates of mutual TLS between meshd and clients (cert.hpp).
+// meshctl: the command-line front end for mesh files (architecture §8), for
+// the certificates of mutual TLS between meshd and clients (cert.hpp), and
+// for watching running meshes through their owners' admin endpoints
+// (inspect.hpp: ls, status, top, logs).
 //
 // Exit codes: 0 success, 1 the command failed (e.g. an invalid mesh file),
 // 2 a usage error (unknown option, missing argument).
@@ -14,6 +16,7 @@
 #include "mesh/mesh_file.hpp"
 #include "cert.hpp"
 #include "echo_actor.hpp"
+#include "inspect.hpp"
 #include "mesh/system.hpp"
 #include "up.hpp"
 
@@ -141,6 +144,48 @@ int main(int argc, char** argv) {
                     : "Replace existing files");
   }
 
+  auto* ls_cmd = app.add_subcommand(
+    "ls", "List this user's running meshes: id, owner pid, hosts, procs, "
+          "age and command");
+
+  std::string mesh_id;
+  bool json = false;
+  auto* status_cmd = app.add_subcommand(
+    "status", "Show a running mesh: its hosts, procs (status, pid, CPU, RSS, "
+              "actors), actor meshes and failures with their cause");
+  status_cmd->add_option("MESH", mesh_id,
+                         "Mesh id or a prefix of it; may be omitted when "
+                         "one mesh is running");
+  status_cmd->add_flag("--json", json,
+                       "Print the tree as JSON, as the mesh's admin endpoint "
+                       "serves it (docs/admin-api.md)");
+
+  meshctl::top_options top_opts;
+  auto* top_cmd = app.add_subcommand(
+    "top", "A live full-screen view of a running mesh; keys: q quit, c/r/s "
+           "sort by CPU/RSS/status, up/down select. Off a terminal, one "
+           "snapshot in plain text");
+  top_cmd->add_option("MESH", top_opts.mesh,
+                      "Mesh id or a prefix of it; may be omitted when one "
+                      "mesh is running");
+  top_cmd->add_option("--interval", top_opts.interval_s,
+                      "Seconds between refreshes")
+    ->check(CLI::Range(0.1, 3600.0))
+    ->capture_default_str();
+
+  meshctl::logs_options logs_opts;
+  auto* logs_cmd = app.add_subcommand(
+    "logs", "Print a proc's stderr tail; with -f, then its forwarded output "
+            "lines as they come (the mesh needs log_forwarding) until Ctrl-C");
+  logs_cmd->add_option("MESH", logs_opts.mesh, "Mesh id or a prefix of it")
+    ->required();
+  logs_cmd->add_option("RANK", logs_opts.rank, "Rank of the proc")->required();
+  logs_cmd->add_option("--proc-mesh", logs_opts.proc_mesh,
+                       "The proc mesh (id or name prefix) when the mesh "
+                       "has several");
+  logs_cmd->add_flag("-f,--follow", logs_opts.follow,
+                     "Keep printing the proc's lines as they come");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -162,5 +207,13 @@ int main(int argc, char** argv) {
     return meshctl::cert_init(cert_opts);
   if (*cert_add_cmd)
     return meshctl::cert_add(cert_opts);
+  if (*ls_cmd)
+    return meshctl::ls_command();
+  if (*status_cmd)
+    return meshctl::status_command(mesh_id, json);
+  if (*top_cmd)
+    return meshctl::top_command(top_opts);
+  if (*logs_cmd)
+    return meshctl::logs_command(logs_opts);
   return exit_usage;
 }
