@@ -529,13 +529,12 @@ TEST_SUITE("meshctl_inspect") {
                     "wrote after logs started") {
     runtime_dir rt;
     fs::create_directories(rt.base);
-    auto trigger = rt.base + "/trigger";
-    // The proc writes one line as it starts and one when the test creates
-    // the trigger file (within 30 s), then runs as meshctl does.
-    auto script = "echo \"chatty-before-$$\" >&2; (i=0; while [ ! -e '"
-                  + trigger + "' ] && [ $i -lt 300 ]; do sleep 0.1; "
-                  "i=$((i+1)); done; echo chatty-after >&2) & exec '"
-                  + meshctl_path() + "'";
+    // The proc writes one line as it starts, then runs as meshctl does; the
+    // later line is written into its stderr pipe by the test (through
+    // /proc/PID/fd/2), as if the proc wrote it, so that no helper process
+    // of the proc's outlives it.
+    auto script = "echo \"chatty-before-$$\" >&2; exec '" + meshctl_path()
+                  + "'";
     auto file = rt.base + "/chatty.yaml";
     write_file(file, "hosts:\n  mode: local\n"
                      "proc_meshes:\n  - name: chatty\n"
@@ -567,7 +566,8 @@ TEST_SUITE("meshctl_inspect") {
                       rt};
     CHECK(follow.read_until(before, 30s));
     CHECK_FALSE(contains(follow.output(), "chatty-after"));
-    write_file(trigger, "");
+    write_file("/proc/" + std::to_string(procs[0].pid) + "/fd/2",
+               "chatty-after\n");
     CHECK_MESSAGE(follow.read_until("chatty-after", 30s), follow.output());
     int status = follow.stop(SIGTERM);
     CHECK(WIFEXITED(status));
