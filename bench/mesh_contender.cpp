@@ -175,19 +175,10 @@ public:
   }
 
   caf::expected<double> gather_ms(size_t k) override {
-    std::vector<double> samples;
-    for (size_t i = 0; i < k; ++i) {
-      auto x = static_cast<int32_t>(i);
-      auto t0 = clock_type::now();
-      auto replies = workers_->call<int32_t>(x);
-      if (!replies)
-        return std::move(replies.error());
-      for (auto y : replies->values())
-        if (auto err = check_echo(x, y))
-          return err;
-      samples.push_back(ms_since(t0));
-    }
-    return percentile(samples, 50);
+    std::vector<double> samples_us;
+    if (auto err = gather_block(k, samples_us))
+      return err;
+    return percentile(samples_us, 50) / 1e3;
   }
 
   caf::expected<paired_latency> paired_round_trips(size_t k) override {
