@@ -162,12 +162,15 @@ struct mesh_controller_shared {
   /// class), and restarts (restarted events) by rank.
   supervision_counts supervision;
   std::vector<uint32_t> restarts;
+  /// The cause class of each rank's last restarting event.
+  std::vector<std::string> restart_causes;
 
   /// Sizes the per-rank vectors for `ranks` procs.
   void size_ranks(size_t ranks) {
     procs.resize(ranks);
     dropped.resize(ranks);
     restarts.resize(ranks);
+    restart_causes.resize(ranks);
     logs.resize(ranks);
     for (auto& l : logs)
       if (!l)

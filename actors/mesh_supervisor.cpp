@@ -79,8 +79,17 @@ void emit(controller_ptr self, const proc_event& ev) {
   {
     std::lock_guard<std::mutex> guard{self->state.shared->mtx};
     auto& shared = *self->state.shared;
-    ++shared.supervision[{std::string{to_string(ev.action)},
-                          std::string{cause_class(ev)}}];
+    // A restarted event's proc is up again: it carries the cause class of
+    // the restarting event before it.
+    std::string cause{cause_class(ev)};
+    if (ev.rank < shared.restart_causes.size()) {
+      if (ev.action == supervision_action::restarting)
+        shared.restart_causes[ev.rank] = cause;
+      else if (ev.action == supervision_action::restarted
+               && !shared.restart_causes[ev.rank].empty())
+        cause = shared.restart_causes[ev.rank];
+    }
+    ++shared.supervision[{std::string{to_string(ev.action)}, cause}];
     if (ev.action == supervision_action::restarted
         && ev.rank < shared.restarts.size())
       ++shared.restarts[ev.rank];

@@ -99,12 +99,15 @@ running_mesh entry_of(const host_mesh& hosts) {
   return *e;
 }
 
+/// The current proc of `rank`: not terminated, else the newest (a
+/// restarted rank has its ended proc in the tree too).
 const proc_snapshot* proc_in(const mesh_snapshot& s, uint64_t rank) {
+  const proc_snapshot* found = nullptr;
   for (auto& h : s.hosts)
     for (auto& p : h.procs)
-      if (p.rank == rank)
-        return &p;
-  return nullptr;
+      if (p.rank == rank && (!found || is_terminated(found->status)))
+        found = &p;
+  return found;
 }
 
 /// Asks `f` until it says yes or about 20 s passed (a bounded wait for what
@@ -531,5 +534,60 @@ TEST_CASE_FIXTURE(admin_fixture,
   // Nobody's own listing refuses a directory it does not own.
   auto meshctl_like = as_nobody({"/usr/bin/test", "-r", e.path});
   CHECK(meshctl_like.exit_code != 0);
+  REQUIRE(hosts->shutdown());
+}
+
+TEST_CASE_FIXTURE(admin_fixture,
+                  "a supervised rank's restart shows in the tree and in the "
+                  "supervision metrics") {
+  auto hosts = host_mesh::local_with_bootstrap(sys, child_command());
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto pm = hosts->spawn("workers", extent{{"gpus", 2}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto echoes = pm->spawn<caf::actor>("echoes", "echo");
+  REQUIRE_MESSAGE(echoes, mesh::to_string(echoes.error()));
+  supervisor_policy policy;
+  policy.strategy = restart_strategy::one_for_one;
+  policy.max_restarts = 3;
+  policy.within = 60s;
+  auto attached = echoes->supervise(policy);
+  REQUIRE_MESSAGE(attached, mesh::to_string(attached.error()));
+  auto pids = test::pids_of(*pm);
+  admin_client client{entry_of(*hosts)};
+  REQUIRE(::kill(pids[1], SIGKILL) == 0);
+  mesh_snapshot last;
+  bool restarted = eventually([&] {
+    auto res = client.get("/v1/mesh");
+    if (!res || res->status != 200)
+      return false;
+    auto s = mesh_snapshot_from_json(res->body);
+    if (!s)
+      return false;
+    last = *s;
+    auto* p = proc_in(*s, 1);
+    return p && p->restarts == 1 && p->status == proc_status::running
+           && p->pid != pids[1];
+  });
+  CHECK_MESSAGE(restarted, to_json(last));
+  CHECK(proc_in(last, 0)->restarts == 0);
+  // /v1/procs/1 is the rank's current proc.
+  auto current = client.get("/v1/procs/1");
+  REQUIRE(current);
+  REQUIRE(current->status == 200);
+  auto p1 = proc_snapshot_from_json(current->body);
+  REQUIRE(p1);
+  CHECK(p1->status == proc_status::running);
+  CHECK(p1->restarts == 1);
+  CHECK(p1->pid == proc_in(last, 1)->pid);
+  auto metrics = client.get("/metrics");
+  REQUIRE(metrics);
+  REQUIRE(metrics->status == 200);
+  auto series = "mesh_supervision_events_total{proc_mesh=\"" + pm->id().to_string()
+                + "\",action=\"";
+  CHECK_MESSAGE(metrics->body.find(series + "restarting\",cause=\"proc_failed\"} 1\n")
+                  != std::string::npos,
+                metrics->body);
+  CHECK(metrics->body.find(series + "restarted\",cause=\"proc_failed\"} 1\n")
+        != std::string::npos);
   REQUIRE(hosts->shutdown());
 }

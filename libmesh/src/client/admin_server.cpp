@@ -224,13 +224,20 @@ struct admin_service::impl : std::enable_shared_from_this<impl> {
       send_error(res, 503, mesh::to_string(snap.error()));
       return;
     }
+    // A restarted rank has its old proc (ended) and its new one in the
+    // tree: the rank's current proc is the one not terminated, else the
+    // newest.
+    const proc_snapshot* found = nullptr;
     for (auto& h : snap->hosts)
       for (auto& p : h.procs)
-        if (p.proc_mesh == pm.id && p.rank == *rank) {
-          res.status = 200;
-          res.set_content(to_json(p), "application/json");
-          return;
-        }
+        if (p.proc_mesh == pm.id && p.rank == *rank
+            && (!found || is_terminated(found->status)))
+          found = &p;
+    if (found) {
+      res.status = 200;
+      res.set_content(to_json(*found), "application/json");
+      return;
+    }
     send_error(res, 404, "proc mesh " + pm.id + " has no rank "
                            + std::to_string(*rank)
                            + " that its hosts answered for");

@@ -105,6 +105,8 @@ private:
 /// time: "actor_failed" (the proc is up, its member failed), "proc_exited"
 /// (stopped), "proc_failed" (failed: a signal, a failed launch), "timeout",
 /// "host_lost" (unknown), else "other". Low-cardinality, for a metric label.
+/// (The mesh controller gives a restarted event the class of the restarting
+/// event before it: by then the proc is up again.)
 std::string_view cause_class(const proc_event& ev);
 
 /// Supervision events counted by (action, cause class).
