@@ -8,6 +8,7 @@
 #include "mesh/mesh.hpp"
 #include "support/actor_fixture.hpp"
 #include "support/process.hpp"
+#include "support/runtime_dir.hpp"
 #include "support/test_actors.hpp"
 
 #include <httplib.h>
@@ -53,24 +54,7 @@ mode_t mode_of(const std::string& path) {
   return st.st_mode & 07777;
 }
 
-/// A fresh runtime directory (MESH_RUNTIME_DIR) for the test's scope.
-struct runtime_dir_scope {
-  std::string base;
-  std::string dir;
-  runtime_dir_scope() {
-    std::string templ = fs::temp_directory_path() / "libmesh-admin-XXXXXX";
-    base = ::mkdtemp(templ.data());
-    // Others may traverse the base (the other-user test), not the dir.
-    ::chmod(base.c_str(), 0755);
-    dir = base + "/run";
-    ::setenv("MESH_RUNTIME_DIR", dir.c_str(), 1);
-  }
-  ~runtime_dir_scope() {
-    ::unsetenv("MESH_RUNTIME_DIR");
-    std::error_code ec;
-    fs::remove_all(base, ec);
-  }
-};
+using runtime_dir_scope = test::scoped_runtime_dir;
 
 struct admin_fixture : test::actor_fixture {
   runtime_dir_scope rt;

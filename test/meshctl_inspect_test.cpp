@@ -6,6 +6,7 @@
 #include "mesh/error.hpp"
 #include "mesh/introspect.hpp"
 #include "support/process.hpp"
+#include "support/runtime_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -65,21 +66,8 @@ bool eventually(const std::function<bool()>& ready,
 
 /// A private runtime directory for the test's meshes (MESH_RUNTIME_DIR of
 /// every process the test starts), removed at the end.
-struct runtime_dir {
-  std::string base;
-  std::string dir;
-  runtime_dir() {
-    std::string templ = fs::temp_directory_path() / "meshctl-inspect-XXXXXX";
-    base = ::mkdtemp(templ.data());
-    dir = base + "/run";
-  }
-  ~runtime_dir() {
-    std::error_code ec;
-    fs::remove_all(base, ec);
-  }
-  std::map<std::string, std::string> env() const {
-    return {{"MESH_RUNTIME_DIR", dir}};
-  }
+struct runtime_dir : mesh::test::scoped_runtime_dir {
+  runtime_dir() : scoped_runtime_dir(false) {}
 };
 
 /// `meshctl ARGS` with the test's runtime directory.

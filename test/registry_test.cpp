@@ -5,6 +5,7 @@
 #include "bootstrap/registry.hpp"
 #include "mesh/error.hpp"
 #include "mesh/introspect.hpp"
+#include "support/runtime_dir.hpp"
 
 #include <doctest/doctest.h>
 
@@ -22,23 +23,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-/// A fresh private directory set as MESH_RUNTIME_DIR for the test's scope.
-struct temp_runtime_dir {
-  std::string base;
-  std::string dir;
-  temp_runtime_dir() {
-    std::string templ = fs::temp_directory_path() / "libmesh-registry-XXXXXX";
-    base = ::mkdtemp(templ.data());
-    dir = base + "/run";
-    ::setenv("MESH_RUNTIME_DIR", dir.c_str(), 1);
-  }
-  ~temp_runtime_dir() {
-    ::unsetenv("MESH_RUNTIME_DIR");
-    std::error_code ec;
-    fs::permissions(dir, fs::perms::owner_all, ec);
-    fs::remove_all(base, ec);
-  }
-};
+using temp_runtime_dir = mesh::test::scoped_runtime_dir;
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};
