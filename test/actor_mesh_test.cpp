@@ -35,11 +35,7 @@ using mesh::test::counter_actor;
 
 namespace {
 
-mesh::bootstrap_command child_command() {
-  mesh::bootstrap_command cmd;
-  cmd.program = mesh::test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
 using mesh::test::actor_fixture;
 using mesh::test::test_config;

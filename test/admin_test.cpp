@@ -38,15 +38,9 @@ using json = nlohmann::json;
 
 namespace {
 
-bootstrap_command child_command() {
-  bootstrap_command cmd;
-  cmd.program = test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
-bool alive(int64_t pid) {
-  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
-}
+using mesh::test::alive;
 
 mode_t mode_of(const std::string& path) {
   struct stat st {};
@@ -358,28 +352,9 @@ TEST_CASE_FIXTURE(admin_fixture,
 TEST_CASE_FIXTURE(admin_fixture,
                   "the entry of an owner killed by SIGKILL is removed by the "
                   "next listing") {
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  pid_t client = ::fork();
-  REQUIRE(client >= 0);
-  if (client == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    auto path = test::build_path("test/mesh_child");
-    ::execl(path.c_str(), path.c_str(), "client", "1", nullptr);
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string text;
-  char buf[256];
-  while (text.find("ready\n") == std::string::npos) {
-    auto n = ::read(out[0], buf, sizeof(buf));
-    if (n <= 0)
-      break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  REQUIRE_MESSAGE(text.find("ready\n") != std::string::npos, text);
+  auto started = test::start_mesh_client(1);
+  REQUIRE_MESSAGE(started.ready, started.output);
+  auto client = started.pid;
   auto before = running_meshes();
   REQUIRE_MESSAGE(before, mesh::to_string(before.error()));
   REQUIRE(before->size() == 1);

@@ -25,11 +25,7 @@ using namespace std::chrono_literals;
 
 namespace {
 
-mesh::bootstrap_command child_command() {
-  mesh::bootstrap_command cmd;
-  cmd.program = mesh::test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
 /// A client whose scheduler runs one thread.
 struct one_thread_config : mesh::test::test_config {

@@ -31,11 +31,7 @@ using mesh::proc_status;
 
 namespace {
 
-mesh::bootstrap_command child_command() {
-  mesh::bootstrap_command cmd;
-  cmd.program = mesh::test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
 /// A proc payload for the host at `addr` ("host:port") with a fresh token
 /// (which the host never issued) and `key` as the mesh key.
@@ -447,28 +443,10 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                   "procs die with a client killed by SIGKILL") {
   // The helper client brings up local() with 3 procs and blocks; as a
   // subreaper this test inherits the orphans and must see them exit.
-  int out[2];
-  REQUIRE(::pipe(out) == 0);
-  pid_t client = ::fork();
-  REQUIRE(client >= 0);
-  if (client == 0) {
-    ::dup2(out[1], 1);
-    ::close(out[0]);
-    auto path = mesh::test::build_path("test/mesh_child");
-    ::execl(path.c_str(), path.c_str(), "client", "3", nullptr);
-    ::_exit(127);
-  }
-  ::close(out[1]);
-  std::string text;
-  char buf[256];
-  while (text.find("ready\n") == std::string::npos) {
-    auto n = ::read(out[0], buf, sizeof(buf));
-    if (n <= 0)
-      break;
-    text.append(buf, static_cast<size_t>(n));
-  }
-  ::close(out[0]);
-  REQUIRE_MESSAGE(text.find("ready\n") != std::string::npos, text);
+  auto started = mesh::test::start_mesh_client(3);
+  REQUIRE_MESSAGE(started.ready, started.output);
+  auto client = started.pid;
+  const auto& text = started.output;
   std::vector<pid_t> procs;
   for (size_t pos = 0; (pos = text.find("pid ", pos)) != std::string::npos;
        pos += 4)

@@ -320,15 +320,9 @@ TEST_CASE("sample_mailbox_depth is -1 with several workers or a detached "
 
 namespace {
 
-bootstrap_command child_command() {
-  bootstrap_command cmd;
-  cmd.program = test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
-bool alive(int64_t pid) {
-  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
-}
+using mesh::test::alive;
 
 const config_entry* entry(const host_snapshot& h, const std::string& key) {
   for (auto& e : h.config)

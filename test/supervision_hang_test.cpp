@@ -33,11 +33,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-mesh::bootstrap_command child_command() {
-  mesh::bootstrap_command cmd;
-  cmd.program = mesh::test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
 /// The timeout the tests run with: short, but four heartbeats long.
 constexpr auto unresponsive = 2s;

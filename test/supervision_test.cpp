@@ -35,11 +35,7 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-mesh::bootstrap_command child_command() {
-  mesh::bootstrap_command cmd;
-  cmd.program = mesh::test::build_path("test/mesh_child");
-  return cmd;
-}
+using mesh::test::child_command;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;

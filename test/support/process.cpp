@@ -306,4 +306,41 @@ reaped_fixture::~reaped_fixture() {
   kill_children();
 }
 
+mesh::bootstrap_command child_command() {
+  mesh::bootstrap_command cmd;
+  cmd.program = build_path("test/mesh_child");
+  return cmd;
+}
+
+bool alive(int64_t pid) {
+  return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
+}
+
+mesh_client_process start_mesh_client(int procs) {
+  mesh_client_process result;
+  int out[2];
+  REQUIRE(::pipe(out) == 0);
+  result.pid = ::fork();
+  REQUIRE(result.pid >= 0);
+  if (result.pid == 0) {
+    ::dup2(out[1], 1);
+    ::close(out[0]);
+    auto path = build_path("test/mesh_child");
+    auto n = std::to_string(procs);
+    ::execl(path.c_str(), path.c_str(), "client", n.c_str(), nullptr);
+    ::_exit(127);
+  }
+  ::close(out[1]);
+  char buf[256];
+  while (result.output.find("ready\n") == std::string::npos) {
+    auto n = ::read(out[0], buf, sizeof(buf));
+    if (n <= 0)
+      break;
+    result.output.append(buf, static_cast<size_t>(n));
+  }
+  ::close(out[0]);
+  result.ready = result.output.find("ready\n") != std::string::npos;
+  return result;
+}
+
 } // namespace mesh::test

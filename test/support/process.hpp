@@ -2,6 +2,8 @@
 // a fixture that fails a test which leaves any process behind.
 #pragma once
 
+#include "mesh/bootstrap.hpp"
+
 #include <chrono>
 #include <map>
 #include <optional>
@@ -67,6 +69,22 @@ bool reap_exiting_children(std::chrono::milliseconds limit);
 
 /// Kills and reaps every child; returns how many there were.
 size_t kill_children();
+
+/// The default bootstrap command of the integration tests: test/mesh_child.
+mesh::bootstrap_command child_command();
+
+/// The process exists (a zombie too).
+bool alive(int64_t pid);
+
+/// `test/mesh_child client N` (a client that brings up a local mesh of N
+/// procs, prints "pid P" per proc and "ready", then waits to be killed),
+/// started with its stdout read until "ready" or its end.
+struct mesh_client_process {
+  pid_t pid = -1;
+  std::string output; ///< What it printed until then.
+  bool ready = false; ///< It printed "ready".
+};
+mesh_client_process start_mesh_client(int procs);
 
 /// mesh_child's MESH_TEST_ZYGOTE_GATE: a fresh directory at which a zygote
 /// of mesh_child (given `dir()` in that variable) waits before it says
