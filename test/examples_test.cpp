@@ -20,13 +20,7 @@ mesh::test::run_result example(const std::string& name,
                          timeout);
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in{text};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
+using mesh::test::lines_of;
 
 /// The first line that matches `re` whole, or "".
 std::string line_matching(const std::string& text, const std::regex& re) {

@@ -39,17 +39,9 @@ std::string meshctl_path() {
   return mesh::test::build_path("tools/meshctl");
 }
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using mesh::test::contains;
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in{text};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
+using mesh::test::lines_of;
 
 /// Polls `ready` every 100 ms until it is true or `limit` passed.
 bool eventually(const std::function<bool()>& ready,

@@ -19,17 +19,9 @@ mesh::test::run_result meshctl(std::vector<std::string> args) {
   return mesh::test::run(args);
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in{text};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
+using mesh::test::lines_of;
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using mesh::test::contains;
 
 } // namespace
 

@@ -1,5 +1,6 @@
 // What meshctl ls / status / top show (tools/mesh_view.hpp), rendered from
 // constructed snapshots: no process, no terminal, no clock.
+#include "support/process.hpp"
 #include "tools/mesh_view.hpp"
 
 #include <doctest/doctest.h>
@@ -86,17 +87,9 @@ mesh::mesh_snapshot demo() {
   return s;
 }
 
-std::vector<std::string> lines_of(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in{text};
-  for (std::string line; std::getline(in, line);)
-    lines.push_back(line);
-  return lines;
-}
+using mesh::test::lines_of;
 
-bool contains(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
+using mesh::test::contains;
 
 /// The line of `lines` that contains every needle; "" if none does.
 std::string line_with(const std::vector<std::string>& lines,

@@ -306,6 +306,18 @@ reaped_fixture::~reaped_fixture() {
   kill_children();
 }
 
+std::vector<std::string> lines_of(const std::string& text) {
+  std::vector<std::string> lines;
+  std::istringstream in{text};
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
+  return lines;
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
 mesh::bootstrap_command child_command() {
   mesh::bootstrap_command cmd;
   cmd.program = build_path("test/mesh_child");

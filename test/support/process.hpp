@@ -70,6 +70,12 @@ bool reap_exiting_children(std::chrono::milliseconds limit);
 /// Kills and reaps every child; returns how many there were.
 size_t kill_children();
 
+/// The lines of a program's output, without their newlines.
+std::vector<std::string> lines_of(const std::string& text);
+
+/// `needle` occurs in `haystack`.
+bool contains(const std::string& haystack, const std::string& needle);
+
 /// The default bootstrap command of the integration tests: test/mesh_child.
 mesh::bootstrap_command child_command();
 
