@@ -109,6 +109,12 @@ struct admin_service::impl : std::enable_shared_from_this<impl> {
   // --- the tree, enriched by the owner -------------------------------------
 
   caf::expected<mesh_snapshot> tree(std::chrono::milliseconds deadline) {
+    // Once the mesh is stopping, its actor system may end soon (an owner
+    // released on an actor's thread does not wait for this server): no new
+    // round starts on it.
+    if (stopping.load())
+      return make_error(ec::not_running, "host mesh " + d->id.to_string(),
+                        "it is shutting down");
     // blocking: an HTTP thread, not an actor's: one introspection round
     auto snap = introspect(mesh_access::make_ref(d), deadline);
     if (!snap)
