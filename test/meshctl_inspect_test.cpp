@@ -505,6 +505,56 @@ TEST_SUITE("meshctl_inspect") {
   }
 
   TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                    "a process() mesh: status shows both host processes and "
+                    "their procs; a SIGKILLed proc turns failed") {
+    runtime_dir rt;
+    mesh_owner owner{rt, mesh::test::source_path("config/process.yaml")};
+    REQUIRE_MESSAGE(owner.up, owner.proc.output());
+
+    auto snap = status_json(rt);
+    CHECK(snap.owner_pid == owner.proc.pid());
+    REQUIRE(snap.hosts.size() == 2);
+    for (auto& h : snap.hosts) {
+      CAPTURE(h.address);
+      CHECK(h.error.empty());
+      // Each host is a process of its own, a child of the owner.
+      CHECK(h.pid != owner.proc.pid());
+      CHECK(mesh::test::parent_of(h.pid) == owner.proc.pid());
+      REQUIRE(h.procs.size() == 2);
+      for (auto& p : h.procs) {
+        CAPTURE(p.name);
+        CHECK(p.status == mesh::proc_status::running);
+        CHECK(p.host == h.address);
+        CHECK(mesh::test::alive(p.pid));
+        // The host process reported is an ancestor of the proc (its
+        // parent, or its zygote's).
+        bool under_host = false;
+        for (int64_t a = p.pid, depth = 0; a > 1 && depth < 4; ++depth)
+          under_host |= (a = mesh::test::parent_of(a)) == h.pid;
+        CHECK(under_host);
+        REQUIRE(p.actors.size() == 1);
+        CHECK(p.actors[0].type == "echo");
+      }
+    }
+    auto table = meshctl(rt, {"status"});
+    REQUIRE_MESSAGE(table.exit_code == 0, table.err);
+    CHECK(contains(table.out, "2 hosts, 4 procs: 4 running"));
+
+    auto victim = snap.hosts[1].procs[0];
+    REQUIRE(::kill(static_cast<pid_t>(victim.pid), SIGKILL) == 0);
+    mesh::proc_snapshot seen;
+    CHECK(eventually(
+      [&] {
+        for (auto& p : procs_of(status_json(rt)))
+          if (p.pid == victim.pid)
+            seen = p;
+        return mesh::is_failure(seen.status);
+      },
+      60s));
+    CHECK(seen.signal == SIGKILL);
+  }
+
+  TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                     "logs shows a line the proc wrote; logs -f a line it "
                     "wrote after logs started") {
     runtime_dir rt;
