@@ -1,6 +1,8 @@
 #include "bootstrap/registry.hpp"
 
+#include "bootstrap/fd.hpp"
 #include "bootstrap/payload.hpp"
+#include "bootstrap/proc_stats.hpp"
 #include "mesh/error.hpp"
 
 #include <nlohmann/json.hpp>
@@ -15,7 +17,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <dirent.h>
 #include <fstream>
 #include <iostream>
@@ -28,10 +29,6 @@ namespace mesh::bootstrap {
 namespace {
 
 using json = nlohmann::ordered_json;
-
-std::string errno_text(int err) {
-  return std::strerror(err);
-}
 
 std::optional<std::string> read_file(const std::string& path) {
   std::ifstream in{path, std::ios::binary};
@@ -125,23 +122,10 @@ std::optional<uint64_t> process_start_time(int64_t pid) {
   auto text = read_file("/proc/" + std::to_string(pid) + "/stat");
   if (!text)
     return std::nullopt;
-  // The command name (field 2) may hold spaces and parentheses: count the
-  // fields after the last ')'.
-  auto close = text->rfind(')');
-  if (close == std::string::npos)
+  auto stat = parse_proc_stat(*text);
+  if (!stat || stat->starttime_ticks < 0)
     return std::nullopt;
-  std::istringstream rest{text->substr(close + 1)};
-  std::string field;
-  for (int i = 3; i <= 22 && rest >> field; ++i)
-    if (i == 22) {
-      char* end = nullptr;
-      errno = 0;
-      auto v = std::strtoull(field.c_str(), &end, 10);
-      if (errno != 0 || end == field.c_str() || *end != '\0')
-        return std::nullopt;
-      return v;
-    }
-  return std::nullopt;
+  return static_cast<uint64_t>(stat->starttime_ticks);
 }
 
 bool owner_alive(const registry_entry& e) {
