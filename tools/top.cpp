@@ -156,6 +156,12 @@ enum class key_action { none, quit, redraw };
 /// Applies the keys read from the terminal to the view.
 key_action apply_keys(const std::string& keys, top_view& view) {
   auto action = key_action::none;
+  // A new order starts from the top row.
+  auto sort_by = [&](sort_key key) {
+    view.sort = key;
+    view.selected = 0;
+    action = key_action::redraw;
+  };
   for (size_t i = 0; i < keys.size(); ++i) {
     char c = keys[i];
     // Arrow keys: ESC [ A / ESC [ B (or ESC O A / ESC O B).
@@ -176,21 +182,15 @@ key_action apply_keys(const std::string& keys, top_view& view) {
         return key_action::quit;
       case 'c':
       case 'C':
-        view.sort = sort_key::cpu;
-        view.selected = 0;
-        action = key_action::redraw;
+        sort_by(sort_key::cpu);
         break;
       case 'r':
       case 'R':
-        view.sort = sort_key::rss;
-        view.selected = 0;
-        action = key_action::redraw;
+        sort_by(sort_key::rss);
         break;
       case 's':
       case 'S':
-        view.sort = sort_key::status;
-        view.selected = 0;
-        action = key_action::redraw;
+        sort_by(sort_key::status);
         break;
       case 'k':
         if (view.selected > 0)

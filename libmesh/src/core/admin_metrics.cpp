@@ -232,27 +232,26 @@ std::string render_metrics(const metrics_input& in) {
   w.family("mesh_actor_messages_sent_total", "counter",
            "Calls and casts the owner sent to each actor mesh member through "
            "the mesh API.");
+  // A member: its proc's labels and its actor mesh.
+  auto member_labels = [&](const proc_snapshot& p, const actor_snapshot& a) {
+    auto ls = proc_labels(p);
+    ls.emplace_back("actor_mesh", a.actor_mesh);
+    ls.emplace_back("actor", a.name);
+    return ls;
+  };
   for (auto* p : procs)
-    for (auto& a : p->actors) {
-      auto ls = proc_labels(*p);
-      ls.emplace_back("actor_mesh", a.actor_mesh);
-      ls.emplace_back("actor", a.name);
-      w.sample("mesh_actor_messages_sent_total", ls,
+    for (auto& a : p->actors)
+      w.sample("mesh_actor_messages_sent_total", member_labels(*p, a),
                std::to_string(a.mesh_messages));
-    }
 
   w.family("mesh_actor_mailbox_depth", "gauge",
            "Messages waiting in a member's mailbox when its proc agent looked "
            "(sampled; only where known).");
   for (auto* p : procs)
     for (auto& a : p->actors)
-      if (a.mailbox_depth >= 0) {
-        auto ls = proc_labels(*p);
-        ls.emplace_back("actor_mesh", a.actor_mesh);
-        ls.emplace_back("actor", a.name);
-        w.sample("mesh_actor_mailbox_depth", ls,
+      if (a.mailbox_depth >= 0)
+        w.sample("mesh_actor_mailbox_depth", member_labels(*p, a),
                  std::to_string(a.mailbox_depth));
-      }
 
   w.family("mesh_call_duration_seconds", "histogram",
            "Duration of the owner's calls to actor meshes, from send to the "
