@@ -242,12 +242,14 @@ void zygote_gate::open() {
 bool reap_exiting_children(std::chrono::milliseconds limit) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   for (;;) {
-    size_t left = 0;
-    for (auto pid : child_pids())
-      if (::waitpid(pid, nullptr, WNOHANG) != pid)
-        ++left;
-    if (left == 0)
+    // Done only when a fresh scan finds no child at all: reaping an exiting
+    // zygote hands its own children (procs) to this subreaper, and a scan
+    // taken before that would miss them.
+    auto pids = child_pids();
+    if (pids.empty())
       return true;
+    for (auto pid : pids)
+      ::waitpid(pid, nullptr, WNOHANG);
     if (std::chrono::steady_clock::now() >= deadline)
       return false;
     std::this_thread::sleep_for(std::chrono::milliseconds{5});
