@@ -18,6 +18,7 @@ packages=(
   cmake                           # the install test's CMake consumer (test/install)
   iproute2 util-linux numactl     # network namespaces, taskset, numactl
   clang-14 libfuzzer-14-dev       # the fuzz targets (scripts/fuzz.sh, fuzz/)
+  slurm-wlm munge                 # the Slurm allocator's tests: a real slurmctld/slurmd
 )
 
 missing=()
