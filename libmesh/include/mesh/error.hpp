@@ -78,6 +78,12 @@ enum class ec : uint8_t {
   not_running,
   /// TLS credentials are missing, unreadable or were refused.
   tls_error,
+  /// A scheduler (mesh/allocator.hpp: Slurm) refused a request for hosts, or
+  /// the allocation ended before its hosts were up; the context holds the
+  /// scheduler's own words.
+  allocation_failed,
+  /// The caller gave up on a running operation (allocator::cancel, Ctrl-C).
+  cancelled,
 };
 
 /// The enumerator's name, e.g. "spawn_failed".

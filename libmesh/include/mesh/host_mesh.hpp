@@ -5,6 +5,7 @@
 #include "mesh/export.hpp"
 
 #include "mesh/actors.hpp"
+#include "mesh/allocator.hpp"
 #include "mesh/bootstrap.hpp"
 #include "mesh/extent.hpp"
 #include "mesh/handles.hpp"
@@ -109,6 +110,15 @@ public:
   static caf::expected<host_mesh> attach(caf::actor_system& sys,
                                          host_mesh_id id,
                                          std::vector<std::string> addrs);
+  /// Hosts a scheduler hands out (mesh/allocator.hpp, mesh/slurm.hpp): runs
+  /// `a.allocate(progress)`, attaches to the hosts it reports (as attach())
+  /// and owns the allocation. shutdown() then releases it (the job ends),
+  /// stop() keeps it for another attach, and a failed attach cancels it.
+  /// Blocks until the hosts are up or the allocation failed; a.cancel() from
+  /// another thread gives up (ec::cancelled).
+  static caf::expected<host_mesh> allocate(caf::actor_system& sys,
+                                           host_mesh_id id, allocator& a,
+                                           allocation_progress progress = {});
   /// Takes ownership of the hosts of a reference.
   static host_mesh take(host_mesh_ref ref);
 
@@ -130,6 +140,9 @@ public:
   void set_bootstrap(bootstrap_command cmd);
   /// This mesh as a non-owning reference.
   const host_mesh_ref& as_ref() const;
+  /// The allocation this mesh owns (allocate()) as it was when its hosts
+  /// came up, e.g. its Slurm job id; nullopt for other meshes.
+  std::optional<allocation_status> allocated() const;
 
 private:
   friend struct detail::mesh_access;

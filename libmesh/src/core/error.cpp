@@ -37,11 +37,13 @@ constexpr ec_info ec_table[] = {
   {"call_failed", "call failed"},
   {"not_running", "not running"},
   {"tls_error", "TLS error"},
+  {"allocation_failed", "allocation failed"},
+  {"cancelled", "cancelled"},
 };
 
 constexpr size_t ec_count = sizeof(ec_table) / sizeof(ec_table[0]);
 
-static_assert(static_cast<size_t>(ec::tls_error) + 1 == ec_count,
+static_assert(static_cast<size_t>(ec::cancelled) + 1 == ec_count,
               "ec_table must list every mesh::ec value");
 
 const ec_info* lookup(uint8_t code) {
