@@ -590,7 +590,8 @@ TEST_CASE_FIXTURE(attach_fixture,
   CHECK(res.err ==
         "meshd: refusing to serve 127.0.0.1:0 without credentials; create "
         "them with `meshctl cert init DIR` and pass "
-        "--tls-cert/--tls-key/--tls-ca, or pass --insecure\n");
+        "--tls-cert/--tls-key/--tls-ca (or --mesh-key-file), or pass "
+        "--insecure\n");
 }
 
 TEST_CASE_FIXTURE(attach_fixture,
