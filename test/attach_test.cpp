@@ -564,7 +564,8 @@ TEST_CASE_FIXTURE(attach_fixture, "meshd --help describes every option") {
   auto res = mesh::test::run({mesh::test::meshd_path(), "--help"});
   CHECK(res.exit_code == 0);
   for (auto opt : {"--listen", "--tls-cert", "--tls-key", "--tls-ca",
-                   "--insecure", "--proc-command"})
+                   "--insecure", "--proc-command", "--mesh-key-file",
+                   "--address-file", "--owner-timeout"})
     CHECK_MESSAGE(res.out.find(opt) != std::string::npos, opt);
 }
 
