@@ -13,8 +13,6 @@
 #include "mesh/error.hpp"
 #include "mesh/slurm.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <signal.h>
 
 #include <cstdlib>
@@ -138,13 +136,12 @@ public:
                           " nodes, but it has " +
                           std::to_string(nodes->size()) + " (" + nodes_env +
                           ")");
-    auto key = own_key_file_text();
     auto meshd = opts.meshd.empty() ? default_meshd() : opts.meshd;
     auto spool = make_spool(resolve_spool_root(opts.spool_root),
                             opts.job_name);
     if (!spool)
       return std::move(spool.error());
-    auto result = start_and_wait(opts, id, *spool, meshd, key, progress);
+    auto result = start_and_wait(opts, id, *spool, meshd, progress);
     if (!result)
       remove_spool(*spool);
     return result;
@@ -158,20 +155,13 @@ private:
   caf::expected<std::unique_ptr<allocation>>
   start_and_wait(const job_options& opts, const std::string& id,
                  const std::string& spool, const std::string& meshd,
-                 const std::optional<std::string>& key,
                  const allocation_progress& progress) {
-    auto launch = make_host_launch(opts, spool, meshd, !key);
+    bool insecure = false;
+    if (auto err = write_spool_key(spool, "slurm allocation " + id, insecure))
+      return err;
+    auto launch = make_host_launch(opts, spool, meshd, insecure);
     if (!launch)
       return std::move(launch.error());
-    if (key) {
-      if (auto err = write_new_file(spool + "/key", *key, 0600))
-        return err;
-    } else {
-      spdlog::warn("slurm allocation {}: this process's transport is "
-                   "insecure (MESH_TRANSPORT_INSECURE): its meshd daemons "
-                   "serve plain TCP",
-                   id);
-    }
     auto hosts = launch->nodes * launch->hosts_per_node;
     if (auto err = write_new_file(spool + "/host_count",
                                   std::to_string(hosts) + "\n", 0600))
