@@ -34,6 +34,10 @@ caf::expected<mesh::host_mesh> bring_up_hosts(caf::actor_system& sys,
       return mesh::host_mesh::process(sys, file.host_extent(), cmd);
     case mesh::host_mode::attach:
       break;
+    case mesh::host_mode::slurm:
+      return mesh::make_error(mesh::ec::invalid_argument,
+                              "mode slurm is not supported by this meshctl "
+                              "yet");
   }
   return mesh::host_mesh::attach(sys, mesh::host_mesh_id::instance("attach"),
                                  file.hosts.addresses);
