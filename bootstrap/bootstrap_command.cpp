@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "libmesh/src/core/shell_quote.hpp"
 #include "mesh/error.hpp"
 
 extern char** environ;
@@ -14,31 +15,6 @@ extern char** environ;
 namespace mesh {
 
 namespace {
-
-// Characters that never need quoting in a POSIX shell word.
-bool is_shell_safe(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         (c >= '0' && c <= '9') || std::strchr("_@%+=:,./-", c) != nullptr;
-}
-
-// Single quotes keep everything literal; an embedded quote closes the
-// quoted part, adds an escaped quote and reopens it.
-std::string shell_quote(const std::string& word) {
-  bool safe = !word.empty();
-  for (char c : word)
-    safe = safe && is_shell_safe(c);
-  if (safe)
-    return word;
-  std::string result = "'";
-  for (char c : word) {
-    if (c == '\'')
-      result += "'\\''";
-    else
-      result += c;
-  }
-  result += '\'';
-  return result;
-}
 
 caf::expected<std::string> executable_path() {
   char resolved[PATH_MAX];

@@ -140,28 +140,28 @@ bool owner_alive(const registry_entry& e) {
   return start && *start == e.owner_start_time;
 }
 
-caf::error check_private_dir(const std::string& dir) {
+caf::error check_private_dir(const std::string& dir, const std::string& what) {
   if (dir.empty())
-    return make_error(ec::system_error, "runtime directory", "empty path");
+    return make_error(ec::system_error, what, "empty path");
   if (::mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST)
-    return make_error(ec::system_error, "runtime directory " + dir,
+    return make_error(ec::system_error, what + " " + dir,
                       "cannot create it: " + errno_text(errno));
   struct stat st {};
   if (::lstat(dir.c_str(), &st) != 0)
-    return make_error(ec::system_error, "runtime directory " + dir,
+    return make_error(ec::system_error, what + " " + dir,
                       errno_text(errno));
   if (!S_ISDIR(st.st_mode))
-    return make_error(ec::system_error, "runtime directory " + dir,
+    return make_error(ec::system_error, what + " " + dir,
                       "not a directory (a symlink or a file)");
   if (st.st_uid != ::geteuid())
-    return make_error(ec::system_error, "runtime directory " + dir,
+    return make_error(ec::system_error, what + " " + dir,
                       "owned by uid " + std::to_string(st.st_uid)
                         + ", not by this user (uid "
                         + std::to_string(::geteuid()) + ")");
   if ((st.st_mode & 077) != 0) {
     char mode[8];
     std::snprintf(mode, sizeof(mode), "%04o", st.st_mode & 07777);
-    return make_error(ec::system_error, "runtime directory " + dir,
+    return make_error(ec::system_error, what + " " + dir,
                       std::string{"mode "} + mode
                         + " lets others in; it must be 0700");
   }

@@ -49,8 +49,9 @@ bool owner_alive(const registry_entry& e);
 
 /// `dir` is a directory (not a symlink) owned by this user with no access
 /// for group or others; creates it mode 0700 if it does not exist (the
-/// parent must). The error says what is wrong.
-caf::error check_private_dir(const std::string& dir);
+/// parent must). The error names it as `what` and says what is wrong.
+caf::error check_private_dir(const std::string& dir,
+                             const std::string& what = "runtime directory");
 
 /// The running_meshes() of `dir` (see mesh/introspect.hpp).
 caf::expected<std::vector<running_mesh>> list_entries(const std::string& dir);

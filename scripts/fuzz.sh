@@ -17,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 all_targets=(payload mesh_file extent region id zygote_protocol line_framer basp_guard
-  proc_stats introspect_json registry_entry slurm_hostlist)
+  proc_stats introspect_json registry_entry slurm_hostlist slurm_record)
 read -r -a targets <<< "${FUZZ_TARGETS:-${all_targets[*]}}"
 seconds=${FUZZ_SECONDS:-60}
 if ! [[ $seconds =~ ^[1-9][0-9]*$ ]]; then
