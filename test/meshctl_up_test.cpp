@@ -1,6 +1,7 @@
 // meshctl up: real bring-ups of the example mesh files, failures and signals;
 // and on a real Slurm (test/support/slurm_cluster.hpp, needs root): a job
-// shown while it pends and cancelled by Ctrl-C, and a mesh on a job.
+// shown while it pends and cancelled by Ctrl-C, a mesh on a job, and a job
+// Slurm refuses.
 #include "meshd_daemon.hpp"
 #include "support/process.hpp"
 #include "support/slurm_cluster.hpp"
@@ -448,6 +449,32 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
                                   std::chrono::seconds{60});
   CHECK_MESSAGE((after.state == "COMPLETED" || after.state.empty()),
                 after.state << " " << after.reason);
+  CHECK(cluster.active_jobs().empty());
+  CHECK(dir.spool_entries() == 0);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up of a slurm file with a partition Slurm does not "
+                  "have prints sbatch's refusal naming it and exits 1") {
+  if (slurm_skipped())
+    return;
+  mesh::test::slurm_cluster cluster;
+  temp_dir dir;
+  auto text = slurm_file(cluster, dir, 1, "",
+                         "  - name: workers\n    per_host: {procs: 1}\n");
+  text.replace(text.find("partition: " + cluster.partition()),
+               std::string{"partition: "}.size() + cluster.partition().size(),
+               "partition: nosuch");
+  auto res = mesh::test::run({meshctl(), "up", dir.write("bad.yaml", text),
+                              "--once"},
+                             std::chrono::seconds{60});
+  REQUIRE(res.exit_code);
+  CHECK(*res.exit_code == 1);
+  CHECK_MESSAGE(mesh::test::contains(res.err, "meshctl: hosts did not come up: "),
+                res.err);
+  CHECK_MESSAGE(mesh::test::contains(res.err, "invalid partition specified: "
+                                              "nosuch"),
+                res.err);
   CHECK(cluster.active_jobs().empty());
   CHECK(dir.spool_entries() == 0);
 }
