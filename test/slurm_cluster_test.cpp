@@ -52,13 +52,14 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   if (skipped())
     return;
   slurm_cluster cluster;
+  // (Checked first: right after a step the node is "completing" a moment.)
+  CHECK(cluster.run({"sinfo", "-h", "-o", "%P %T %c"}) ==
+        cluster.partition() + "* idle " + std::to_string(cluster.cpus()) +
+          "\n");
   CHECK(cluster.run({"srun", "hostname"}) == cluster.node() + "\n");
   // Two tasks on the one node at once: there are more CPUs than cores.
   CHECK(cluster.run({"srun", "--ntasks=2", "hostname"}) ==
         cluster.node() + "\n" + cluster.node() + "\n");
-  CHECK(cluster.run({"sinfo", "-h", "-o", "%P %T %c"}) ==
-        cluster.partition() + "* idle " + std::to_string(cluster.cpus()) +
-          "\n");
   // This process's environment points at the cluster while it lives.
   REQUIRE(std::getenv("SLURM_CONF") != nullptr);
   CHECK(std::string{std::getenv("SLURM_CONF")} == cluster.conf_path());

@@ -281,7 +281,8 @@ void slurm_cluster::start_once() {
     conf << "# A private one-node cluster of a libmesh test "
             "(test/support/slurm_cluster.hpp).\n"
          << "ClusterName=libmesh\n"
-         << "SlurmctldHost=" << node_ << "\n"
+         // Loopback addresses: one machine, and no dependence on DNS.
+         << "SlurmctldHost=" << node_ << "(127.0.0.1)\n"
          << "SlurmctldPort=" << ctld_port_ << "\n"
          << "SlurmdPort=" << slurmd_port_ << "\n"
          << "AuthType=auth/munge\n"
@@ -312,7 +313,7 @@ void slurm_cluster::start_once() {
          << "KillWait=3\n"
          << "ReturnToService=2\n"
          << "SlurmdParameters=config_overrides\n"
-         << "NodeName=" << node_ << " CPUs=" << opts_.cpus
+         << "NodeName=" << node_ << " NodeAddr=127.0.0.1 CPUs=" << opts_.cpus
          << " RealMemory=1024 State=UNKNOWN\n"
          << "PartitionName=" << opts_.partition
          << " Nodes=ALL Default=YES MaxTime=INFINITE State=UP\n";
