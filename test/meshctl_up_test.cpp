@@ -1,7 +1,7 @@
 // meshctl up: real bring-ups of the example mesh files, failures and signals;
 // and on a real Slurm (test/support/slurm_cluster.hpp, needs root): a job
-// shown while it pends and cancelled by Ctrl-C, a mesh on a job, and a job
-// Slurm refuses.
+// shown while it pends and cancelled by Ctrl-C, a mesh on a job, a job
+// Slurm refuses, and a mesh inside an salloc (allocation: current).
 #include "meshd_daemon.hpp"
 #include "support/process.hpp"
 #include "support/slurm_cluster.hpp"
@@ -475,6 +475,36 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   CHECK_MESSAGE(mesh::test::contains(res.err, "invalid partition specified: "
                                               "nosuch"),
                 res.err);
+  CHECK(cluster.active_jobs().empty());
+  CHECK(dir.spool_entries() == 0);
+}
+
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "meshctl up --once of a slurm file with allocation current "
+                  "runs in the salloc it is started in, without a job of its "
+                  "own") {
+  if (slurm_skipped())
+    return;
+  mesh::test::slurm_cluster cluster;
+  temp_dir dir;
+  // No nodes: every node of the allocation (one here), two hosts on it.
+  auto file = dir.write(
+    "inside.yaml",
+    "hosts:\n  mode: slurm\n  allocation: current\n  hosts_per_node: 2\n"
+    "  meshd: " + mesh::test::meshd_path() + "\n  spool: " + dir.path
+      + "/spool\n  owner_timeout: 30s\n  poll_interval: 100ms\n"
+        "proc_meshes:\n  - name: workers\n    per_host: {procs: 1}\n"
+        "    actors:\n      - name: echoes\n        type: echo\n");
+  auto res = cluster.command({"salloc", "--nodes=1", meshctl(), "up", file,
+                              "--once"},
+                             std::chrono::seconds{120});
+  REQUIRE_MESSAGE(res.exit_code, res.out << res.err);
+  CHECK_MESSAGE(*res.exit_code == 0, res.out << res.err);
+  CHECK(mesh::test::contains(res.err, "procs ready 2/2"));
+  CHECK(mesh::test::contains(res.out, "echoes"));
+  CHECK_MESSAGE(mesh::test::contains(res.out, "shutdown: 2 procs on 2 hosts"),
+                res.out << res.err);
+  // salloc's allocation was the only job, and it ended with salloc.
   CHECK(cluster.active_jobs().empty());
   CHECK(dir.spool_entries() == 0);
 }
