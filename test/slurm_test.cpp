@@ -464,8 +464,8 @@ TEST_CASE_FIXTURE(slurm_fixture,
       MESSAGE("event: rank " << ev.rank << " " << mesh::to_string(ev.status)
                              << " on " << ev.host << ": " << ev.reason);
   }
-  CHECK(lost == std::set<std::string>(hosts->host_addrs().begin(),
-                                      hosts->host_addrs().end()));
+  auto addrs = hosts->host_addrs();
+  CHECK(lost == std::set<std::string>(addrs.begin(), addrs.end()));
   CHECK(cluster->wait_state(id, {"TIMEOUT", ""}, 60s).state != "RUNNING");
   [[maybe_unused]] auto ignored = hosts->shutdown();
   check_nothing_left(60s);
