@@ -464,7 +464,6 @@ TEST_CASE_FIXTURE(slurm_fixture,
       MESSAGE("event: rank " << ev.rank << " " << mesh::to_string(ev.status)
                              << " on " << ev.host << ": " << ev.reason);
   }
-  // host_addrs() returns a copy: one vector for both ends.
   auto addrs = hosts->host_addrs();
   CHECK(lost == std::set<std::string>(addrs.begin(), addrs.end()));
   CHECK(cluster->wait_state(id, {"TIMEOUT", ""}, 60s).state != "RUNNING");
