@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,6 +44,10 @@ private:
 
 /// strerror's text for `err`, thread-safe.
 std::string errno_text(int err);
+
+/// Writes all of `data` to `fd`, retrying on EINTR and short writes: 0, or
+/// the errno of the write that failed (EIO for a write of nothing).
+int write_all(int fd, std::string_view data);
 
 /// ec::system_error: `call` failed with `err`, for what `context` names.
 caf::error os_error(std::string context, const char* call, int err);

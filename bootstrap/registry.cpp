@@ -222,20 +222,11 @@ caf::expected<std::string> write_entry(const std::string& dir,
   if (fd < 0)
     return make_error(ec::system_error, "registry entry " + path,
                       errno_text(errno));
-  auto text = render_entry(e);
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      auto err = errno;
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      return make_error(ec::system_error, "registry entry " + path,
-                        errno_text(err));
-    }
-    done += static_cast<size_t>(n);
+  if (auto err = write_all(fd, render_entry(e))) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return make_error(ec::system_error, "registry entry " + path,
+                      errno_text(err));
   }
   ::fchmod(fd, 0600);
   ::close(fd);

@@ -508,20 +508,11 @@ caf::error write_key_file(const std::string& path) {
   if (fd < 0)
     return make_error(ec::tls_error, "cannot write a mesh key to " + path,
                       bootstrap::errno_text(errno));
-  auto text = key_to_hex(t.key) + "\n";
-  size_t done = 0;
-  while (done < text.size()) {
-    auto n = ::write(fd, text.data() + done, text.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      auto err = errno;
-      ::close(fd);
-      ::unlink(path.c_str());
-      return make_error(ec::tls_error, "cannot write a mesh key to " + path,
-                        bootstrap::errno_text(err));
-    }
-    done += static_cast<size_t>(n);
+  if (auto err = bootstrap::write_all(fd, key_to_hex(t.key) + "\n")) {
+    ::close(fd);
+    ::unlink(path.c_str());
+    return make_error(ec::tls_error, "cannot write a mesh key to " + path,
+                      bootstrap::errno_text(err));
   }
   if (::fsync(fd) != 0 || ::close(fd) != 0) {
     auto err = errno;
