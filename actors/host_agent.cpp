@@ -552,6 +552,41 @@ start_stop(agent_ptr self, proc_table::stop_start started) {
   return promise;
 }
 
+/// A stop that nobody asked for (the owner timeout): its summary goes
+/// nowhere (a promise without a requester), yet the table's quit_after is
+/// honored as for a requested one.
+void start_unrequested_stop(agent_ptr self, proc_table::stop_start started) {
+  self->state.stops.emplace(started.id,
+                            caf::typed_response_promise<shutdown_summary>{});
+  execute(self, std::move(started.effects));
+}
+
+/// Arms the owner timer if this host has an owner timeout and no owner; a
+/// timer armed before (another generation) goes stale.
+void arm_owner_timer(agent_ptr self) {
+  auto& st = self->state;
+  ++st.owner_generation;
+  if (st.options.owner_timeout <= duration{0} || !st.owners.empty()
+      || st.table.shutting_down())
+    return;
+  self->delayed_send(self, st.options.owner_timeout,
+                     owner_timeout_atom::value,
+                     owner_deadline{st.owner_generation});
+}
+
+/// Removes `owner` from the owners (and stops monitoring it); false if it
+/// was not one.
+bool drop_owner(agent_ptr self, const caf::actor_addr& owner) {
+  auto& owners = self->state.owners;
+  auto i = std::find_if(owners.begin(), owners.end(),
+                        [&](const caf::actor& x) { return x.address() == owner; });
+  if (i == owners.end())
+    return false;
+  self->demonitor(*i);
+  owners.erase(i);
+  return true;
+}
+
 } // namespace
 
 host_agent_internal_actor::behavior_type
@@ -581,8 +616,20 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
       caf::anon_send_exit(registrar, caf::exit_reason::user_shutdown);
       caf::anon_send_exit(manager, caf::exit_reason::user_shutdown);
     });
+  arm_owner_timer(self);
   self->set_down_handler([self](const caf::down_msg& msg) {
     auto& st = self->state;
+    if (drop_owner(self, msg.source)) {
+      // Lost without a release: the client died or its connection did.
+      if (st.owners.empty() && st.options.owner_timeout > duration{0}
+          && !st.table.shutting_down())
+        spdlog::warn("host {}: its owner is gone ({}); the host ends in {} "
+                     "unless a client attaches",
+                     st.address(), self->system().render(msg.reason),
+                     render_duration(st.options.owner_timeout));
+      arm_owner_timer(self);
+      return;
+    }
     if (!st.final_replies.empty() && msg.source == st.manager.address()) {
       for (auto& [promise, summary] : st.final_replies)
         promise.deliver(summary);
@@ -791,6 +838,37 @@ host_agent(host_agent_internal_actor::stateful_pointer<host_agent_state> self,
       if (!from_this_node(self, "escalate"))
         return;
       execute(self, self->state.table.escalate(name, stage));
+    },
+    [self](claim_atom, const caf::actor& owner) {
+      auto& st = self->state;
+      if (!owner)
+        return;
+      if (std::none_of(st.owners.begin(), st.owners.end(),
+                       [&](const caf::actor& x) { return x == owner; })) {
+        self->monitor(owner);
+        st.owners.push_back(owner);
+      }
+      // Disarms a pending owner timer.
+      ++st.owner_generation;
+    },
+    [self](release_atom, const caf::actor& owner) {
+      // Let go on purpose: no timer, the host waits for another attach.
+      if (owner)
+        drop_owner(self, owner.address());
+      ++self->state.owner_generation;
+      return caf::ok_atom::value;
+    },
+    [self](owner_timeout_atom, const owner_deadline& due) {
+      if (!from_this_node(self, "owner_timeout"))
+        return;
+      auto& st = self->state;
+      if (due.generation != st.owner_generation || !st.owners.empty()
+          || st.table.shutting_down())
+        return;
+      spdlog::warn("host {}: no client has owned it for {}: stopping its "
+                   "procs and ending (owner timeout)",
+                   st.address(), render_duration(st.options.owner_timeout));
+      start_unrequested_stop(self, stopping_table(self).shutdown());
     },
     [self](proc_lost_atom, const connection_lost& lost) {
       if (!from_this_node(self, "proc_lost"))

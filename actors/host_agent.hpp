@@ -55,6 +55,9 @@ struct host_agent_options {
   bool bootstrap_children = true;
   /// Command for procs when neither the request nor the rank gives one.
   std::optional<bootstrap_command> default_command;
+  /// Once no client has owned the host for this long, it shuts itself down
+  /// (meshd --owner-timeout); 0: never.
+  duration owner_timeout{0};
 };
 
 /// When a proc was launched and exited, and what its last introspection
@@ -79,6 +82,12 @@ struct host_agent_state {
   /// Where this agent is published; set by set_endpoint.
   std::string host;
   uint16_t port = 0;
+  /// The clients that own this host (claim_atom's owner tokens, monitored
+  /// until released or lost).
+  std::vector<caf::actor> owners;
+  /// Bumped by every claim and loss: an owner timer of an older generation
+  /// is stale.
+  uint64_t owner_generation = 0;
   /// The configuration a client pushed to this host (attach, HM-1..HM-4):
   /// the host's client_override layer (see effective() in host_agent.cpp).
   config_snapshot pushed_config;

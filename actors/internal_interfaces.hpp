@@ -63,6 +63,7 @@ using set_endpoint_atom = caf::atom_constant<caf::atom("setendpt")>;
 using ready_timeout_atom = caf::atom_constant<caf::atom("readytmo")>;
 using escalate_atom = caf::atom_constant<caf::atom("escalate")>;
 using proc_lost_atom = caf::atom_constant<caf::atom("proclost")>;
+using owner_timeout_atom = caf::atom_constant<caf::atom("ownertmo")>;
 /// --- the mesh controller's own timer ---
 using spawn_idle_atom = caf::atom_constant<caf::atom("spawnidle")>;
 /// --- the mesh controller's knock at a lost host ---
@@ -111,6 +112,14 @@ struct connection_lost {
   int32_t checks = 0; ///< How often its exit report was waited for already.
 };
 
+/// The payload of the timer a host agent with an owner timeout sets when it
+/// has no owner (meshd --owner-timeout): stale once a claim or another loss
+/// bumped the generation. Not in libmesh's type-ID block, as
+/// handshake_deadline.
+struct owner_deadline {
+  uint64_t generation = 0;
+};
+
 /// CAF wants every message type inspectable, announced or not.
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, launch_request& x) {
@@ -132,6 +141,11 @@ typename Inspector::result_type inspect(Inspector& f, handshake_deadline& x) {
 }
 
 template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, owner_deadline& x) {
+  return f(caf::meta::type_name("mesh::owner_deadline"), x.generation);
+}
+
+template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, connection_lost& x) {
   return f(caf::meta::type_name("mesh::connection_lost"), x.name, x.pid,
            x.checks);
@@ -142,6 +156,7 @@ static_assert(!caf::has_type_id<launch_request>::value);
 static_assert(!caf::has_type_id<proc_exit>::value);
 static_assert(!caf::has_type_id<handshake_deadline>::value);
 static_assert(!caf::has_type_id<connection_lost>::value);
+static_assert(!caf::has_type_id<owner_deadline>::value);
 static_assert(!caf::has_type_id<stop_stage>::value);
 
 // --- actor interfaces --------------------------------------------------------
@@ -190,7 +205,9 @@ using host_agent_internal_actor =
     // Own timer: the next step of a stop, for the stage it was set at.
     caf::reacts_to<escalate_atom, std::string, stop_stage>,
     // Own timer: a proc's agent became unreachable a moment ago.
-    caf::reacts_to<proc_lost_atom, connection_lost>>;
+    caf::reacts_to<proc_lost_atom, connection_lost>,
+    // Own timer: no client has owned this host since the generation.
+    caf::reacts_to<owner_timeout_atom, owner_deadline>>;
 
 /// The mesh controller as its own process sees it: the public interface
 /// plus its timer.

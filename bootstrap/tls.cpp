@@ -1,5 +1,7 @@
 #include "bootstrap/tls.hpp"
 
+#include "bootstrap/fd.hpp"
+
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
 
@@ -10,6 +12,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -450,6 +454,138 @@ caf::error adopt(transport t) {
   st.warm = true;
   warm_up(st.ctx);
   return caf::none;
+}
+
+std::string key_to_hex(const std::string& key) {
+  static constexpr char digits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(key.size() * 2);
+  for (unsigned char c : key) {
+    out.push_back(digits[c >> 4]);
+    out.push_back(digits[c & 0x0f]);
+  }
+  return out;
+}
+
+caf::expected<std::string> key_from_hex(std::string_view text) {
+  if (!text.empty() && text.back() == '\n')
+    text.remove_suffix(1);
+  if (text.size() != key_size * 2)
+    return make_error(ec::tls_error, "malformed mesh key",
+                      "expected " + std::to_string(key_size * 2)
+                        + " hex digits, got " + std::to_string(text.size())
+                        + " characters");
+  auto value = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  std::string key(key_size, '\0');
+  for (size_t i = 0; i < key_size; ++i) {
+    auto hi = value(text[2 * i]);
+    auto lo = value(text[2 * i + 1]);
+    if (hi < 0 || lo < 0)
+      return make_error(ec::tls_error, "malformed mesh key",
+                        "not a hex digit at position "
+                          + std::to_string(2 * i + (hi < 0 ? 1 : 2)));
+    key[i] = static_cast<char>((hi << 4) | lo);
+  }
+  return key;
+}
+
+caf::error write_key_file(const std::string& path) {
+  auto& t = process_transport();
+  if (t.insecure)
+    return make_error(ec::tls_error, "cannot write a mesh key to " + path,
+                      "this process serves plain TCP (transport.insecure)");
+  auto fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC
+                                   | O_NOFOLLOW,
+                   0600);
+  if (fd < 0)
+    return make_error(ec::tls_error, "cannot write a mesh key to " + path,
+                      bootstrap::errno_text(errno));
+  auto text = key_to_hex(t.key) + "\n";
+  size_t done = 0;
+  while (done < text.size()) {
+    auto n = ::write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      auto err = errno;
+      ::close(fd);
+      ::unlink(path.c_str());
+      return make_error(ec::tls_error, "cannot write a mesh key to " + path,
+                        bootstrap::errno_text(err));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    auto err = errno;
+    ::unlink(path.c_str());
+    return make_error(ec::tls_error, "cannot write a mesh key to " + path,
+                      bootstrap::errno_text(err));
+  }
+  return caf::none;
+}
+
+caf::expected<std::string> read_key_file(const std::string& path) {
+  auto fail = [&](std::string why) {
+    return make_error(ec::tls_error, "mesh key file " + path, std::move(why));
+  };
+  auto fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return fail(errno == ELOOP ? std::string{"is a symbolic link"}
+                               : bootstrap::errno_text(errno));
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    auto err = errno;
+    ::close(fd);
+    return fail(bootstrap::errno_text(err));
+  }
+  std::string text;
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return fail("is not a regular file");
+  }
+  if (st.st_uid != ::geteuid()) {
+    ::close(fd);
+    return fail("belongs to uid " + std::to_string(st.st_uid)
+                + ", not to this user");
+  }
+  if ((st.st_mode & 077) != 0) {
+    ::close(fd);
+    char mode[8];
+    std::snprintf(mode, sizeof(mode), "%04o",
+                  static_cast<unsigned>(st.st_mode & 07777));
+    return fail(std::string{"is open to others (mode "} + mode
+                + "); it must be readable by its owner only (chmod 600)");
+  }
+  char buf[key_size * 2 + 2];
+  size_t got = 0;
+  for (;;) {
+    auto n = ::read(fd, buf + got, sizeof(buf) - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      auto err = errno;
+      ::close(fd);
+      return fail(bootstrap::errno_text(err));
+    }
+    if (n == 0)
+      break;
+    got += static_cast<size_t>(n);
+    if (got == sizeof(buf))
+      break;
+  }
+  ::close(fd);
+  auto key = key_from_hex(std::string_view{buf, got});
+  if (!key)
+    return fail(mesh::to_string(key.error()));
+  return key;
 }
 
 caf::error use_credentials(const std::optional<credentials>& creds) {

@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 typedef struct ssl_ctx_st SSL_CTX;
 
@@ -108,6 +109,25 @@ std::string key_identity();
 /// forks). ec::tls_error if the process already uses another transport or
 /// `t` is malformed (a key of the wrong size).
 caf::error adopt(transport t);
+
+/// A mesh key as text: 2 lowercase hex digits per byte.
+std::string key_to_hex(const std::string& key);
+
+/// The key a text of key_size * 2 hex digits (either case) names, with one
+/// trailing newline allowed; ec::tls_error saying what is wrong otherwise.
+caf::expected<std::string> key_from_hex(std::string_view text);
+
+/// Writes this process's mesh key to a new file `path` (key_to_hex and a
+/// newline) that only its owner may read (0600, created exclusively: an
+/// existing file is an error). For daemons started by a scheduler on this
+/// user's behalf (mesh/slurm.hpp), which adopt it with read_key_file.
+/// ec::tls_error if this process's transport is plain TCP.
+caf::error write_key_file(const std::string& path);
+
+/// Reads a mesh key file: a regular file (not a symlink) owned by this user,
+/// readable by nobody else, holding key_to_hex of a key. ec::tls_error
+/// naming the file and the problem otherwise.
+caf::expected<std::string> read_key_file(const std::string& path);
 
 /// The certificate credentials of this process's TLS context: nullopt for
 /// none (the mesh key only). Loads and checks the files now (see check());

@@ -205,7 +205,8 @@ TEST_CASE_FIXTURE(system_fixture,
   ex.signal = 15;
   auto msgs = {caf::make_message(lr), caf::make_message(ex),
                caf::make_message(mesh::handshake_deadline{"p-0"}),
-               caf::make_message(mesh::connection_lost{"p-0", 42})};
+               caf::make_message(mesh::connection_lost{"p-0", 42}),
+               caf::make_message(mesh::owner_deadline{7})};
   for (auto& msg : msgs) {
     auto back = round_trip(msg);
     CHECK(back.empty());
@@ -305,7 +306,7 @@ TEST_CASE_FIXTURE(system_fixture,
                   "protocol") {
   // What a peer checks when it connects: no internal callback is in it.
   auto ifs = sys.message_types<mesh::host_agent_actor>();
-  CHECK(ifs.size() == 12); // 11 + introspect (issue 15)
+  CHECK(ifs.size() == 14); // 11 + introspect (issue 15) + claim, release (16)
   CHECK(std::any_of(ifs.begin(), ifs.end(), [](const std::string& sig) {
     return sig.find("mesh::host_snapshot") != std::string::npos;
   }));

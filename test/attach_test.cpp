@@ -564,7 +564,8 @@ TEST_CASE_FIXTURE(attach_fixture, "meshd --help describes every option") {
   auto res = mesh::test::run({mesh::test::meshd_path(), "--help"});
   CHECK(res.exit_code == 0);
   for (auto opt : {"--listen", "--tls-cert", "--tls-key", "--tls-ca",
-                   "--insecure", "--proc-command"})
+                   "--insecure", "--proc-command", "--mesh-key-file",
+                   "--address-file", "--owner-timeout"})
     CHECK_MESSAGE(res.out.find(opt) != std::string::npos, opt);
 }
 
@@ -590,7 +591,8 @@ TEST_CASE_FIXTURE(attach_fixture,
   CHECK(res.err ==
         "meshd: refusing to serve 127.0.0.1:0 without credentials; create "
         "them with `meshctl cert init DIR` and pass "
-        "--tls-cert/--tls-key/--tls-ca, or pass --insecure\n");
+        "--tls-cert/--tls-key/--tls-ca (or --mesh-key-file), or pass "
+        "--insecure\n");
 }
 
 TEST_CASE_FIXTURE(attach_fixture,

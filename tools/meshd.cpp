@@ -164,7 +164,45 @@ void watch_signals(mesh::host_agent_actor agent, exit_watchdog& watchdog) {
   }
 }
 
-int serve(const mesh::host_options& opts) {
+/// A timeout in seconds ("90") or as a duration ("90s", "2m").
+caf::expected<mesh::duration> parse_timeout(const std::string& text) {
+  if (!text.empty()
+      && text.find_first_not_of("0123456789") == std::string::npos) {
+    if (text.size() > 9)
+      return mesh::make_error(mesh::ec::invalid_argument,
+                              "'" + text + "' seconds is too long");
+    return std::chrono::duration_cast<mesh::duration>(
+      std::chrono::seconds{std::stoll(text)});
+  }
+  return mesh::parse_duration(text);
+}
+
+/// Writes "address\n" to `path` atomically: a temporary file beside it,
+/// renamed over it, so a reader sees no file or the whole line.
+std::string write_address_file(const std::string& path,
+                               const std::string& address) {
+  auto tmp = path + ".tmp." + std::to_string(::getpid());
+  auto fd = ::open(tmp.c_str(),
+                   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+  if (fd < 0)
+    return "cannot write " + tmp + ": " + std::strerror(errno);
+  auto line = address + "\n";
+  auto n = ::write(fd, line.data(), line.size());
+  auto err = errno;
+  bool ok = n == static_cast<ssize_t>(line.size()) && ::fsync(fd) == 0;
+  if (!ok && n >= 0)
+    err = errno;
+  ::close(fd);
+  if (!ok || ::rename(tmp.c_str(), path.c_str()) != 0) {
+    if (ok)
+      err = errno;
+    ::unlink(tmp.c_str());
+    return "cannot write " + path + ": " + std::strerror(err);
+  }
+  return {};
+}
+
+int serve(const mesh::host_options& opts, const std::string& address_file) {
   if (!install_signal_handlers())
     return refuse(std::string{"cannot install signal handlers: "} +
                   std::strerror(errno));
@@ -176,9 +214,23 @@ int serve(const mesh::host_options& opts) {
     spdlog::error("{}", mesh::to_string(host.error()));
     return 1;
   }
-  // The first line of stdout is the contract with scripts and tests.
+  if (!address_file.empty()) {
+    if (auto why = write_address_file(address_file, host->address());
+        !why.empty()) {
+      // Nobody could find this host: serving would only hold the port.
+      spdlog::error("{}", why);
+      host->shutdown();
+      host->wait();
+      return 1;
+    }
+  }
+  // The first line of stdout is the contract with scripts and tests (the
+  // address file, if any, is written by then).
   std::printf("listening on %s\n", host->address().c_str());
   std::fflush(stdout);
+  if (opts.owner_timeout > mesh::duration{0})
+    spdlog::info("ends once no client has owned it for {}",
+                 mesh::render_duration(opts.owner_timeout));
   if (opts.insecure && host->uses_tls())
     spdlog::info("--insecure is ignored: mutual TLS is on");
   else if (opts.insecure)
@@ -216,6 +268,8 @@ int main(int argc, char** argv) {
   spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e meshd[%P] %l: %v");
   mesh::host_options opts;
   std::string proc_command;
+  std::string address_file;
+  std::string owner_timeout;
   CLI::App app{"meshd: runs one machine's libmesh host, which clients join "
                "with host_mesh::attach"};
   app
@@ -235,6 +289,19 @@ int main(int argc, char** argv) {
                "serve plain TCP without credentials (on any address, "
                "loopback included): anyone who reaches the port can run "
                "commands as this user");
+  app.add_option("--mesh-key-file", opts.mesh_key_file,
+                 "file with the mesh key of the client that will attach (64 "
+                 "hex digits, mode 0600; mesh/slurm.hpp writes it): clients "
+                 "holding that key connect over TLS, no certificates needed");
+  app.add_option("--address-file", address_file,
+                 "once listening, write 'HOST:PORT' and a newline to this "
+                 "file (atomically: a temporary file renamed into place), for "
+                 "a scheduler's client to find this host");
+  app.add_option("--owner-timeout", owner_timeout,
+                 "end (stopping the procs) once no client has owned this host "
+                 "for this long: from the start until the first attach, and "
+                 "after its owner was lost without detaching (seconds, or a "
+                 "duration such as 90s or 2m; 0, the default: never)");
   app.add_option("--proc-command", proc_command,
                  "program that procs run (it must call "
                  "mesh::run_bootstrap_child); default: meshd itself");
@@ -258,6 +325,12 @@ int main(int argc, char** argv) {
   }
   if (!proc_command.empty())
     opts.proc_command = mesh::bootstrap_command{proc_command, {}, {}, {}};
+  if (!owner_timeout.empty()) {
+    auto timeout = parse_timeout(owner_timeout);
+    if (!timeout)
+      return refuse("--owner-timeout: " + mesh::to_string(timeout.error()));
+    opts.owner_timeout = *timeout;
+  }
   if (auto err = mesh::prepare_host(opts)) {
     // A bad address is named after the host_options field, which is
     // meshd's --listen; other refusals are sentences of their own.
@@ -270,5 +343,5 @@ int main(int argc, char** argv) {
       why = why.substr(invalid.size());
     return refuse(why);
   }
-  return serve(opts);
+  return serve(opts, address_file);
 }

@@ -10,7 +10,8 @@
 //                            a test holds the zygote's start open at will.
 // Run with the argument "client N" it is instead a client process that brings
 // up local() with N procs, prints "pid <p>" per proc and blocks forever (the
-// test then SIGKILLs it to check that its procs die with it).
+// test then SIGKILLs it to check that its procs die with it); with
+// "attach KEYFILE ADDRESS..." a client of daemons that hold that key file.
 #include "mesh/host_mesh.hpp"
 #include "mesh/system.hpp"
 #include "test_actors.hpp"
@@ -19,11 +20,15 @@
 
 #include <unistd.h>
 
+#include <pthread.h>
+#include <signal.h>
+
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -46,6 +51,38 @@ int run_client(int procs) {
   for (auto& st : *states)
     std::printf("pid %lld\n", static_cast<long long>(st.pid));
   std::printf("ready\n");
+  std::fflush(stdout);
+  for (;;)
+    ::pause();
+}
+
+/// `attach KEYFILE ADDRESS...`: a client of another process's daemons (meshd
+/// --mesh-key-file KEYFILE): adopts the key, attaches, prints "ready" and
+/// blocks (the test then SIGKILLs it, or sends SIGTERM for a stop(), which
+/// prints "stopped" and blocks again).
+int run_attach(const char* key_file, std::vector<std::string> addrs) {
+  if (auto err = mesh::use_mesh_key_file(key_file)) {
+    std::fprintf(stderr, "%s\n", mesh::to_string(err).c_str());
+    return 1;
+  }
+  sigset_t term;
+  sigemptyset(&term);
+  sigaddset(&term, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &term, nullptr);
+  mesh::config cfg;
+  caf::actor_system sys{cfg};
+  auto hosts = mesh::host_mesh::attach(
+    sys, mesh::host_mesh_id::instance("attached"), std::move(addrs));
+  if (!hosts) {
+    std::fprintf(stderr, "%s\n", mesh::to_string(hosts.error()).c_str());
+    return 1;
+  }
+  std::printf("ready\n");
+  std::fflush(stdout);
+  int sig = 0;
+  sigwait(&term, &sig);
+  auto stopped = hosts->stop();
+  std::printf("%s\n", stopped ? "stopped" : "stop failed");
   std::fflush(stdout);
   for (;;)
     ::pause();
@@ -84,6 +121,8 @@ int main(int argc, char** argv) {
   }
   if (argc == 3 && std::strcmp(argv[1], "client") == 0)
     return run_client(std::atoi(argv[2]));
+  if (argc >= 4 && std::strcmp(argv[1], "attach") == 0)
+    return run_attach(argv[2], std::vector<std::string>(argv + 3, argv + argc));
   std::fprintf(stderr, "mesh_child: not a bootstrap child (no MESH_BOOTSTRAP)\n");
   return 3;
 }

@@ -330,18 +330,23 @@ bool alive(int64_t pid) {
   return pid > 0 && ::kill(static_cast<pid_t>(pid), 0) == 0;
 }
 
-mesh_client_process start_mesh_client(int procs) {
+mesh_client_process start_mesh_child(const std::vector<std::string>& args) {
   mesh_client_process result;
   int out[2];
   REQUIRE(::pipe(out) == 0);
+  auto path = build_path("test/mesh_child");
+  std::vector<std::string> argv{path};
+  argv.insert(argv.end(), args.begin(), args.end());
+  std::vector<char*> cargv;
+  for (auto& arg : argv)
+    cargv.push_back(arg.data());
+  cargv.push_back(nullptr);
   result.pid = ::fork();
   REQUIRE(result.pid >= 0);
   if (result.pid == 0) {
     ::dup2(out[1], 1);
     ::close(out[0]);
-    auto path = build_path("test/mesh_child");
-    auto n = std::to_string(procs);
-    ::execl(path.c_str(), path.c_str(), "client", n.c_str(), nullptr);
+    ::execv(path.c_str(), cargv.data());
     ::_exit(127);
   }
   ::close(out[1]);
@@ -352,9 +357,36 @@ mesh_client_process start_mesh_client(int procs) {
       break;
     result.output.append(buf, static_cast<size_t>(n));
   }
-  ::close(out[0]);
+  result.out = out[0];
   result.ready = result.output.find("ready\n") != std::string::npos;
   return result;
+}
+
+mesh_client_process start_mesh_client(int procs) {
+  auto result = start_mesh_child({"client", std::to_string(procs)});
+  ::close(result.out);
+  result.out = -1;
+  return result;
+}
+
+bool read_until(mesh_client_process& p, const std::string& needle,
+                std::chrono::milliseconds limit) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  char buf[256];
+  while (p.output.find(needle) == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+      deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || p.out < 0)
+      return false;
+    pollfd pfd{p.out, POLLIN, 0};
+    if (::poll(&pfd, 1, static_cast<int>(left.count())) <= 0)
+      continue;
+    auto n = ::read(p.out, buf, sizeof(buf));
+    if (n <= 0)
+      return false;
+    p.output.append(buf, static_cast<size_t>(n));
+  }
+  return true;
 }
 
 } // namespace mesh::test

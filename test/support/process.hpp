@@ -89,8 +89,18 @@ struct mesh_client_process {
   pid_t pid = -1;
   std::string output; ///< What it printed until then.
   bool ready = false; ///< It printed "ready".
+  int out = -1;       ///< Its stdout (start_mesh_child), for read_until.
 };
 mesh_client_process start_mesh_client(int procs);
+
+/// `test/mesh_child ARGS...` (e.g. "attach KEYFILE ADDRESS"), its stdout
+/// read until "ready" or its end, and kept open in `out`.
+mesh_client_process start_mesh_child(const std::vector<std::string>& args);
+
+/// Reads the child's stdout until `needle` was printed (true) or `limit`
+/// passed or the output ended (false).
+bool read_until(mesh_client_process& p, const std::string& needle,
+                std::chrono::milliseconds limit);
 
 /// mesh_child's MESH_TEST_ZYGOTE_GATE: a fresh directory at which a zygote
 /// of mesh_child (given `dir()` in that variable) waits before it says

@@ -81,6 +81,9 @@ using known_types_atom = caf::atom_constant<caf::atom("knowntypes")>;
 using actor_failed_atom = caf::atom_constant<caf::atom("actorfail")>;
 /// --- introspection: owner -> host agent -> proc agent (mesh/introspect.hpp)
 using introspect_atom = caf::atom_constant<caf::atom("introspec")>;
+/// A client owns a host (attach) / lets it go for another attach (stop()).
+using claim_atom = caf::atom_constant<caf::atom("claimhost")>;
+using release_atom = caf::atom_constant<caf::atom("releasehst")>;
 
 // --- messages ----------------------------------------------------------------
 
@@ -277,7 +280,17 @@ using host_agent_actor = caf::typed_actor<
   // proc's agent with the deadline and replies once all answered or the
   // deadline passed (a proc that did not answer is responsive = false).
   caf::replies_to<introspect_atom, std::string,
-                  relay_timeout>::with<host_snapshot>>;
+                  relay_timeout>::with<host_snapshot>,
+  // Ownership (meshd --owner-timeout): the client's owner token, an actor
+  // that lives as long as the client's host_mesh; the host monitors it. A
+  // host whose owners are all lost (not released) for owner_timeout stops
+  // its procs and ends; so does one that nobody claims for that long after
+  // its start.
+  caf::reacts_to<claim_atom, caf::actor>,
+  // The owner lets the host go on purpose (host_mesh::stop()): it stays up,
+  // unowned, for another attach. Acknowledged, so that an owner that ends
+  // right after its stop() is not taken for a lost one.
+  caf::replies_to<release_atom, caf::actor>::with<caf::ok_atom>>;
 
 /// The client-side controller of one proc mesh: receives the proc events its
 /// hosts push, keeps per-rank state and runs the supervisor of an actor mesh

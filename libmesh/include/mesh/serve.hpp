@@ -48,6 +48,15 @@ struct host_options {
   /// What procs run; default: this executable (which must call
   /// run_bootstrap_child first in main).
   std::optional<bootstrap_command> proc_command;
+  /// A mesh key file (64 hex digits, readable by its owner only, written by
+  /// the client that will attach: mesh/slurm.hpp): the host adopts the key,
+  /// so that client connects over TLS with it, no certificates needed, and
+  /// nobody without the key does. Not with `insecure`.
+  std::string mesh_key_file;
+  /// Once no client has owned this host for this long (from its start until
+  /// the first attach, and after an owner was lost without releasing it by
+  /// host_mesh::stop()), the host stops its procs and ends. 0: never.
+  duration owner_timeout{0};
 };
 
 /// Checks `opts` (the address parses, TLS files are all given or none and

@@ -4,9 +4,11 @@
 #include "mesh/export.hpp"
 
 #include <caf/actor_system_config.hpp>
+#include <caf/error.hpp>
 
 #include <memory>
 #include <optional>
+#include <string>
 
 MESH_PUBLIC_BEGIN
 
@@ -59,6 +61,21 @@ private:
 /// its exit code: 0 clean, 1 an actor failed or the parent was lost, 2 bad
 /// payload (with a one-line message on stderr).
 std::optional<int> run_bootstrap_child(caf::actor_system_config& cfg);
+
+/// Writes this process's mesh key to a new file at `path` that only its
+/// owner may read (mode 0600; an existing file is an error), for daemons that
+/// a scheduler starts on this user's behalf: `meshd --mesh-key-file PATH`
+/// then accepts this process (and only holders of the key) over TLS, with no
+/// certificates. The file is a secret: keep it where only this user can
+/// read it. ec::tls_error if this process serves plain TCP.
+caf::error write_mesh_key_file(const std::string& path);
+
+/// Makes the key in a mesh key file (write_mesh_key_file) this process's
+/// mesh key, so that it can attach to daemons started with that file by
+/// another process of this user. Call it before making the actor system:
+/// ec::tls_error if this process uses another key already, or if the file
+/// is not this user's, is readable by others, or is malformed.
+caf::error use_mesh_key_file(const std::string& path);
 
 } // namespace mesh
 

@@ -367,6 +367,17 @@ struct admin_service::impl : std::enable_shared_from_this<impl> {
       send_error(res, 405, "method " + req.method + " not allowed: GET only");
       return httplib::Server::HandlerResponse::Handled;
     }
+    // A GET has no body. One that announces one is refused here, whatever
+    // the HTTP library would make of it (Debian's 0.11.4+deb12u1 answers
+    // such a request or not depending on when the announced bytes fail to
+    // come), and the connection is not kept.
+    if (req.has_header("Transfer-Encoding")
+        || (req.has_header("Content-Length")
+            && req.get_header_value("Content-Length") != "0")) {
+      res.set_header("Connection", "close");
+      send_error(res, 400, "a GET request has no body");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   }
 

@@ -123,4 +123,15 @@ config::config() {
     nullptr, [this](void*) { detach_config_store(*this); });
 }
 
+caf::error write_mesh_key_file(const std::string& path) {
+  return tls::write_key_file(path);
+}
+
+caf::error use_mesh_key_file(const std::string& path) {
+  auto key = tls::read_key_file(path);
+  if (!key)
+    return std::move(key.error());
+  return tls::adopt(tls::transport{false, std::move(*key)});
+}
+
 } // namespace mesh

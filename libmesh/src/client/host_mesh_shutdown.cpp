@@ -204,6 +204,41 @@ void end_local_agents(caf::event_based_actor* self,
     shutdown_host_atom::value);
 }
 
+/// Phase 5: the scheduler's allocation (allocate()), now that its daemons
+/// were shut down: released on a thread of its own, since it runs the
+/// scheduler's commands; a failure is one of the summary's.
+template <class F>
+void release_allocation(caf::event_based_actor* self,
+                        const std::shared_ptr<mesh_access::host_owned>& own,
+                        std::shared_ptr<shutdown_summary> total, F then) {
+  auto alloc = std::move(own->alloc);
+  if (!alloc) {
+    then();
+    return;
+  }
+  auto limit = stop_timeout(self->system());
+  auto releaser = self->spawn<caf::detached>(
+    [alloc, limit](caf::blocking_actor* worker) {
+      // blocking: a detached actor's own thread, for the scheduler's commands
+      auto err = alloc->release(limit);
+      worker->receive([&](caf::get_atom) -> caf::result<caf::ok_atom> {
+        if (err)
+          return err;
+        return caf::ok_atom::value;
+      });
+    });
+  auto what = own->alloc_status
+                ? "the allocation (" + own->alloc_status->scheduler + " job "
+                    + own->alloc_status->id + ")"
+                : std::string{"the allocation"};
+  self->request(releaser, caf::infinite, caf::get_atom::value)
+    .then([then](caf::ok_atom) mutable { then(); },
+          [total, what, then](caf::error& err) mutable {
+            total->failures.push_back(what + ": " + mesh::to_string(err));
+            then();
+          });
+}
+
 } // namespace
 
 caf::actor shutdown_op_of(std::shared_ptr<mesh_access::host_data> d,
@@ -251,12 +286,14 @@ caf::actor shutdown_op_of(std::shared_ptr<mesh_access::host_data> d,
               if (ack)
                 ++total->hosts;
             await_host_exits(self, own, [self, own, out, what, total] {
-              end_local_agents(self, own, total, [own, out, what, total] {
-                own->result = as_result(*total, what);
-                if (*own->result)
-                  out.done(**own->result);
-                else
-                  out.fail(own->result->error());
+              end_local_agents(self, own, total, [self, own, out, what, total] {
+                release_allocation(self, own, total, [own, out, what, total] {
+                  own->result = as_result(*total, what);
+                  if (*own->result)
+                    out.done(**own->result);
+                  else
+                    out.fail(own->result->error());
+                });
               });
             });
           },
@@ -287,15 +324,39 @@ caf::actor host_stop_op_of(std::shared_ptr<mesh_access::host_data> d,
                                     op_outcome out) {
     gather_then<shutdown_summary>(
       self, d->agents, stop_timeout(self->system()),
-      [d, own, out](std::vector<caf::expected<shutdown_summary>>& replies) {
+      [self, d, own, out](std::vector<caf::expected<shutdown_summary>>& replies) {
         own->stopped = true;
-        auto total = summarize(replies, d->addrs, "stop");
-        auto res = as_result(std::move(*total),
-                             "stop of host mesh " + d->id.to_string());
-        if (res)
-          out.done(*res);
-        else
-          out.fail(res.error());
+        if (own->alloc)
+          own->alloc->keep();
+        auto total = std::make_shared<shutdown_summary>(
+          *summarize(replies, d->addrs, "stop"));
+        auto finish = [d, out, total]() mutable {
+          auto res = as_result(std::move(*total),
+                               "stop of host mesh " + d->id.to_string());
+          if (res)
+            out.done(*res);
+          else
+            out.fail(res.error());
+        };
+        if (!own->owner_token) {
+          finish();
+          return;
+        }
+        // Hosts this process does not run stay up for another attach: let
+        // them go on purpose (acknowledged before stop() returns), so that
+        // their owner timeout does not end them when this process does. A
+        // host that does not acknowledge is one of the stop's failures.
+        gather_then<caf::ok_atom>(
+          self, d->agents, stop_timeout(self->system()),
+          [d, total, finish](std::vector<caf::expected<caf::ok_atom>>& acks) mutable {
+            for (size_t i = 0; i < acks.size(); ++i)
+              if (!acks[i])
+                total->failures.push_back(
+                  "host " + d->addrs[i] + " (release): "
+                  + mesh::to_string(acks[i].error()));
+            finish();
+          },
+          release_atom::value, own->owner_token);
       },
       drain_atom::value, d->id.to_string());
     return caf::message_handler{};

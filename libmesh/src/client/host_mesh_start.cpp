@@ -309,6 +309,12 @@ caf::expected<host_mesh_handoff> attach_blocking(caf::actor_system& sys,
   auto timeout = config_of(sys).get(keys::attach_config_timeout);
   auto deadline = std::chrono::steady_clock::now() + timeout;
   auto snapshot = config_of(sys).propagated_snapshot();
+  // Stands for this owner at every host, which monitors it (claim_atom):
+  // a host learns that its client died from the token's connection, and
+  // meshd --owner-timeout ends such a host. It does nothing but live.
+  own->owner_token = sys.spawn([](caf::event_based_actor*) -> caf::behavior {
+    return {[](caf::ok_atom) {}};
+  });
   std::vector<caf::error> failures(n);
   std::vector<host_agent_actor> agents(n);
   // blocking: attach_blocking runs on attach_op's detached actor's own thread
@@ -325,6 +331,9 @@ caf::expected<host_mesh_handoff> attach_blocking(caf::actor_system& sys,
                            duration{0});
       // blocking: attach_blocking runs on attach_op's detached actor's own thread
       caf::scoped_actor self{sys};
+      // Claimed before the push: the push's acknowledgement (same sender,
+      // same connection) means the host has the claim too.
+      self->send(agents[i], claim_atom::value, own->owner_token);
       self->request(agents[i], left, set_config_atom::value, snapshot)
         .receive([](caf::ok_atom) {},
                  [&](caf::error& err) {

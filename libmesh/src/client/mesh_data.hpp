@@ -100,6 +100,22 @@ struct host_mesh::owned {
   /// The mesh's registry entry and admin endpoint (admin_server.hpp);
   /// ended by the shutdown, or with the owner.
   std::shared_ptr<detail::admin_service> admin;
+  /// attach: the actor that stands for this owner at its hosts (claim_atom):
+  /// they monitor it, so a client that dies is noticed (meshd
+  /// --owner-timeout). Lives as long as this owner.
+  caf::actor owner_token;
+  /// allocate(): the scheduler's allocation this mesh owns, released by the
+  /// shutdown (mesh/allocator.hpp), and its status when the hosts came up.
+  std::shared_ptr<allocation> alloc;
+  std::optional<allocation_status> alloc_status;
+
+  owned() = default;
+  owned(const owned&) = delete;
+  owned& operator=(const owned&) = delete;
+  ~owned() {
+    if (owner_token)
+      caf::anon_send_exit(owner_token, caf::exit_reason::user_shutdown);
+  }
 
   /// Whether destroying the owner must shut the hosts down: not after a
   /// shutdown, nor after a stop() of hosts this process does not run.

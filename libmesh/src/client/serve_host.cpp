@@ -79,14 +79,26 @@ caf::error prepare_host(const host_options& opts) {
   auto where = net::parse_endpoint(opts.listen, true);
   if (!where)
     return refuse("listen: " + mesh::to_string(where.error()));
+  if (opts.owner_timeout < duration{0})
+    return refuse("owner timeout: must not be negative");
   auto creds = credentials_of(opts);
   if (!creds)
     return std::move(creds.error());
-  if (!*creds && !opts.insecure)
+  if (!opts.mesh_key_file.empty()) {
+    if (opts.insecure)
+      return refuse("a mesh key file and insecure (plain TCP) contradict "
+                    "each other");
+    auto key = tls::read_key_file(opts.mesh_key_file);
+    if (!key)
+      return std::move(key.error());
+    if (auto err = tls::adopt(tls::transport{false, std::move(*key)}))
+      return err;
+  }
+  if (!*creds && !opts.insecure && opts.mesh_key_file.empty())
     return refuse("refusing to serve " + where->to_string()
                   + " without credentials; create them with `meshctl cert "
-                    "init DIR` and pass --tls-cert/--tls-key/--tls-ca, or "
-                    "pass --insecure");
+                    "init DIR` and pass --tls-cert/--tls-key/--tls-ca (or "
+                    "--mesh-key-file), or pass --insecure");
   if (opts.proc_command
       && ::access(opts.proc_command->program.c_str(), X_OK) != 0)
     return refuse("proc command '" + opts.proc_command->program
@@ -143,6 +155,7 @@ caf::expected<served_host> serve_host(caf::actor_system& sys,
     return err;
   host_agent_options agent_opts;
   agent_opts.bootstrap_children = true;
+  agent_opts.owner_timeout = opts.owner_timeout;
   if (opts.proc_command) {
     agent_opts.default_command = *opts.proc_command;
     agent_opts.default_command->program =
