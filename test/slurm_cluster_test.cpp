@@ -180,6 +180,39 @@ TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
   }
 }
 
+TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                  "two clusters at once keep apart, and one's end spares the "
+                  "other's jobs") {
+  if (skipped())
+    return;
+  slurm_cluster first;
+  slurm_cluster::options opts;
+  opts.partition = "second";
+  auto second = std::make_unique<slurm_cluster>(opts);
+  CHECK(first.conf_path() != second->conf_path());
+  // Each client reaches its own controller (by its env()).
+  CHECK(first.run({"sinfo", "-h", "-o", "%P"}) == "debug*\n");
+  CHECK(second->run({"sinfo", "-h", "-o", "%P"}) == "second*\n");
+  auto a = first.submit({"--wrap", "sleep 300"});
+  auto b = second->submit({"--wrap", "sleep 300"});
+  REQUIRE(first.wait_state(a, {"RUNNING"}, 30s).state == "RUNNING");
+  REQUIRE(second->wait_state(b, {"RUNNING"}, 30s).state == "RUNNING");
+  CHECK(first.active_jobs() == std::vector<std::string>{a});
+  CHECK(second->active_jobs() == std::vector<std::string>{b});
+  auto steps_before = slurmstepds();
+  CHECK(steps_before.size() == 2); // one per batch job
+  second.reset();
+  CHECK(first.job_state(a) == "RUNNING");
+  // The first cluster's step daemon survived the second's sweep.
+  size_t surviving = 0;
+  for (auto pid : steps_before)
+    surviving += mesh::test::alive(pid) ? 1 : 0;
+  CHECK(surviving == 1);
+  // And SLURM_CONF is the first's again.
+  REQUIRE(std::getenv("SLURM_CONF") != nullptr);
+  CHECK(std::string{std::getenv("SLURM_CONF")} == first.conf_path());
+}
+
 TEST_CASE("without root it says why rather than failing") {
   auto why = slurm_cluster::unavailable();
   if (::geteuid() != 0) {

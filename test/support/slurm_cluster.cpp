@@ -570,25 +570,25 @@ std::vector<pid_t> slurm_cluster::orphans(bool final_sweep) const {
     auto stat = stat_of(pid);
     if (!stat)
       continue; // gone meanwhile
-    // Orphans only: whatever this process starts (mesh::test::run, the
-    // launchers) leads its own process group or stays in ours, in our
-    // session; slurmstepd and everything it runs are in a session of
-    // their own, and srun's helper process in srun's group.
+    // Whatever this process starts itself (mesh::test::run, the launchers)
+    // leads its own process group or stays in ours, in our session; an
+    // orphan does not: slurmstepd and what it runs are in a session of
+    // their own, srun's helper process in srun's group.
     bool orphan = stat->sid != ::getsid(0) ||
                   (stat->pgid != pid && stat->pgid != ::getpgid(0));
-    bool ours = orphan || process_name(pid) == "slurmstepd";
-    if (!ours && !stat->zombie) {
-      // A zombie's environment is gone; a live process shows it.
-      auto env = environ_of(pid);
-      ours = has_env(env, std::string{marker_var} + "=" + dir_) ||
-             (final_sweep && has_env(env, "SLURM_CONF=" + conf_));
+    if (stat->zombie) {
+      // Ended orphans: nobody else can reap them. (A zombie's environment
+      // is gone, so whose cluster it came from cannot be told, nor matters.)
+      if (orphan)
+        ::waitpid(pid, nullptr, WNOHANG);
+      continue;
     }
-    if (!ours)
-      continue;
-    int status = 0;
-    if (::waitpid(pid, &status, WNOHANG) == pid)
-      continue;
-    alive.push_back(pid);
+    // Live ones only if they are this cluster's: its daemons' descendants
+    // carry the marker, its jobs and clients its SLURM_CONF.
+    auto env = environ_of(pid);
+    if (has_env(env, std::string{marker_var} + "=" + dir_) ||
+        ((orphan || final_sweep) && has_env(env, "SLURM_CONF=" + conf_)))
+      alive.push_back(pid);
   }
   return alive;
 }

@@ -23,6 +23,8 @@
 //
 // One per test case: reaped_fixture kills every child when a case starts,
 // and a case's jobs must not leak into the next. Starting takes about 2 s.
+// Several may run at once; SLURM_CONF is then the last one's, and each
+// puts back what it found when it ends (so end them in reverse order).
 // It needs root (SlurmUser=root, slurmd runs jobs as their user).
 #pragma once
 
@@ -138,10 +140,10 @@ private:
   void stop();
   pid_t spawn_daemon(const std::string& name,
                      const std::vector<std::string>& argv);
-  /// Live children of this process that came from this cluster: orphans
-  /// (slurmstepd, a job's processes, srun's helper) and the daemons'
-  /// descendants; with `final_sweep`, also any child that runs with this
-  /// cluster's SLURM_CONF. Reaps those of them that ended.
+  /// Live children of this process that came from this cluster: its
+  /// daemons' descendants and the orphans running with its SLURM_CONF
+  /// (a job's processes, srun's helper); with `final_sweep`, any child
+  /// running with its SLURM_CONF. Reaps every orphan that ended.
   std::vector<pid_t> orphans(bool final_sweep) const;
 
   options opts_;
