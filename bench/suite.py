@@ -70,6 +70,7 @@ import argparse
 import datetime
 import os
 import queue
+import random
 import shlex
 import shutil
 import signal
@@ -1083,6 +1084,7 @@ SLURM_TITLES = {
     "srun": "`srun hostname`",
     "sbatch floor": "sbatch + srun floor",
 }
+SLURM_SEED = 16  # of the contenders' order: the same in every run
 SLURM_ENDED = ("COMPLETED", "")  # "": slurmctld no longer knows the job
 
 
@@ -1275,6 +1277,45 @@ class SlurmBench:
         self.env = env
         self.workdir = workdir
         self.spool_root = spool_root
+        # The allocator removes a job's spool when it cancels the job, its
+        # daemons' output (job.out) with it: kept here while jobs run, for
+        # the report of a failed bring-up.
+        self.outputs = os.path.join(workdir, "outputs")
+        os.mkdir(self.outputs)
+        self.watching = True
+        self.watcher = threading.Thread(target=self.keep_outputs, daemon=True)
+        self.watcher.start()
+
+    def keep_outputs(self):
+        while self.watching:
+            try:
+                spools = os.listdir(self.spool_root)
+            except OSError:
+                spools = []
+            for spool in spools:
+                try:
+                    shutil.copyfile(
+                        os.path.join(self.spool_root, spool, "job.out"),
+                        os.path.join(self.outputs, spool + ".out"))
+                except OSError:
+                    pass
+            time.sleep(0.1)
+
+    def close(self):
+        self.watching = False
+        self.watcher.join()
+
+    def last_output(self):
+        """The end of the newest job's output: "; its daemons wrote: ..." """
+        time.sleep(0.3)  # a last copy
+        outs = [os.path.join(self.outputs, f)
+                for f in os.listdir(self.outputs)]
+        if not outs:
+            return ""
+        with open(max(outs, key=os.path.getmtime), errors="replace") as f:
+            lines = [ln.strip() for ln in f.read().splitlines()
+                     if ln.strip()]
+        return "; its daemons wrote: " + " / ".join(lines[-8:])
 
     def libmesh(self, hosts, poll_ms, name, keep):
         r = self.runner.command(f"up {hosts} {poll_ms}", timeout=120)
@@ -1368,22 +1409,30 @@ class SlurmBench:
             self.libmesh(hosts, int(name.split()[1]), name, keep)
 
     def run(self, reps):
-        """Repetition 0 is a warm-up; the order of the contenders rotates
-        from one repetition to the next."""
+        """Repetition 0 is a warm-up. The contenders' order is shuffled for
+        every shape of every repetition: when a batch job starts depends on
+        when slurmctld last scheduled, so on what ran just before it (a
+        rotation would give each contender the same predecessor every
+        time)."""
+        order = list(SLURM_CONTENDERS)
+        shuffle = random.Random(SLURM_SEED).shuffle
         for rep in range(reps + 1):
-            order = (SLURM_CONTENDERS[rep % len(SLURM_CONTENDERS):]
-                     + SLURM_CONTENDERS[:rep % len(SLURM_CONTENDERS)])
             for hosts in SLURM_SHAPES:
                 if time_left() < 60:
                     self.suite.note("out of time")
                     return
-                self.suite.note(f"rep {rep}, {hosts} host(s)")
+                shuffle(order)
+                self.suite.note(f"rep {rep}, {hosts} host(s): "
+                                + ", ".join(order))
                 for name in order:
                     try:
                         slurm_wait_idle(self.env)
                         self.measure(hosts, name, keep=rep > 0)
                     except (ContenderError, OSError, KeyError, ValueError,
                             subprocess.TimeoutExpired) as err:
+                        self.suite.put("failed", hosts, name, 1, True)
+                        if name.startswith("libmesh"):
+                            err = f"{err}{self.last_output()}"
                         self.suite.errors.setdefault((hosts, name), str(err))
                         self.suite.note(f"{name} H={hosts}: {err}")
                         if name.startswith("libmesh"):
@@ -1427,8 +1476,8 @@ def slurm_report(suite, reps):
         "|---:|" + "---:|" * (2 * len(batch) + len(lm))]
     phases = ["| hosts | poll | RUNNING seen (ms) | every address seen "
               "(ms) | attach (ms) | bring-up (ms) | shutdown (ms) | job "
-              "ended after shutdown | processes left |",
-              "|---:|---:|---:|---:|---:|---:|---:|---|---:|"]
+              "ended after shutdown | processes left | failed |",
+              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
     for n in SLURM_SHAPES:
         total.append(f"| {n} | " + " | ".join(
             spread(xs("up", n, c)) for c in SLURM_CONTENDERS) + " | "
@@ -1444,10 +1493,11 @@ def slurm_report(suite, reps):
                 f"| {spread(xs('ready', n, c))} | "
                 f"{spread(xs('attach', n, c))} | {spread(xs('up', n, c))} | "
                 f"{spread(xs('down', n, c))} | {sum(ended)} of "
-                f"{len(ended)} | {sum(xs('left', n, c))} |")
+                f"{len(ended)} | {sum(xs('left', n, c))} | "
+                f"{len(xs('failed', n, c))} |")
     return "\n".join([
         f"One node, 1 × H hosts; {reps} repetitions after a warm-up, "
-        "interleaved, the order rotating; median (min–max) in ms, ÷ are "
+        "interleaved in a shuffled order; median (min–max) in ms, ÷ are "
         "ratios of medians. libmesh: host_mesh::allocate of "
         "mesh::slurm::job, from the call (spool, sbatch) until it returned "
         "with every host attached. srun: `srun --nodes=1 "
@@ -1464,7 +1514,8 @@ def slurm_report(suite, reps):
         "libmesh's bring-up as its progress reports saw it (times from the "
         "call, at the allocator's polls), the attach after the last poll, "
         "and the shutdown (host_mesh::shutdown() until it returned: daemons "
-        "stopped, the job seen ended by the allocation's release):",
+        "stopped, the job seen ended by the allocation's release); failed: "
+        "bring-ups that failed, warm-up included (the notes say why):",
         "", "\n".join(phases)])
 
 
@@ -1511,7 +1562,10 @@ def only_slurm(args, log):
             runner = Runner("libmesh", [bringup, "--partition",
                                         info["partition"]], log, env=env)
             bench = SlurmBench(suite, info, runner, env, workdir, spool_root)
-            bench.run(args.reps)
+            try:
+                bench.run(args.reps)
+            finally:
+                bench.close()
             report = slurm_report(suite, args.reps)
     finally:
         if runner:
