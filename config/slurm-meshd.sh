@@ -1,7 +1,21 @@
 #!/usr/bin/env bash
-# Slurm example: start one meshd per allocated node, attach a client to all
-# of them, and stop the daemons when the client is done.
-# See README.md, "Running across machines".
+# Slurm by hand: start one meshd per allocated node on a fixed port, attach a
+# client to all of them, and stop the daemons when the client is done.
+#
+# Prefer mode slurm (config/slurm.yaml; README.md, "Running on Slurm"), or
+# mesh::slurm::job / in_allocation from C++ (mesh/slurm.hpp): they submit
+# the job (or use the allocation you are in), learn the daemons' addresses
+# from a spool directory instead of fixed ports, hand the daemons your mesh
+# key instead of certificates, show the job's state while it pends, and
+# end the job on shutdown, on Ctrl-C and when the client dies. The same as
+# this script, with a mesh file of `mode: slurm` and `allocation: current`:
+#
+#   sbatch --nodes=4 --wrap "build/tools/meshctl up --once inside.yaml"
+#
+# This script stays as a template for setups the allocator does not cover:
+# daemons that clients outside the job attach to, on a known port, with the
+# cluster's certificates (README.md, "Running across machines"). Unlike the
+# allocator, it is not tested against Slurm.
 #
 #   sbatch --nodes=4 config/slurm-meshd.sh
 #

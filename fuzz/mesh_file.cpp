@@ -29,6 +29,7 @@
 #include "mesh/error.hpp"
 #include "mesh/id.hpp"
 #include "mesh/mesh_file.hpp"
+#include "libmesh/src/core/slurm_time.hpp"
 
 using namespace mesh;
 
@@ -97,6 +98,34 @@ void check_extent(const extent& ext) {
     FUZZ_CHECK(!validate_label(label));
 }
 
+// Mode slurm's options keep the schema's rules (config/README.md, "slurm").
+void check_slurm(const slurm::job_options& opts, slurm_allocation allocation) {
+  bool job = allocation == slurm_allocation::job;
+  FUZZ_CHECK(opts.nodes <= max_ranks && opts.hosts_per_node >= 1);
+  FUZZ_CHECK(opts.nodes * opts.hosts_per_node <= max_ranks);
+  FUZZ_CHECK(opts.nodes >= 1 || !job); // 0: all nodes of the allocation
+  if (!job)
+    FUZZ_CHECK(opts.partition.empty() && opts.account.empty()
+               && opts.time_limit.empty() && opts.sbatch_args.empty()
+               && opts.job_name == slurm::job_options{}.job_name);
+  // A time limit is in Slurm's syntax already: converting it again keeps it.
+  if (!opts.time_limit.empty()) {
+    auto again = slurm::time_limit(opts.time_limit);
+    FUZZ_CHECK(again && *again == opts.time_limit);
+  }
+  for (const auto& arg : opts.sbatch_args)
+    FUZZ_CHECK(!arg.empty() && arg.front() == '-');
+  for (const auto& [name, value] : opts.env)
+    FUZZ_CHECK(!name.empty() && name.find('=') == std::string::npos
+               && !(name.front() >= '0' && name.front() <= '9'));
+  FUZZ_CHECK(opts.spool_root.empty() || opts.spool_root.front() == '/');
+  FUZZ_CHECK(opts.owner_timeout >= std::chrono::seconds{1}
+             && opts.owner_timeout.count() % 1000 == 0);
+  FUZZ_CHECK(opts.start_timeout.count() >= 0);
+  FUZZ_CHECK(opts.poll_interval >= std::chrono::milliseconds{10});
+  FUZZ_CHECK(!opts.proc_command);
+}
+
 void check_valid(const mesh_file& file) {
   FUZZ_CHECK(file.path == "fuzz.yaml");
   const auto& hosts = file.hosts;
@@ -108,6 +137,9 @@ void check_valid(const mesh_file& file) {
                                    hosts.addresses.end())
                .size() == hosts.addresses.size());
   FUZZ_CHECK(!(hosts.bootstrap && hosts.mode == host_mode::in_process));
+  FUZZ_CHECK(hosts.slurm.has_value() == (hosts.mode == host_mode::slurm));
+  if (hosts.slurm)
+    check_slurm(*hosts.slurm, hosts.allocation);
   if (hosts.bootstrap)
     check_command(*hosts.bootstrap);
   FUZZ_CHECK(file.host_extent().num_ranks() == file.num_hosts());
@@ -259,6 +291,8 @@ public:
       key("bootstrap");
       command(*f.hosts.bootstrap);
     }
+    if (f.hosts.slurm)
+      slurm(*f.hosts.slurm, f.hosts.allocation);
     out << YAML::EndMap;
     key("proc_meshes");
     out << YAML::BeginSeq;
@@ -275,6 +309,47 @@ public:
   YAML::Emitter out;
 
 private:
+  // Every key written, defaults included: the parse must give them back.
+  void slurm(const slurm::job_options& opts, slurm_allocation allocation) {
+    bool job = allocation == slurm_allocation::job;
+    key("allocation");
+    str(job ? "job" : "current");
+    if (opts.nodes > 0) {
+      key("nodes");
+      out << opts.nodes;
+    }
+    key("hosts_per_node");
+    out << opts.hosts_per_node;
+    if (job) {
+      for (auto [name, value] : {std::pair{"partition", &opts.partition},
+                                 std::pair{"account", &opts.account},
+                                 std::pair{"time", &opts.time_limit}})
+        if (!value->empty()) {
+          key(name);
+          str(*value);
+        }
+      key("job_name");
+      str(opts.job_name);
+      key("sbatch_args");
+      strings(opts.sbatch_args);
+    }
+    key("env");
+    string_map(opts.env);
+    for (auto [name, value] : {std::pair{"meshd", &opts.meshd},
+                               std::pair{"spool", &opts.spool_root}})
+      if (!value->empty()) {
+        key(name);
+        str(*value);
+      }
+    for (auto [name, value] :
+         {std::pair{"owner_timeout", opts.owner_timeout},
+          std::pair{"start_timeout", opts.start_timeout},
+          std::pair{"poll_interval", opts.poll_interval}}) {
+      key(name);
+      str(render_duration(value));
+    }
+  }
+
   void proc_mesh(const proc_mesh_spec& spec) {
     out << YAML::BeginMap;
     key("name");
@@ -339,13 +414,30 @@ bool same_proc_mesh(const proc_mesh_spec& x, const proc_mesh_spec& y) {
          x.bootstrap == y.bootstrap;
 }
 
+bool same_slurm(const slurm::job_options& x, const slurm::job_options& y) {
+  return x.nodes == y.nodes && x.hosts_per_node == y.hosts_per_node
+         && x.partition == y.partition && x.account == y.account
+         && x.time_limit == y.time_limit && x.job_name == y.job_name
+         && x.sbatch_args == y.sbatch_args && x.env == y.env
+         && x.meshd == y.meshd && x.spool_root == y.spool_root
+         && x.owner_timeout == y.owner_timeout
+         && x.start_timeout == y.start_timeout
+         && x.poll_interval == y.poll_interval
+         && x.proc_command == y.proc_command;
+}
+
 bool same_file(const mesh_file& x, const mesh_file& y) {
   if (x.proc_meshes.size() != y.proc_meshes.size())
     return false;
   for (size_t i = 0; i < x.proc_meshes.size(); ++i)
     if (!same_proc_mesh(x.proc_meshes[i], y.proc_meshes[i]))
       return false;
+  if (x.hosts.slurm.has_value() != y.hosts.slurm.has_value())
+    return false;
+  if (x.hosts.slurm && !same_slurm(*x.hosts.slurm, *y.hosts.slurm))
+    return false;
   return x.path == y.path && x.hosts.mode == y.hosts.mode &&
+         x.hosts.allocation == y.hosts.allocation &&
          x.hosts.hosts == y.hosts.hosts &&
          x.hosts.addresses == y.hosts.addresses &&
          x.hosts.bootstrap == y.hosts.bootstrap && x.config == y.config;

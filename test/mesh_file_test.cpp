@@ -4,8 +4,10 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -152,6 +154,197 @@ TEST_SUITE("mesh_file") {
     CHECK(file.config.at("attach_config_timeout") == "30s");
   }
 
+  TEST_CASE("config/slurm.yaml asks Slurm for a job of two nodes") {
+    auto file = load_valid("config/slurm.yaml");
+    CHECK(file.hosts.mode == mesh::host_mode::slurm);
+    CHECK(file.hosts.allocation == mesh::slurm_allocation::job);
+    REQUIRE(file.hosts.slurm);
+    const auto& opts = *file.hosts.slurm;
+    CHECK(opts.nodes == 2);
+    CHECK(opts.hosts_per_node == 1);
+    CHECK(opts.partition == "debug");
+    CHECK(opts.account.empty());
+    CHECK(opts.time_limit == "10"); // 10m in Slurm's minutes
+    CHECK(opts.job_name == "libmesh-demo");
+    CHECK(opts.sbatch_args == std::vector<std::string>{"--exclusive"});
+    CHECK(opts.env.at("OMP_NUM_THREADS") == "1");
+    CHECK(opts.owner_timeout == std::chrono::seconds{60});
+    CHECK(opts.start_timeout == mesh::duration{0});
+    CHECK_FALSE(opts.proc_command);
+    CHECK(file.host_extent() == mesh::extent{{"hosts", 2}});
+    CHECK(file.num_hosts() == 2);
+    CHECK(file.num_procs() == 4);
+  }
+
+  TEST_CASE("mode slurm alone is one node, one host, Slurm's defaults") {
+    auto result = mesh::parse_mesh_file(mesh_text("  mode: slurm\n"), "t.yaml");
+    INFO(messages(result));
+    REQUIRE(result.file);
+    const auto& hosts = result.file->hosts;
+    REQUIRE(hosts.slurm);
+    mesh::slurm::job_options defaults;
+    CHECK(hosts.allocation == mesh::slurm_allocation::job);
+    CHECK(hosts.slurm->nodes == 1);
+    CHECK(hosts.slurm->hosts_per_node == 1);
+    CHECK(hosts.slurm->partition.empty());
+    CHECK(hosts.slurm->time_limit.empty());
+    CHECK(hosts.slurm->job_name == defaults.job_name);
+    CHECK(hosts.slurm->spool_root.empty());
+    CHECK(hosts.slurm->meshd.empty());
+    CHECK(hosts.slurm->owner_timeout == defaults.owner_timeout);
+    CHECK(hosts.slurm->poll_interval == defaults.poll_interval);
+    CHECK(hosts.slurm->start_timeout == defaults.start_timeout);
+    CHECK(result.file->num_hosts() == 1);
+    CHECK(result.file->num_procs() == 2);
+  }
+
+  TEST_CASE("mode slurm reads every key") {
+    auto result = mesh::parse_mesh_file(
+      mesh_text("  mode: slurm\n  allocation: job\n  nodes: 3\n"
+                "  hosts_per_node: 2\n  partition: gpu,debug\n"
+                "  account: proj-1\n  time: 1-12:00:00\n  job_name: my job\n"
+                "  sbatch_args: [--constraint=a100, --qos=high]\n"
+                "  env: {A: '1', B_2: two words}\n  meshd: /opt/bin/meshd\n"
+                "  spool: /shared/spool\n  owner_timeout: 2m\n"
+                "  start_timeout: 30m\n  poll_interval: 250ms\n"
+                "  bootstrap: {program: /opt/bin/app, args: [--worker]}\n"),
+      "t.yaml");
+    INFO(messages(result));
+    REQUIRE(result.file);
+    const auto& hosts = result.file->hosts;
+    REQUIRE(hosts.slurm);
+    const auto& opts = *hosts.slurm;
+    CHECK(opts.nodes == 3);
+    CHECK(opts.hosts_per_node == 2);
+    CHECK(opts.partition == "gpu,debug");
+    CHECK(opts.account == "proj-1");
+    CHECK(opts.time_limit == "1-12:00:00");
+    CHECK(opts.job_name == "my job");
+    CHECK(opts.sbatch_args ==
+          std::vector<std::string>{"--constraint=a100", "--qos=high"});
+    CHECK(opts.env == std::map<std::string, std::string>{{"A", "1"},
+                                                          {"B_2", "two words"}});
+    CHECK(opts.meshd == "/opt/bin/meshd");
+    CHECK(opts.spool_root == "/shared/spool");
+    CHECK(opts.owner_timeout == std::chrono::minutes{2});
+    CHECK(opts.start_timeout == std::chrono::minutes{30});
+    CHECK(opts.poll_interval == std::chrono::milliseconds{250});
+    REQUIRE(hosts.bootstrap);
+    CHECK(hosts.bootstrap->program == "/opt/bin/app");
+    CHECK(result.file->host_extent() == mesh::extent{{"hosts", 6}});
+    CHECK(result.file->num_procs() == 12);
+    auto summary = result.file->summary();
+    CHECK(contains(summary, "hosts: slurm, 6 hosts\n"));
+    CHECK(contains(summary, "slurm: a new batch job (sbatch) named my job, 3 "
+                            "nodes, 2 hosts per node\n"));
+    CHECK(contains(summary, "request: partition gpu,debug, account proj-1, "
+                            "--time=1-12:00:00, --constraint=a100, "
+                            "--qos=high\n"));
+    CHECK(contains(summary, "env: 2 variables"));
+    CHECK(contains(summary, "meshd: /opt/bin/meshd"));
+    CHECK(contains(summary, "spool: /shared/spool"));
+    CHECK(contains(summary, "owner timeout 2m, start timeout 30m, poll every "
+                            "250ms"));
+    CHECK(contains(summary, "total: 6 hosts, 12 procs"));
+  }
+
+  TEST_CASE("a slurm time limit is Slurm's syntax or one of our durations") {
+    // The file's text, and what sbatch --time gets.
+    std::pair<const char*, const char*> cases[] = {
+      {"10", "10"},           {"10:00", "10:00"},
+      {"1:00:00", "1:00:00"}, {"2-0", "2-0"},
+      {"2-12:30", "2-12:30"}, {"0-00:10:00", "0-00:10:00"},
+      {"UNLIMITED", "UNLIMITED"}, {"infinite", "infinite"},
+      {"0", "0"},             {"10m", "10"},
+      {"2h", "120"},          {"90s", "00:01:30"},
+      {"86401s", "1-00:00:01"}, {"3600000ms", "60"},
+    };
+    for (auto [text, sbatch] : cases) {
+      CAPTURE(text);
+      auto result = mesh::parse_mesh_file(
+        mesh_text("  mode: slurm\n  time: '" + std::string{text} + "'\n"),
+        "t.yaml");
+      INFO(messages(result));
+      REQUIRE(result.file);
+      CHECK(result.file->hosts.slurm->time_limit == sbatch);
+    }
+    for (auto text : {"soon", "1-", "-1", "1::2", "1:2:3:4", "1-2-3", "10 m",
+                      "1d", "0s", "500ms", "1234567890", "1:"}) {
+      CAPTURE(text);
+      auto d = only_diagnostic(
+        mesh_text("  mode: slurm\n  time: '" + std::string{text} + "'\n"));
+      CHECK(d.line == 3);
+      CHECK(d.column == 9);
+      CHECK(contains(d.message, "invalid time limit"));
+    }
+  }
+
+  TEST_CASE("mode slurm in the current allocation runs on all its nodes") {
+    auto result = mesh::parse_mesh_file(
+      mesh_text("  mode: slurm\n  allocation: current\n  hosts_per_node: 2\n"
+                "  spool: /shared/spool\n"),
+      "t.yaml");
+    INFO(messages(result));
+    REQUIRE(result.file);
+    const auto& hosts = result.file->hosts;
+    CHECK(hosts.allocation == mesh::slurm_allocation::current);
+    REQUIRE(hosts.slurm);
+    CHECK(hosts.slurm->nodes == 0); // every node of the allocation
+    CHECK(result.file->num_hosts() == 0);
+    CHECK(result.file->num_procs() == 0);
+    CHECK(result.file->host_extent().num_ranks() == 0);
+    auto summary = result.file->summary();
+    CHECK(contains(summary, "hosts: slurm, 2 hosts per node\n"));
+    CHECK(contains(summary, "slurm: in the current allocation (srun "
+                            "--overlap), on all its nodes, 2 hosts per node"));
+    CHECK(contains(summary, "proc mesh workers: {gpus: 2} per host, 4 procs "
+                            "per node"));
+    CHECK(contains(summary, "total: 2 hosts per node, 4 procs per node"));
+    auto two = mesh::parse_mesh_file(
+      mesh_text("  mode: slurm\n  allocation: current\n  nodes: 2\n"),
+      "t.yaml");
+    REQUIRE(two.file);
+    CHECK(two.file->num_hosts() == 2);
+    CHECK(contains(two.file->summary(), "on 2 nodes, 1 host per node"));
+  }
+
+  TEST_CASE("slurm keys are errors in other modes and job keys in an "
+            "allocation") {
+    auto d = only_diagnostic(mesh_text("  mode: attach\n  addresses: [h:1]\n"
+                                       "  partition: debug\n"));
+    CHECK(d.line == 4);
+    CHECK(d.column == 3);
+    CHECK(d.message == "'partition' is only allowed with mode slurm, not "
+                       "attach");
+    auto job_name = only_diagnostic(mesh_text(
+      "  mode: slurm\n  allocation: current\n  job_name: x\n"));
+    CHECK(job_name.line == 4);
+    CHECK(job_name.message == "'job_name' is only allowed with allocation "
+                              "job: inside an allocation, it is the "
+                              "allocation's own");
+  }
+
+  TEST_CASE("sbatch_args may not set what a key or libmesh sets") {
+    for (auto arg : {"--nodes=2", "--nodes 2", "-N", "--ntasks-per-node=2",
+                     "--ntasks=4", "-n4", "--partition", "-pdebug",
+                     "--account=x", "-Ax", "--time=5", "-t5", "--job-name=x",
+                     "-Jx", "--output=x", "-ox", "--parsable", "--wrap=ls",
+                     "--export=NONE"}) {
+      CAPTURE(arg);
+      auto d = only_diagnostic(mesh_text(
+        "  mode: slurm\n  sbatch_args: ['" + std::string{arg} + "']\n"));
+      CHECK(d.line == 3);
+      CHECK(contains(d.message, "is set by"));
+    }
+    auto ok = mesh::parse_mesh_file(
+      mesh_text("  mode: slurm\n  sbatch_args: [--nodelist=n1, --ntasks-per-"
+                "core=1, --exclusive, --comment=a b, -C gpu]\n"),
+      "t.yaml");
+    INFO(messages(ok));
+    REQUIRE(ok.file);
+    CHECK(ok.file->hosts.slurm->sbatch_args.size() == 5);
+  }
+
   TEST_CASE("every malformed file yields exactly the diagnostics it expects") {
     auto dir = mesh::test::source_path("test/data/mesh_files/invalid");
     std::vector<fs::path> files;
@@ -218,7 +411,9 @@ TEST_SUITE("mesh_file") {
     auto d = only_diagnostic(mesh_text("  mode: local\n  zzz: 1\n"));
     CHECK(d.message ==
           "unknown key 'zzz' in hosts (allowed: mode, extent, addresses, "
-          "bootstrap)");
+          "bootstrap, allocation, nodes, hosts_per_node, partition, account, "
+          "time, job_name, sbatch_args, env, meshd, spool, owner_timeout, "
+          "start_timeout, poll_interval)");
   }
 
   TEST_CASE("a duplicated key is reported at its second occurrence") {
@@ -408,7 +603,7 @@ TEST_SUITE("mesh_file") {
   }
 
   TEST_CASE("no prefix of a valid file makes the parser throw") {
-    for (auto name : {"local", "in_process", "process", "attach"}) {
+    for (auto name : {"local", "in_process", "process", "attach", "slurm"}) {
       auto text =
         read_text(mesh::test::source_path("config/") + name + ".yaml");
       for (size_t n = 0; n <= text.size(); ++n) {
@@ -477,6 +672,7 @@ TEST_SUITE("mesh_file") {
     CHECK(mesh::to_string(mesh::host_mode::in_process) == "in_process");
     CHECK(mesh::to_string(mesh::host_mode::process) == "process");
     CHECK(mesh::to_string(mesh::host_mode::attach) == "attach");
+    CHECK(mesh::to_string(mesh::host_mode::slurm) == "slurm");
   }
 
 } // TEST_SUITE

@@ -35,7 +35,7 @@ TEST_SUITE("meshctl") {
       if (item.path().extension() == ".yaml")
         files.push_back(item.path().string());
     std::sort(files.begin(), files.end());
-    CHECK(files.size() == 4);
+    CHECK(files.size() == 5);
     for (const auto& file : files) {
       CAPTURE(file);
       auto res = meshctl({"validate", file});
@@ -58,6 +58,34 @@ TEST_SUITE("meshctl") {
       contains(res.out, "proc mesh servers: {replicas: 2} per host, 2 procs"));
     CHECK(contains(res.out, "actor mesh echoes: type echo"));
     CHECK(contains(res.out, "total: 1 host, 6 procs, 2 actor meshes"));
+  }
+
+  TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                    "validate summarises what a slurm file asks Slurm for") {
+    auto res = meshctl({"validate", "config/slurm.yaml"});
+    CHECK(res.exit_code == 0);
+    CHECK(res.err.empty());
+    CHECK(contains(res.out, "hosts: slurm, 2 hosts\n"));
+    CHECK(contains(res.out, "slurm: a new batch job (sbatch) named "
+                            "libmesh-demo, 2 nodes, 1 host per node\n"));
+    CHECK(contains(res.out, "  request: partition debug, --time=10, "
+                            "--exclusive\n"));
+    CHECK(contains(res.out, "  env: 1 variable\n"));
+    CHECK(contains(res.out, "  owner timeout 1m, start timeout none, poll "
+                            "every 500ms\n"));
+    CHECK(contains(res.out, "proc mesh workers: {procs: 2} per host, 4 procs"));
+    CHECK(contains(res.out, "total: 2 hosts, 4 procs, 1 actor mesh"));
+  }
+
+  TEST_CASE_FIXTURE(mesh::test::reaped_fixture,
+                    "validate names a misspelt slurm key with line and column") {
+    auto file = "test/data/mesh_files/invalid/slurm_key_typo.yaml";
+    auto res = meshctl({"validate", file});
+    CHECK(res.exit_code == 1);
+    CHECK(res.out.empty());
+    CHECK(contains(res.err, std::string{file}
+                              + ":4:3: unknown key 'partiton' (did you mean "
+                                "'partition'?)"));
   }
 
   TEST_CASE_FIXTURE(mesh::test::reaped_fixture,

@@ -47,22 +47,64 @@ caf::behavior subscriber(caf::event_based_actor*,
 
 } // namespace
 
-progress_display::progress_display(
-  caf::actor_system& sys, const std::vector<mesh::host_agent_actor>& hosts,
-  size_t total_procs)
-  : state_(std::make_shared<progress_state>()), tty_(::isatty(2) == 1) {
-  state_->total = total_procs;
-  subscriber_ = sys.spawn(subscriber, state_, tty_);
-  for (auto& h : hosts)
-    caf::anon_send(h, mesh::subscribe_events_atom::value, std::string{},
-                   subscriber_);
+std::string describe(const mesh::allocation_status& status) {
+  if (status.id.empty())
+    return status.scheduler + ": submitting";
+  auto out = fmt::format("{} job {}: {}", status.scheduler, status.id,
+                         status.state.empty() ? "?" : status.state);
+  // Slurm says "None" when it has no reason.
+  if (!status.reason.empty() && status.reason != "None")
+    out += " (" + status.reason + ")";
+  if (status.hosts > 0 && (status.hosts_ready > 0 || status.state == "RUNNING"))
+    out += fmt::format(", hosts ready {}/{}", status.hosts_ready, status.hosts);
+  return out;
+}
+
+progress_display::progress_display(caf::actor_system& sys)
+  : sys_(sys), state_(std::make_shared<progress_state>()),
+    tty_(::isatty(2) == 1) {
   if (tty_)
     renderer_ = std::thread{[this] { render_loop(); }};
 }
 
 progress_display::~progress_display() {
   finish();
-  caf::anon_send_exit(subscriber_, caf::exit_reason::user_shutdown);
+}
+
+void progress_display::allocation(const mesh::allocation_status& status) {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  if (!state_->allocation)
+    state_->allocation_start = std::chrono::steady_clock::now();
+  state_->allocation = status;
+  // Not a terminal: one plain line per change (the callback sees changes
+  // only), whatever the log level.
+  if (!tty_) {
+    fmt::print(stderr, "{}\n", describe(status));
+    std::fflush(stderr);
+  }
+}
+
+void progress_display::watch(const std::vector<mesh::host_agent_actor>& hosts,
+                             size_t total_procs) {
+  std::optional<mesh::allocation_status> allocated;
+  {
+    std::lock_guard<std::mutex> guard{state_->mtx};
+    state_->total = total_procs;
+    state_->watching = true;
+    allocated = state_->allocation;
+  }
+  // On a terminal, the allocation's last line stays (it names the job).
+  if (tty_ && allocated) {
+    std::lock_guard<std::mutex> guard{mtx_};
+    if (drawn_) {
+      fmt::print(stderr, "\r\033[K{}\n", describe(*allocated));
+      drawn_ = false;
+    }
+  }
+  subscriber_ = sys_.spawn(subscriber, state_, tty_);
+  for (auto& h : hosts)
+    caf::anon_send(h, mesh::subscribe_events_atom::value, std::string{},
+                   subscriber_);
 }
 
 void progress_display::begin_mesh(const std::string& name, size_t ranks) {
@@ -74,13 +116,22 @@ void progress_display::begin_mesh(const std::string& name, size_t ranks) {
 }
 
 void progress_display::finish() {
+  if (subscriber_)
+    caf::anon_send_exit(subscriber_, caf::exit_reason::user_shutdown);
   if (done_.exchange(true))
     return;
   cv_.notify_all();
   if (renderer_.joinable()) {
     renderer_.join();
-    std::fputs("\n", stderr);
+    if (drawn_)
+      std::fputs("\n", stderr);
   }
+}
+
+std::optional<mesh::allocation_status>
+progress_display::last_allocation() const {
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  return state_->allocation;
 }
 
 std::vector<std::string> progress_display::failures() const {
@@ -92,28 +143,40 @@ void progress_display::render_loop() {
   using namespace std::chrono_literals;
   std::unique_lock<std::mutex> guard{mtx_};
   // One last frame after finish(): the line ends with the final counts.
-  for (bool last = false; !last;) {
+  for (bool last = false; !last; cv_.wait_for(guard, 100ms)) {
     last = done_;
-    std::string line;
-    {
-      std::lock_guard<std::mutex> st_guard{state_->mtx};
-      line = fmt::format("procs ready {}/{}", state_->ready, state_->total);
-      auto idle = std::chrono::steady_clock::now() - state_->last_change;
-      if (idle > 1s && state_->ready < state_->total) {
-        size_t slowest = 0;
-        while (state_->mesh_ready.count(slowest) > 0)
-          ++slowest;
-        if (slowest < state_->mesh_size)
-          line += fmt::format(
-            " (waiting {:.1f}s for {} rank {})",
-            std::chrono::duration<double>(idle).count(), state_->mesh,
-            slowest);
-      }
-    }
+    auto line = current_line();
+    if (line.empty())
+      continue; // hosts are starting: nothing to show yet
     fmt::print(stderr, "\r\033[K{}", line);
     std::fflush(stderr);
-    cv_.wait_for(guard, 100ms);
+    drawn_ = true;
   }
+}
+
+std::string progress_display::current_line() const {
+  using namespace std::chrono_literals;
+  std::lock_guard<std::mutex> guard{state_->mtx};
+  auto now = std::chrono::steady_clock::now();
+  if (!state_->watching) {
+    if (!state_->allocation)
+      return {};
+    auto waited = now - state_->allocation_start;
+    return fmt::format("{} ({:.0f}s)", describe(*state_->allocation),
+                       std::chrono::duration<double>(waited).count());
+  }
+  auto line = fmt::format("procs ready {}/{}", state_->ready, state_->total);
+  auto idle = now - state_->last_change;
+  if (idle > 1s && state_->ready < state_->total) {
+    size_t slowest = 0;
+    while (state_->mesh_ready.count(slowest) > 0)
+      ++slowest;
+    if (slowest < state_->mesh_size)
+      line += fmt::format(" (waiting {:.1f}s for {} rank {})",
+                          std::chrono::duration<double>(idle).count(),
+                          state_->mesh, slowest);
+  }
+  return line;
 }
 
 } // namespace meshctl

@@ -9,6 +9,7 @@
 #include <mesh/config.hpp>
 #include <mesh/config_keys.hpp>
 #include <mesh/host_mesh.hpp>
+#include <mesh/slurm.hpp>
 
 #include <caf/actor_system.hpp>
 
@@ -16,11 +17,90 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <csignal>
+#include <ctime>
+#include <memory>
+#include <optional>
+#include <thread>
+
+#include <unistd.h>
 
 namespace meshctl {
 
 namespace {
+
+/// While an allocator waits for its hosts, SIGINT and SIGTERM (blocked in
+/// every thread) cancel it: this thread waits for them and calls
+/// allocator::cancel(), which a signal handler could not.
+class cancel_on_signal {
+public:
+  explicit cancel_on_signal(mesh::allocator& a)
+    : thread_([this, &a] { run(a); }) {}
+
+  ~cancel_on_signal() { stop(); }
+
+  cancel_on_signal(const cancel_on_signal&) = delete;
+  cancel_on_signal& operator=(const cancel_on_signal&) = delete;
+
+  /// Stops waiting; returns the signal that cancelled, if one came.
+  std::optional<int> stop() {
+    done_ = true;
+    if (thread_.joinable())
+      thread_.join();
+    auto sig = signal_.load();
+    return sig == 0 ? std::nullopt : std::optional<int>{sig};
+  }
+
+private:
+  void run(mesh::allocator& a) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    // Polled: a signal may never come, and stop() must end the wait.
+    timespec tick{0, 100'000'000};
+    while (!done_) {
+      int sig = ::sigtimedwait(&set, nullptr, &tick);
+      if (sig > 0) {
+        signal_ = sig;
+        spdlog::info("received signal {}, cancelling the allocation", sig);
+        a.cancel();
+        return;
+      }
+    }
+  }
+
+  std::atomic<bool> done_{false};
+  std::atomic<int> signal_{0};
+  std::thread thread_; ///< Last: starts once the flags exist.
+};
+
+/// Hosts from Slurm (mode slurm): `allocator` must outlive the host mesh
+/// that owns its allocation; `interrupted` is the signal that cancelled it.
+caf::expected<mesh::host_mesh>
+allocate_hosts(caf::actor_system& sys, const mesh::mesh_file& file,
+               const mesh::bootstrap_command& cmd, progress_display& progress,
+               std::unique_ptr<mesh::allocator>& allocator,
+               std::optional<int>& interrupted) {
+  auto opts = *file.hosts.slurm;
+  // meshd --proc-command takes a program alone; the spawns pass the whole
+  // command (commands_for), so its arguments and environment still apply.
+  opts.proc_command = mesh::bootstrap_command{cmd.program, {}, {}, {}};
+  allocator = file.hosts.allocation == mesh::slurm_allocation::current
+                ? mesh::slurm::in_allocation(std::move(opts))
+                : mesh::slurm::job(std::move(opts));
+  cancel_on_signal canceller{*allocator};
+  auto hosts = mesh::host_mesh::allocate(
+    sys, mesh::host_mesh_id::instance("slurm"), *allocator,
+    [&progress](const mesh::allocation_status& st) { progress.allocation(st); });
+  interrupted = canceller.stop();
+  // A signal that came as the hosts came up is not lost: raised again, it
+  // waits (blocked) for up's sigwait, which then shuts the mesh down.
+  if (interrupted && hosts)
+    ::kill(::getpid(), *interrupted);
+  return hosts;
+}
 
 caf::expected<mesh::host_mesh> bring_up_hosts(caf::actor_system& sys,
                                               const mesh::mesh_file& file,
@@ -33,6 +113,7 @@ caf::expected<mesh::host_mesh> bring_up_hosts(caf::actor_system& sys,
     case mesh::host_mode::process:
       return mesh::host_mesh::process(sys, file.host_extent(), cmd);
     case mesh::host_mode::attach:
+    case mesh::host_mode::slurm: // allocate_hosts
       break;
   }
   return mesh::host_mesh::attach(sys, mesh::host_mesh_id::instance("attach"),
@@ -40,10 +121,12 @@ caf::expected<mesh::host_mesh> bring_up_hosts(caf::actor_system& sys,
 }
 
 /// The command of each proc of `spec`: its own bootstrap, else the hosts',
-/// plus its env.
+/// plus its env. Empty (the hosts' default command) when the spec changes
+/// nothing, unless `always`.
 mesh::per_rank_bootstrap commands_for(const mesh::proc_mesh_spec& spec,
-                                      const mesh::bootstrap_command& hosts_cmd) {
-  if (spec.env.empty() && !spec.bootstrap)
+                                      const mesh::bootstrap_command& hosts_cmd,
+                                      bool always) {
+  if (spec.env.empty() && !spec.bootstrap && !always)
     return {};
   auto cmd = spec.bootstrap ? *spec.bootstrap : hosts_cmd;
   for (auto& [k, v] : spec.env)
@@ -125,9 +208,9 @@ bool health_round(caf::actor_system& sys, const std::vector<running_mesh>& meshe
   return all;
 }
 
-/// Ends what `up` started: the two-phase shutdown of hosts it brought up;
-/// for attached hosts only this mesh's procs, the daemons stay up for the
-/// next attach.
+/// Ends what `up` started: the two-phase shutdown of hosts it brought up
+/// (on Slurm the daemons end, and the job with them); for attached hosts
+/// only this mesh's procs, the daemons stay up for the next attach.
 int shut_down(mesh::host_mesh& hosts, mesh::host_mode mode) {
   bool attached = mode == mesh::host_mode::attach;
   auto summary = attached ? hosts.stop() : hosts.shutdown();
@@ -176,10 +259,32 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
     fmt::print(stderr, "meshctl: {}\n", mesh::to_string(cmd.error()));
     return 1;
   }
+  bool slurm = file.hosts.mode == mesh::host_mode::slurm;
+  // On Slurm's nodes procs run meshctl itself (it knows the echo type) by
+  // its path alone: this process's arguments and environment stay here.
+  if (slurm && !file.hosts.bootstrap)
+    *cmd = mesh::bootstrap_command{cmd->program, {}, {}, {}};
   spdlog::info("bringing up {} host(s) ({})", file.num_hosts(),
                mesh::to_string(file.hosts.mode));
-  auto hosts = bring_up_hosts(sys, file, *cmd);
+  progress_display progress{sys};
+  std::unique_ptr<mesh::allocator> allocator;
+  std::optional<int> interrupted;
+  auto hosts = slurm ? allocate_hosts(sys, file, *cmd, progress, allocator,
+                                      interrupted)
+                     : bring_up_hosts(sys, file, *cmd);
   if (!hosts) {
+    progress.finish();
+    if (interrupted && mesh::is(hosts.error(), mesh::ec::cancelled)) {
+      // Nothing came up and nothing is left: the end Ctrl-C asked for,
+      // with the exit code of an interrupted mesh that shut down cleanly.
+      auto last = progress.last_allocation();
+      fmt::print(stderr, "meshctl: interrupted by signal {}: {}\n",
+                 *interrupted,
+                 last && !last->id.empty()
+                   ? "cancelled " + describe(*last)
+                   : mesh::to_string(hosts.error()));
+      return 0;
+    }
     fmt::print(stderr, "meshctl: hosts did not come up: {}\n",
                mesh::to_string(hosts.error()));
     return 1;
@@ -189,12 +294,17 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
     agents.push_back(hosts->agent(h));
   std::vector<running_mesh> meshes;
   {
-    progress_display progress{sys, agents, file.num_procs()};
+    // Counted on the hosts that came up: a Slurm allocation decides how
+    // many when the file does not say.
+    size_t total_procs = 0;
+    for (auto& spec : file.proc_meshes)
+      total_procs += hosts->extent().num_ranks() * spec.per_host.num_ranks();
+    progress.watch(agents, total_procs);
     for (auto& spec : file.proc_meshes) {
       progress.begin_mesh(spec.name, hosts->extent().num_ranks()
                                        * spec.per_host.num_ranks());
       auto pm = hosts->spawn(spec.name, spec.per_host, spec.proc_bind,
-                             commands_for(spec, *cmd));
+                             commands_for(spec, *cmd, slurm));
       if (!pm) {
         progress.finish();
         fmt::print(stderr, "meshctl: proc mesh {} did not come up: {}\n",
@@ -212,6 +322,7 @@ int up(caf::actor_system& sys, const mesh::mesh_file& file,
       });
       meshes.push_back(running_mesh{spec.name, std::move(*pm), {}});
     }
+    progress.finish();
   }
   for (size_t i = 0; i < file.proc_meshes.size(); ++i) {
     auto& spec = file.proc_meshes[i];

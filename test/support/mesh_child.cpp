@@ -12,7 +12,16 @@
 // up local() with N procs, prints "pid <p>" per proc and blocks forever (the
 // test then SIGKILLs it to check that its procs die with it); with
 // "attach KEYFILE ADDRESS..." a client of daemons that hold that key file.
+// Run as "slurm-hold ROOT SECONDS" it is a client of the Slurm allocator
+// (test/slurm_test.cpp): it submits a job of 1 node x 2 hosts with spool
+// root ROOT and owner timeout SECONDS, attaches (host_mesh::allocate),
+// spawns 2 procs per host, prints "job <id>" and "ready", and blocks
+// forever (the test SIGKILLs it). As "slurm-in-allocation ROOT" (run under
+// salloc) it does the same with mesh::slurm::in_allocation, calls an actor
+// mesh on the procs, shuts the mesh down, prints "shutdown ok" and exits.
+#include "mesh/actor_mesh.hpp"
 #include "mesh/host_mesh.hpp"
+#include "mesh/slurm.hpp"
 #include "mesh/system.hpp"
 #include "test_actors.hpp"
 
@@ -23,6 +32,8 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <chrono>
+#include <climits>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -88,6 +99,56 @@ int run_attach(const char* key_file, std::vector<std::string> addrs) {
     ::pause();
 }
 
+int fail(const caf::error& err) {
+  std::fprintf(stderr, "%s\n", mesh::to_string(err).c_str());
+  return 1;
+}
+
+int run_slurm_client(mesh::config& cfg, const std::string& mode,
+                     const std::string& root, int owner_timeout_s) {
+  caf::actor_system sys{cfg};
+  mesh::slurm::job_options opts;
+  opts.nodes = 1;
+  opts.hosts_per_node = 2;
+  opts.spool_root = root;
+  opts.owner_timeout = std::chrono::seconds{owner_timeout_s};
+  opts.poll_interval = std::chrono::milliseconds{200};
+  char self[4096] = {};
+  if (::realpath("/proc/self/exe", self) == nullptr)
+    return 2;
+  opts.proc_command = mesh::bootstrap_command{self, {}, {}, {}};
+  auto allocator = mode == "slurm-hold" ? mesh::slurm::job(opts)
+                                        : mesh::slurm::in_allocation(opts);
+  auto hosts = mesh::host_mesh::allocate(
+    sys, mesh::host_mesh_id::instance("slurmclient"), *allocator);
+  if (!hosts)
+    return fail(hosts.error());
+  std::printf("job %s\n", hosts->allocated()->id.c_str());
+  auto pm = hosts->spawn("slurmprocs", mesh::extent{{"procs", 2}});
+  if (!pm)
+    return fail(pm.error());
+  auto counters =
+    pm->spawn<mesh::test::counter_actor>("counters", "counter", int32_t{5});
+  if (!counters)
+    return fail(counters.error());
+  auto values = counters->call<int32_t>(caf::get_atom::value);
+  if (!values)
+    return fail(values.error());
+  std::printf("procs %zu\n", values->size());
+  std::fflush(stdout);
+  if (mode == "slurm-hold") {
+    std::printf("ready\n");
+    std::fflush(stdout);
+    for (;;)
+      ::pause();
+  }
+  auto summary = hosts->shutdown();
+  if (!summary)
+    return fail(summary.error());
+  std::printf("shutdown ok\n");
+  return 0;
+}
+
 } // namespace
 
 /// A zygote starts with MESH_ZYGOTE_UNSET in its environment (its procs do
@@ -123,6 +184,10 @@ int main(int argc, char** argv) {
     return run_client(std::atoi(argv[2]));
   if (argc >= 4 && std::strcmp(argv[1], "attach") == 0)
     return run_attach(argv[2], std::vector<std::string>(argv + 3, argv + argc));
+  if (argc == 4 && std::strcmp(argv[1], "slurm-hold") == 0)
+    return run_slurm_client(cfg, argv[1], argv[2], std::atoi(argv[3]));
+  if (argc == 3 && std::strcmp(argv[1], "slurm-in-allocation") == 0)
+    return run_slurm_client(cfg, argv[1], argv[2], 30);
   std::fprintf(stderr, "mesh_child: not a bootstrap child (no MESH_BOOTSTRAP)\n");
   return 3;
 }

@@ -23,6 +23,7 @@
 #include "mesh/bootstrap.hpp"
 #include "mesh/error.hpp"
 #include "mesh/extent.hpp"
+#include "mesh/slurm.hpp"
 
 MESH_PUBLIC_BEGIN
 
@@ -34,6 +35,13 @@ enum class host_mode {
   in_process, ///< host_mesh::local_in_process(): procs run in this process.
   process,    ///< host_mesh::process(): one host child process per rank.
   attach,     ///< host_mesh::attach(): hosts already running (meshd).
+  slurm,      ///< host_mesh::allocate() on mesh/slurm.hpp: meshd on Slurm.
+};
+
+/// Mode slurm: which Slurm allocation runs the hosts.
+enum class slurm_allocation {
+  job,     ///< slurm::job(): a new batch job (sbatch) that meshctl owns.
+  current, ///< slurm::in_allocation(): the one meshctl runs in (salloc).
 };
 
 /// The mode's name as written in a mesh file, e.g. "in_process".
@@ -70,6 +78,12 @@ struct hosts_spec {
   std::optional<extent> hosts;        ///< process only: e.g. {hosts: 2}.
   std::vector<std::string> addresses; ///< attach only: "host:port" each.
   std::optional<bootstrap_command> bootstrap; ///< Not for in_process.
+  /// slurm only: what to ask Slurm for. `time_limit` is in Slurm's syntax
+  /// (a duration in the file is converted); `proc_command` stays empty
+  /// (`bootstrap` says what procs run); with allocation current and no
+  /// `nodes` in the file, `nodes` is 0: every node of the allocation.
+  std::optional<slurm::job_options> slurm;
+  slurm_allocation allocation = slurm_allocation::job; ///< slurm only.
 };
 
 /// A validated mesh file.
@@ -80,13 +94,15 @@ struct mesh_file {
   std::map<std::string, std::string> config; ///< Validated overrides (text).
 
   /// The host extent: `hosts.hosts` for process, else {hosts: N} with N = 1
-  /// (local, in_process) or the number of addresses (attach).
+  /// (local, in_process), the number of addresses (attach) or nodes times
+  /// hosts per node (slurm).
   mesh::extent host_extent() const;
 
-  /// Number of hosts the file brings up or attaches to.
+  /// Number of hosts the file brings up or attaches to; 0 if only the
+  /// allocation knows (slurm in the current allocation, on all its nodes).
   size_t num_hosts() const;
 
-  /// Number of procs over all proc meshes and hosts.
+  /// Number of procs over all proc meshes and hosts (0 if num_hosts() is).
   size_t num_procs() const;
 
   /// A multi-line human summary (what `meshctl validate` prints).

@@ -58,10 +58,13 @@ struct job_options {
   /// Environment of the daemons and their procs (on top of the submitter's
   /// environment, which sbatch exports).
   std::map<std::string, std::string> env;
-  /// The meshd program on the nodes; default: the meshd installed beside
-  /// this libmesh (or the build tree's), or MESH_SLURM_MESHD.
+  /// The meshd program on the nodes (a path every node sees); default:
+  /// MESH_SLURM_MESHD, else the meshd installed beside this libmesh or this
+  /// program (bin/, ../bin/, ../../bin/, or the build tree's tools/), else
+  /// "meshd" from the nodes' PATH.
   std::string meshd;
-  /// What procs run (meshd --proc-command); default: meshd itself.
+  /// What procs run (meshd --proc-command, which takes a program without
+  /// arguments; its env is exported to the daemons); default: meshd itself.
   std::optional<bootstrap_command> proc_command;
   /// Where the per-job spool directories go, on storage every node sees;
   /// default: MESH_SLURM_SPOOL, else ~/.libmesh/slurm.

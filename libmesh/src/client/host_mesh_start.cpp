@@ -334,6 +334,7 @@ caf::expected<host_mesh_handoff> attach_blocking(caf::actor_system& sys,
       // Claimed before the push: the push's acknowledgement (same sender,
       // same connection) means the host has the claim too.
       self->send(agents[i], claim_atom::value, own->owner_token);
+      // blocking: attach_blocking runs on attach_op's detached actor's own thread
       self->request(agents[i], left, set_config_atom::value, snapshot)
         .receive([](caf::ok_atom) {},
                  [&](caf::error& err) {

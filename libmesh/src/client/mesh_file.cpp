@@ -7,9 +7,60 @@
 
 #include <fmt/format.h>
 
+#include "mesh/config.hpp"
+
 namespace mesh {
 
 using mesh_file_text::join;
+
+namespace {
+
+std::string plural(size_t n, std::string_view word) {
+  auto suffix = n == 1 ? "" : word.back() == 'h' ? "es" : "s";
+  return fmt::format("{} {}{}", n, word, suffix);
+}
+
+// What `meshctl up` will ask Slurm for: the lines under "hosts:".
+std::string slurm_summary(const slurm::job_options& opts,
+                          slurm_allocation allocation) {
+  std::string out;
+  auto per_node = plural(opts.hosts_per_node, "host") + " per node";
+  if (allocation == slurm_allocation::current) {
+    out += "slurm: in the current allocation (srun --overlap), ";
+    out += opts.nodes == 0 ? "on all its nodes"
+                           : "on " + plural(opts.nodes, "node");
+    out += ", " + per_node + "\n";
+  } else {
+    out += fmt::format("slurm: a new batch job (sbatch) named {}, {}, {}\n",
+                       opts.job_name, plural(opts.nodes, "node"), per_node);
+    std::vector<std::string> request;
+    if (!opts.partition.empty())
+      request.push_back("partition " + opts.partition);
+    if (!opts.account.empty())
+      request.push_back("account " + opts.account);
+    if (!opts.time_limit.empty())
+      request.push_back("--time=" + opts.time_limit);
+    for (const auto& arg : opts.sbatch_args)
+      request.push_back(arg);
+    if (!request.empty())
+      out += "  request: " + join(request, ", ") + "\n";
+  }
+  if (!opts.env.empty())
+    out += "  env: " + plural(opts.env.size(), "variable") + "\n";
+  if (!opts.meshd.empty())
+    out += "  meshd: " + opts.meshd + "\n";
+  if (!opts.spool_root.empty())
+    out += "  spool: " + opts.spool_root + "\n";
+  out += fmt::format("  owner timeout {}, start timeout {}, poll every {}\n",
+                     render_duration(opts.owner_timeout),
+                     opts.start_timeout.count() == 0
+                       ? std::string{"none"}
+                       : render_duration(opts.start_timeout),
+                     render_duration(opts.poll_interval));
+  return out;
+}
+
+} // namespace
 
 extent mesh_file::host_extent() const {
   if (hosts.mode == host_mode::process && hosts.hosts)
@@ -23,6 +74,8 @@ size_t mesh_file::num_hosts() const {
     return hosts.hosts ? hosts.hosts->num_ranks() : 0;
   case host_mode::attach:
     return hosts.addresses.size();
+  case host_mode::slurm:
+    return hosts.slurm ? hosts.slurm->nodes * hosts.slurm->hosts_per_node : 0;
   default:
     return 1;
   }
@@ -36,25 +89,33 @@ size_t mesh_file::num_procs() const {
 }
 
 std::string mesh_file::summary() const {
-  auto plural = [](size_t n, std::string_view word) {
-    auto suffix = n == 1 ? "" : word.back() == 'h' ? "es" : "s";
-    return fmt::format("{} {}{}", n, word, suffix);
+  // Slurm on all nodes of the current allocation: only the allocation
+  // knows how many, so counts are per node.
+  bool per_node = hosts.slurm && num_hosts() == 0;
+  size_t host_factor = per_node ? hosts.slurm->hosts_per_node : num_hosts();
+  auto count = [&](size_t per_host, std::string_view word) {
+    auto text = plural(host_factor * per_host, word);
+    return per_node ? text + " per node" : text;
   };
   std::string out = fmt::format("{}: valid mesh file\n", path);
   out += fmt::format("hosts: {}, {}", to_string(hosts.mode),
-                     plural(num_hosts(), "host"));
+                     count(1, "host"));
   if (hosts.mode == host_mode::process)
     out += " " + host_extent().to_string();
   if (hosts.mode == host_mode::attach)
     out += " (" + join(hosts.addresses, ", ") + ")";
   out += "\n";
+  if (hosts.slurm)
+    out += slurm_summary(*hosts.slurm, hosts.allocation);
   if (hosts.bootstrap)
     out += "bootstrap: " + hosts.bootstrap->to_string() + "\n";
   size_t actor_meshes = 0;
+  size_t procs_per_host = 0;
   for (const auto& spec : proc_meshes) {
+    procs_per_host += spec.per_host.num_ranks();
     out += fmt::format("proc mesh {}: {} per host, {}", spec.name,
                        spec.per_host.to_string(),
-                       plural(num_hosts() * spec.per_host.num_ranks(), "proc"));
+                       count(spec.per_host.num_ranks(), "proc"));
     if (spec.proc_bind)
       out += ", bound";
     if (!spec.env.empty())
@@ -74,8 +135,8 @@ std::string mesh_file::summary() const {
       items.push_back(key + "=" + value);
     out += "config: " + join(items, ", ") + "\n";
   }
-  out += fmt::format("total: {}, {}, {}\n", plural(num_hosts(), "host"),
-                     plural(num_procs(), "proc"),
+  out += fmt::format("total: {}, {}, {}\n", count(1, "host"),
+                     count(procs_per_host, "proc"),
                      plural(actor_meshes, "actor mesh"));
   return out;
 }

@@ -3,6 +3,7 @@
 #include "libmesh/src/client/mesh_file_schema.hpp"
 
 #include "libmesh/src/client/mesh_file_text.hpp"
+#include "libmesh/src/core/slurm_time.hpp"
 
 #include <algorithm>
 #include <array>
@@ -68,8 +69,20 @@ std::string error_detail(const caf::error& err) {
 
 // The keys each mapping of the schema allows (config/README.md).
 const std::vector<std::string> top_keys{"hosts", "proc_meshes", "config"};
-const std::vector<std::string> hosts_keys{"mode", "extent", "addresses",
-                                          "bootstrap"};
+// Mode slurm's keys, then the ones only a new job takes (inside an
+// allocation, its partition, account, time limit and name are its own).
+const std::vector<std::string> slurm_keys{
+  "allocation", "nodes",       "hosts_per_node", "partition",
+  "account",    "time",        "job_name",       "sbatch_args",
+  "env",        "meshd",       "spool",          "owner_timeout",
+  "start_timeout", "poll_interval"};
+const std::vector<std::string> slurm_job_keys{"partition", "account", "time",
+                                              "job_name", "sbatch_args"};
+const std::vector<std::string> hosts_keys = [] {
+  std::vector<std::string> keys{"mode", "extent", "addresses", "bootstrap"};
+  keys.insert(keys.end(), slurm_keys.begin(), slurm_keys.end());
+  return keys;
+}();
 const std::vector<std::string> bootstrap_keys{"program", "arg0", "args", "env"};
 const std::vector<std::string> proc_mesh_keys{"name", "per_host",  "proc_bind",
                                               "env",  "bootstrap", "actors"};
@@ -77,12 +90,103 @@ const std::vector<std::string> actor_keys{"name", "type", "args"};
 const std::vector<std::string> proc_bind_keys{"cpunodebind", "membind",
                                               "physcpubind", "cpus"};
 
-constexpr std::array<std::pair<std::string_view, host_mode>, 4> mode_names{{
+constexpr std::array<std::pair<std::string_view, host_mode>, 5> mode_names{{
   {"local", host_mode::local},
   {"in_process", host_mode::in_process},
   {"process", host_mode::process},
   {"attach", host_mode::attach},
+  {"slurm", host_mode::slurm},
 }};
+
+constexpr std::array<std::pair<std::string_view, slurm_allocation>, 2>
+  allocation_names{{
+    {"job", slurm_allocation::job},
+    {"current", slurm_allocation::current},
+  }};
+
+// sbatch options that a key of the file (or libmesh itself) sets: given in
+// sbatch_args they would contradict it. A long option matches itself,
+// "option=value" and "option value", a short one any argument it starts.
+struct reserved_option {
+  std::string_view option;
+  std::string_view key; ///< Empty: libmesh sets it.
+};
+constexpr std::array<reserved_option, 18> reserved_sbatch_options{{
+  {"--nodes", "nodes"},
+  {"-N", "nodes"},
+  {"--ntasks-per-node", "hosts_per_node"},
+  {"--ntasks", "hosts_per_node"},
+  {"-n", "hosts_per_node"},
+  {"--partition", "partition"},
+  {"-p", "partition"},
+  {"--account", "account"},
+  {"-A", "account"},
+  {"--time", "time"},
+  {"-t", "time"},
+  {"--job-name", "job_name"},
+  {"-J", "job_name"},
+  {"--output", ""},
+  {"-o", ""},
+  {"--parsable", ""},
+  {"--wrap", ""},
+  {"--export", ""},
+}};
+
+const reserved_option* reserved(std::string_view arg) {
+  for (const auto& r : reserved_sbatch_options) {
+    bool is_long = r.option.size() > 2;
+    if (is_long ? arg == r.option
+                    || (arg.substr(0, r.option.size()) == r.option
+                        && arg.size() > r.option.size()
+                        && (arg[r.option.size()] == '='
+                            || arg[r.option.size()] == ' '))
+                : arg.substr(0, 2) == r.option)
+      return &r;
+  }
+  return nullptr;
+}
+
+// A name the batch script can export: a shell identifier.
+bool is_shell_name(std::string_view name) {
+  auto alpha = [](char ch) {
+    return (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_';
+  };
+  return !name.empty() && alpha(name.front())
+         && std::all_of(name.begin(), name.end(), [&](char ch) {
+              return alpha(ch) || (ch >= '0' && ch <= '9');
+            });
+}
+
+bool has_space_or_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    auto byte = static_cast<unsigned char>(ch);
+    return byte <= 0x20 || byte == 0x7f;
+  });
+}
+
+bool has_control(std::string_view text) {
+  return std::any_of(text.begin(), text.end(), [](char ch) {
+    auto byte = static_cast<unsigned char>(ch);
+    return byte < 0x20 || byte == 0x7f;
+  });
+}
+
+// " (did you mean 'x'?)" when a candidate is close to `text`, else "".
+std::string guess_of(std::string_view text,
+                     const std::vector<std::string>& candidates) {
+  auto guess = closest(text, candidates);
+  return guess ? fmt::format(" (did you mean {}?)", quote(*guess))
+               : std::string{};
+}
+
+// The names of a table of name/value pairs, for messages and guesses.
+template <class Table>
+std::vector<std::string> names_of(const Table& table) {
+  std::vector<std::string> result;
+  for (const auto& item : table)
+    result.emplace_back(item.first);
+  return result;
+}
 
 // One key-value pair of a mapping; `name` is the key's text.
 struct entry {
@@ -487,9 +591,9 @@ private:
     for (const auto& [name, mode] : mode_names)
       if (*text == name)
         return mode;
-    error(node.pos, fmt::format("invalid mode {}: expected one of local, "
-                                "in_process, process, attach",
-                                quote(*text)));
+    error(node.pos, fmt::format("invalid mode {}: expected one of {}{}",
+                                quote(*text), join(names_of(mode_names), ", "),
+                                guess_of(*text, names_of(mode_names))));
     return std::nullopt;
   }
 
@@ -536,6 +640,24 @@ private:
       error(node.pos, "mode attach requires 'addresses' (a list of host:port "
                       "of running meshd hosts)");
     }
+    // The slurm keys are checked whatever the mode, so that a file with a
+    // misspelt mode still hears about its bad values.
+    std::vector<const entry*> slurm_entries;
+    for (const auto& key : slurm_keys)
+      if (auto x = find(xs, key))
+        slurm_entries.push_back(x);
+    if (mode && *mode != host_mode::slurm) {
+      for (const auto* x : slurm_entries)
+        error(x->key->pos,
+              fmt::format("{} is only allowed with mode slurm, not {}",
+                          quote(x->name), to_string(*mode)));
+    } else {
+      auto slurm = read_slurm(xs);
+      if (mode == host_mode::slurm && slurm) {
+        result.slurm = std::move(slurm->first);
+        result.allocation = slurm->second;
+      }
+    }
     if (bootstrap_entry) {
       if (mode == host_mode::in_process)
         error(bootstrap_entry->key->pos,
@@ -548,6 +670,237 @@ private:
     if (!mode)
       return std::nullopt;
     return result;
+  }
+
+  // --- hosts: slurm ---------------------------------------------------------
+
+  // A count of nodes or hosts: a plain positive integer up to max_ranks.
+  std::optional<size_t> read_count(const yaml_node& node,
+                                   std::string_view what) {
+    if (!usable(node))
+      return std::nullopt;
+    bool digits = node.type == yaml_node::kind::scalar && !node.quoted
+                  && !node.value.empty()
+                  && std::all_of(node.value.begin(), node.value.end(),
+                                 [](char ch) { return ch >= '0' && ch <= '9'; });
+    auto significant = digits ? node.value.find_first_not_of('0')
+                              : std::string::npos;
+    if (significant == std::string::npos) {
+      error(node.pos, fmt::format("{} must be a positive integer, got {}",
+                                  what, describe(node)));
+      return std::nullopt;
+    }
+    auto text = std::string_view{node.value}.substr(significant);
+    if (text.size() > 7 || std::stoul(std::string{text}) > max_ranks) {
+      error(node.pos, fmt::format("{} is {}, more than the limit of {}", what,
+                                  quote(node.value), max_ranks));
+      return std::nullopt;
+    }
+    return std::stoul(std::string{text});
+  }
+
+  // A duration of the config syntax (500ms, 30s, 2m); at least `min`, and
+  // whole seconds if `whole_seconds`.
+  std::optional<duration> read_duration(const yaml_node& node,
+                                        std::string_view what, duration min,
+                                        bool whole_seconds) {
+    auto text = read_string(node, what);
+    if (!text)
+      return std::nullopt;
+    auto value = parse_duration(*text);
+    if (!value) {
+      error(node.pos, fmt::format("invalid {} {}: expected a duration like "
+                                  "500ms, 30s or 2m",
+                                  what, quote(*text)));
+      return std::nullopt;
+    }
+    if (*value < min) {
+      error(node.pos, fmt::format("{} must be at least {}, got {}", what,
+                                  render_duration(min), quote(*text)));
+      return std::nullopt;
+    }
+    if (whole_seconds && value->count() % 1000 != 0) {
+      error(node.pos, fmt::format("{} must be whole seconds, got {}", what,
+                                  quote(*text)));
+      return std::nullopt;
+    }
+    return *value;
+  }
+
+  // A word Slurm takes as one argument: a partition or account name.
+  std::optional<std::string> read_word(const yaml_node& node,
+                                       std::string_view what) {
+    auto text = read_non_empty(node, what);
+    if (text && has_space_or_control(*text)) {
+      error(node.pos, fmt::format("{} must not contain spaces or control "
+                                  "characters, got {}",
+                                  what, quote(*text)));
+      return std::nullopt;
+    }
+    return text;
+  }
+
+  std::optional<slurm_allocation> read_allocation(const yaml_node& node) {
+    auto text = read_string(node, "hosts.allocation");
+    if (!text)
+      return std::nullopt;
+    for (const auto& [name, value] : allocation_names)
+      if (*text == name)
+        return value;
+    error(node.pos,
+          fmt::format("invalid allocation {}: expected job (submit a batch "
+                      "job) or current (the allocation meshctl runs in){}",
+                      quote(*text),
+                      guess_of(*text, names_of(allocation_names))));
+    return std::nullopt;
+  }
+
+  std::vector<std::string> read_sbatch_args(const yaml_node& node) {
+    std::vector<std::string> result;
+    if (!usable(node))
+      return result;
+    if (node.type != yaml_node::kind::sequence) {
+      error(node.pos, "expected a list of strings for hosts.sbatch_args, "
+                      "got " + describe(node));
+      return result;
+    }
+    for (const auto& item : node.children) {
+      auto text = read_string(item, "an item of hosts.sbatch_args");
+      if (!text)
+        continue;
+      const auto& arg = *text;
+      if (arg.empty() || arg.front() != '-') {
+        error(item.pos,
+              fmt::format("sbatch argument {} is not an option: each item is "
+                          "one option with its value, e.g. "
+                          "'--constraint=gpu'",
+                          quote(arg)));
+      } else if (has_control(arg)) {
+        error(item.pos, fmt::format("sbatch argument {} contains control "
+                                    "characters",
+                                    quote(arg)));
+      } else if (auto r = reserved(arg); r && !r->key.empty()) {
+        error(item.pos, fmt::format("sbatch option {} is set by the key {}; "
+                                    "use that key instead",
+                                    quote(arg), quote(r->key)));
+      } else if (r) {
+        error(item.pos, fmt::format("sbatch option {} is set by libmesh (the "
+                                    "job's script, output and environment); "
+                                    "remove it",
+                                    quote(arg)));
+      } else {
+        result.push_back(arg);
+      }
+    }
+    return result;
+  }
+
+  std::map<std::string, std::string> read_slurm_env(const yaml_node& node) {
+    auto result = read_env(node, "hosts.env");
+    if (node.type != yaml_node::kind::mapping)
+      return result;
+    for (size_t i = 0; i + 1 < node.children.size(); i += 2) {
+      const auto& key = node.children[i];
+      if (key.type == yaml_node::kind::scalar && result.count(key.value) > 0
+          && !is_shell_name(key.value)) {
+        error(key.pos, fmt::format("invalid environment variable name {}: "
+                                   "the batch script exports it, so it must "
+                                   "be letters, digits and '_', not starting "
+                                   "with a digit",
+                                   quote(key.value)));
+        result.erase(key.value);
+      }
+    }
+    return result;
+  }
+
+  // Mode slurm's keys of `xs`, read into job options (mesh/slurm.hpp); the
+  // options come back only if every one of them is valid.
+  std::optional<std::pair<slurm::job_options, slurm_allocation>>
+  read_slurm(const fields& xs) {
+    auto before = diagnostics_.size();
+    slurm::job_options opts;
+    auto allocation = slurm_allocation::job;
+    if (auto x = find(xs, "allocation"))
+      allocation = read_allocation(*x->value).value_or(allocation);
+    if (allocation == slurm_allocation::current)
+      for (const auto& key : slurm_job_keys)
+        if (auto x = find(xs, key))
+          error(x->key->pos,
+                fmt::format("{} is only allowed with allocation job: inside "
+                            "an allocation{}",
+                            quote(key),
+                            key == "sbatch_args"
+                              ? ", no job is submitted"
+                              : ", it is the allocation's own"));
+    // Inside an allocation, no `nodes` means all of them (0).
+    opts.nodes = allocation == slurm_allocation::current ? 0 : 1;
+    const entry* nodes_entry = find(xs, "nodes");
+    if (nodes_entry)
+      opts.nodes = read_count(*nodes_entry->value, "hosts.nodes").value_or(1);
+    if (auto x = find(xs, "hosts_per_node"))
+      opts.hosts_per_node =
+        read_count(*x->value, "hosts.hosts_per_node").value_or(1);
+    if (nodes_entry && opts.nodes * opts.hosts_per_node > max_ranks)
+      error(nodes_entry->value->pos,
+            fmt::format("nodes x hosts_per_node is {} hosts, more than the "
+                        "limit of {}",
+                        opts.nodes * opts.hosts_per_node, max_ranks));
+    if (auto x = find(xs, "partition"))
+      opts.partition = read_word(*x->value, "hosts.partition").value_or("");
+    if (auto x = find(xs, "account"))
+      opts.account = read_word(*x->value, "hosts.account").value_or("");
+    if (auto x = find(xs, "time")) {
+      if (auto text = read_string(*x->value, "hosts.time")) {
+        if (auto limit = slurm::time_limit(*text))
+          opts.time_limit = std::move(*limit);
+        else
+          error(x->value->pos, error_detail(limit.error()));
+      }
+    }
+    if (auto x = find(xs, "job_name")) {
+      auto name = read_non_empty(*x->value, "hosts.job_name");
+      if (name && has_control(*name))
+        error(x->value->pos, fmt::format("hosts.job_name must not contain "
+                                         "control characters, got {}",
+                                         quote(*name)));
+      else if (name)
+        opts.job_name = std::move(*name);
+    }
+    if (auto x = find(xs, "sbatch_args"))
+      opts.sbatch_args = read_sbatch_args(*x->value);
+    if (auto x = find(xs, "env"))
+      opts.env = read_slurm_env(*x->value);
+    if (auto x = find(xs, "meshd"))
+      opts.meshd = read_non_empty(*x->value, "hosts.meshd").value_or("");
+    if (auto x = find(xs, "spool")) {
+      auto spool = read_non_empty(*x->value, "hosts.spool");
+      if (spool && spool->front() != '/')
+        error(x->value->pos, fmt::format("hosts.spool must be an absolute "
+                                         "path (a directory every node "
+                                         "sees), got {}",
+                                         quote(*spool)));
+      else if (spool)
+        opts.spool_root = std::move(*spool);
+    }
+    using std::chrono::milliseconds;
+    using std::chrono::seconds;
+    if (auto x = find(xs, "owner_timeout"))
+      opts.owner_timeout =
+        read_duration(*x->value, "hosts.owner_timeout", seconds{1}, true)
+          .value_or(opts.owner_timeout);
+    if (auto x = find(xs, "start_timeout"))
+      opts.start_timeout =
+        read_duration(*x->value, "hosts.start_timeout", duration{0}, false)
+          .value_or(opts.start_timeout);
+    if (auto x = find(xs, "poll_interval"))
+      opts.poll_interval =
+        read_duration(*x->value, "hosts.poll_interval", milliseconds{10},
+                      false)
+          .value_or(opts.poll_interval);
+    if (diagnostics_.size() != before)
+      return std::nullopt;
+    return std::pair{std::move(opts), allocation};
   }
 
   // The dimension labels of the host extent, which per-host extents must

@@ -10,8 +10,6 @@
 #include "mesh/error.hpp"
 #include "mesh/slurm.hpp"
 
-#include <spdlog/spdlog.h>
-
 namespace mesh::slurm {
 
 namespace {
@@ -37,13 +35,12 @@ public:
     if (cancel_.fired())
       return make_error(ec::cancelled, "slurm job",
                         "cancelled before it was submitted");
-    auto key = own_key_file_text();
     auto meshd = opts_.meshd.empty() ? default_meshd() : opts_.meshd;
     auto spool = make_spool(resolve_spool_root(opts_.spool_root),
                             opts_.job_name);
     if (!spool)
       return std::move(spool.error());
-    auto result = submit_and_wait(*spool, meshd, key, progress);
+    auto result = submit_and_wait(*spool, meshd, progress);
     if (!result)
       remove_spool(*spool);
     return result;
@@ -56,20 +53,13 @@ public:
 private:
   caf::expected<std::unique_ptr<allocation>>
   submit_and_wait(const std::string& spool, const std::string& meshd,
-                  const std::optional<std::string>& key,
                   const allocation_progress& progress) {
-    auto launch = make_host_launch(opts_, spool, meshd, !key);
+    bool insecure = false;
+    if (auto err = write_spool_key(spool, "slurm job", insecure))
+      return err;
+    auto launch = make_host_launch(opts_, spool, meshd, insecure);
     if (!launch)
       return std::move(launch.error());
-    if (key) {
-      if (auto err = write_new_file(spool + "/key", *key, 0600))
-        return err;
-    } else {
-      spdlog::warn("slurm job: this process's transport is insecure "
-                   "(MESH_TRANSPORT_INSECURE): its meshd daemons serve plain "
-                   "TCP; anyone who reaches their ports can run commands as "
-                   "this user");
-    }
     auto script = spool + "/job.sh";
     auto hosts = launch->nodes * launch->hosts_per_node;
     if (auto err = write_new_file(script, batch_script(*launch), 0700))

@@ -6,6 +6,8 @@
 #include "libmesh/src/core/last_lines.hpp"
 #include "mesh/error.hpp"
 
+#include <spdlog/spdlog.h>
+
 #include <dlfcn.h>
 #include <poll.h>
 #include <sys/eventfd.h>
@@ -97,11 +99,16 @@ std::string default_meshd() {
   return "meshd";
 }
 
-std::optional<std::string> own_key_file_text() {
-  auto& transport = tls::process_transport();
-  if (transport.insecure)
-    return std::nullopt;
-  return key_file_text(transport.key);
+caf::error write_spool_key(const std::string& spool, const std::string& what,
+                           bool& insecure) {
+  insecure = tls::process_transport().insecure;
+  if (!insecure)
+    return tls::write_key_file(spool + "/key");
+  spdlog::warn("{}: this process's transport is insecure "
+               "(MESH_TRANSPORT_INSECURE): its meshd daemons serve plain TCP; "
+               "anyone who reaches their ports can run commands as this user",
+               what);
+  return caf::none;
 }
 
 // -- cancellation -------------------------------------------------------------

@@ -45,9 +45,11 @@ caf::error cancel_job(const std::string& id);
 /// ../tools/ of the directory of either), else "meshd" (the nodes' PATH).
 std::string default_meshd();
 
-/// The mesh key file's text for this process's transport, or nullopt if the
-/// transport is insecure (the daemons then get --insecure).
-std::optional<std::string> own_key_file_text();
+/// Hands this process's mesh key to the daemons in <spool>/key (0600), or,
+/// if its transport is plain TCP, warns that they will be too (they then
+/// get --insecure); `insecure` says which.
+caf::error write_spool_key(const std::string& spool, const std::string& what,
+                           bool& insecure);
 
 /// The flag of allocator::cancel(): an eventfd that turns readable once
 /// fired and stays so, to poll beside a command's pipes.

@@ -72,6 +72,27 @@ running_job(const std::string& id, const std::string& root) {
   return std::pair{std::move(record), std::move(*spool)};
 }
 
+// The daemons of `spool` hold this process's mesh key (or both run
+// insecure): else the attach would fail in the TLS handshake, less clearly.
+caf::error check_key(const std::string& name, const std::string& spool) {
+  auto path = spool + "/key";
+  auto& own = tls::process_transport();
+  if (::access(path.c_str(), F_OK) != 0)
+    return own.insecure ? caf::none
+                        : make_error(ec::invalid_argument, name,
+                                     "its daemons run insecure (no mesh "
+                                     "key), but this process uses one");
+  auto key = tls::read_key_file(path);
+  if (!key)
+    return std::move(key.error());
+  if (own.insecure || *key != own.key)
+    return make_error(ec::invalid_argument, name,
+                      "its daemons hold another mesh key than this process: "
+                      "call mesh::slurm::adopt_job_key() before making the "
+                      "actor system");
+  return caf::none;
+}
+
 class existing_job_allocator final : public allocator {
 public:
   existing_job_allocator(std::string id, std::string root)
@@ -92,17 +113,8 @@ public:
     if (!job)
       return std::move(job.error());
     auto& [record, spool] = *job;
-    auto key = read_small_file(spool + "/key");
-    auto own = own_key_file_text();
-    if (!key && own)
-      return make_error(ec::invalid_argument, name,
-                        "it runs without a mesh key (insecure), but this "
-                        "process uses one");
-    if (key && (!own || *key != *own))
-      return make_error(ec::invalid_argument, name,
-                        "its daemons hold another mesh key than this "
-                        "process: call mesh::slurm::adopt_job_key(\"" + id_ +
-                          "\") before making the actor system");
+    if (auto err = check_key(name, spool))
+      return err;
     auto count = read_small_file(spool + "/host_count");
     if (!count)
       return std::move(count.error());
@@ -150,15 +162,13 @@ caf::error adopt_job_key(const std::string& job_id,
   if (!job)
     return std::move(job.error());
   auto path = job->second + "/key";
-  auto text = read_small_file(path);
-  if (!text)
+  if (::access(path.c_str(), F_OK) != 0)
     return make_error(ec::invalid_argument, "slurm job " + job_id,
                       "it has no mesh key (its daemons run insecure: set "
                       "MESH_TRANSPORT_INSECURE=1 instead)");
-  auto key = parse_key_file(*text);
+  auto key = tls::read_key_file(path);
   if (!key)
-    return make_error(ec::invalid_argument, "slurm job " + job_id,
-                      path + " does not hold a mesh key");
+    return std::move(key.error());
   tls::transport transport;
   transport.key = std::move(*key);
   return tls::adopt(std::move(transport));

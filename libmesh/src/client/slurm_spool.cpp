@@ -196,40 +196,4 @@ void remove_spool(const std::string& spool) {
   fs::remove_all(spool, ec);
 }
 
-std::string key_file_text(const std::string& key) {
-  static constexpr char digits[] = "0123456789abcdef";
-  std::string text;
-  for (unsigned char c : key) {
-    text += digits[c >> 4];
-    text += digits[c & 15];
-  }
-  return text + "\n";
-}
-
-std::optional<std::string> parse_key_file(const std::string& text) {
-  auto hex = text;
-  if (!hex.empty() && hex.back() == '\n')
-    hex.pop_back();
-  if (hex.size() != 64)
-    return std::nullopt;
-  auto value = [](char c) -> int {
-    if (c >= '0' && c <= '9')
-      return c - '0';
-    if (c >= 'a' && c <= 'f')
-      return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-      return c - 'A' + 10;
-    return -1;
-  };
-  std::string key;
-  for (size_t i = 0; i < hex.size(); i += 2) {
-    auto hi = value(hex[i]);
-    auto lo = value(hex[i + 1]);
-    if (hi < 0 || lo < 0)
-      return std::nullopt;
-    key += static_cast<char>(hi * 16 + lo);
-  }
-  return key;
-}
-
 } // namespace mesh::slurm

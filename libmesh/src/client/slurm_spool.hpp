@@ -5,8 +5,8 @@
 //   <root>/                 0700, made if missing (spool_root,
 //                           MESH_SLURM_SPOOL, ~/.libmesh/slurm)
 //   <root>/<name>-<hex>/    0700, one per allocation
-//     key                   0600, the mesh key as 64 hex digits + "\n"
-//                           (absent with an insecure transport)
+//     key                   0600, the mesh key (tls::write_key_file; absent
+//                           with an insecure transport)
 //     job.sh                0700, the batch script (sbatch only)
 //     job.out               the job's (or the overlap step's) output
 //     job_id                the Slurm job id + "\n" (written once known)
@@ -24,7 +24,6 @@
 #include <caf/expected.hpp>
 
 #include <cstddef>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,12 +61,5 @@ caf::expected<std::vector<std::string>> read_addresses(const std::string& spool,
 
 /// Removes the spool directory and everything in it (best effort).
 void remove_spool(const std::string& spool);
-
-/// The mesh key as the key file holds it: 64 lower-case hex digits + "\n".
-std::string key_file_text(const std::string& key);
-
-/// The key of a key file's text; nullopt unless it is 64 hex digits
-/// (a trailing newline allowed).
-std::optional<std::string> parse_key_file(const std::string& text);
 
 } // namespace mesh::slurm
