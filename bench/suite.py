@@ -48,6 +48,13 @@ the whole tree against a call+gather over the same N workers, alternating,
 and the workers' CPU over an idle window with nobody asking and with the
 client introspecting every second.
 
+--only-slurm (issue 16) measures the bring-up of host meshes on Slurm:
+bench/slurm_bringup (host_mesh::allocate of mesh::slurm::job, then
+shutdown) against `srun hostname` and an sbatch + srun floor of the same
+shape (1 node x 1, 2, 4 hosts), interleaved, on the tests' private one-node
+Slurm run as a program (test/slurm_local); skipped, with the reason, when
+not root or without Slurm.
+
 libmesh runs with MESH_CALL_TIMEOUT=5s and MESH_TERMINATE_TIMEOUT=2s: they
 only bound what a failure costs, no timed path waits on them.
 
@@ -60,8 +67,11 @@ its VmHWM (the counter behind getrusage's ru_maxrss), reset through
 """
 
 import argparse
+import datetime
 import os
 import queue
+import random
+import shlex
 import shutil
 import signal
 import socket
@@ -69,6 +79,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 
@@ -1060,6 +1071,531 @@ def only_auth(suite, runner, log, mesh_env, contenders):
             f.write(report + "\n")
 
 
+# --- Slurm bring-up (issue 16) ----------------------------------------------------
+
+SLURM_SHAPES = [1, 2, 4]  # hosts (meshd daemons, srun tasks) on the one node
+# The allocator's poll_interval: its default, and a tighter one.
+SLURM_POLLS_MS = [500, 100]
+SLURM_FLOOR_POLL_S = 0.01
+SLURM_CONTENDERS = ["libmesh 500", "libmesh 100", "srun", "sbatch floor"]
+SLURM_TITLES = {
+    "libmesh 500": "libmesh, poll 500 ms (default)",
+    "libmesh 100": "libmesh, poll 100 ms",
+    "srun": "`srun hostname`",
+    "sbatch floor": "sbatch + srun floor",
+}
+SLURM_SEED = 16  # of the contenders' order: the same in every run
+SLURM_ENDED = ("COMPLETED", "")  # "": slurmctld no longer knows the job
+
+
+class SlurmUnavailable(Exception):
+    pass
+
+
+class SlurmLocal:
+    """test/slurm_local: the tests' private one-node Slurm (munged,
+    slurmctld, slurmd on ports of its own) for the time of the benchmark.
+    Closing its stdin stops it and everything its jobs left."""
+
+    def __init__(self, exe, workdir):
+        self.exe = exe
+        self.err_path = os.path.join(workdir, "slurm_local.err")
+        self.proc = None
+        self.info = {}
+
+    def start(self, timeout=120):
+        with open(self.err_path, "w") as err:
+            self.proc = subprocess.Popen(
+                [self.exe], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                stderr=err, text=True, bufsize=1)
+        lines = queue.Queue()
+        out = self.proc.stdout
+
+        def pump():
+            for line in out:
+                lines.put(line)
+            lines.put(None)
+
+        threading.Thread(target=pump, daemon=True).start()
+        deadline = time.monotonic() + bounded(timeout)
+        while True:
+            try:
+                line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise ContenderError(f"slurm_local not ready in {timeout} s")
+            if line is None:
+                rc = self.proc.wait()
+                self.proc = None
+                with open(self.err_path) as f:
+                    why = f.read().strip()
+                if rc == 77:
+                    raise SlurmUnavailable(why)
+                raise ContenderError(f"slurm_local exited {rc}: {why}")
+            line = line.strip()
+            if line == "ready":
+                return self.info
+            key, _, value = line.partition("=")
+            self.info[key] = value
+
+    def stop(self):
+        if not self.proc:
+            return
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        # Cancelling the jobs and stopping three daemons takes seconds.
+        for sig, wait in ((None, 90), (signal.SIGTERM, 30),
+                          (signal.SIGKILL, 10)):
+            if sig is not None:
+                self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.proc = None
+
+
+def slurm_run(argv, env, timeout=30):
+    return subprocess.run(argv, env=env, stdin=subprocess.DEVNULL,
+                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, timeout=bounded(timeout))
+
+
+def slurm_job_state(job, env):
+    """JobState of a job; "" once slurmctld no longer knows it."""
+    r = slurm_run(["scontrol", "show", "job", "-o", job], env, 10)
+    if r.returncode != 0:
+        if "Invalid job id" in r.stderr:
+            return ""
+        raise ContenderError(f"scontrol show job {job}: {r.stderr.strip()}")
+    for word in r.stdout.split():
+        if word.startswith("JobState="):
+            return word.split("=", 1)[1]
+    raise ContenderError(f"scontrol show job {job}: no JobState")
+
+
+def slurm_active_jobs(env):
+    r = slurm_run(["squeue", "-h", "-o", "%i"], env, 10)
+    return r.stdout.split() if r.returncode == 0 else None
+
+
+def slurm_wait_idle(env, timeout=60):
+    """Until no job is active and the node is idle again (it is
+    'completing' for a moment after a job): untimed, before every
+    measurement, so that each starts from the same state."""
+    deadline = time.monotonic() + bounded(timeout)
+    while True:
+        jobs = slurm_active_jobs(env)
+        r = slurm_run(["sinfo", "-h", "-o", "%T"], env, 10)
+        if jobs == [] and r.stdout.strip() == "idle":
+            return
+        if time.monotonic() >= deadline:
+            raise ContenderError(
+                f"the node is not idle after {timeout} s (jobs {jobs}, "
+                f"sinfo '{r.stdout.strip()}')")
+        time.sleep(0.05)
+
+
+def slurm_reconfigure(conf, env, scheduler_parameters):
+    """Sets SchedulerParameters in the private cluster's slurm.conf and has
+    slurmctld read it again."""
+    with open(conf, "a") as f:
+        f.write(f"SchedulerParameters={scheduler_parameters}\n")
+    r = slurm_run(["scontrol", "reconfigure"], env, 30)
+    if r.returncode != 0:
+        raise ContenderError(f"scontrol reconfigure: {r.stderr.strip()}")
+    r = slurm_run(["scontrol", "show", "config"], env, 30)
+    if scheduler_parameters not in r.stdout:
+        raise ContenderError("slurmctld did not take SchedulerParameters="
+                             + scheduler_parameters)
+
+
+def slurm_cancel_all(env):
+    """Recovery after a failed measurement: the cluster is private, every
+    job in it is the benchmark's."""
+    jobs = slurm_active_jobs(env) or []
+    if jobs:
+        slurm_run(["scancel"] + jobs, env, 10)
+
+
+def slurm_log_time(line):
+    """The time slurmctld stamped a log line with ("[2026-12-07T19:02:06.744]
+    ..."), in seconds since the epoch."""
+    return datetime.datetime.fromisoformat(line[1:line.index("]")]).timestamp()
+
+
+def slurm_sched_wait_ms(log_path, job):
+    """Slurm's own wait before a batch job runs: from slurmctld taking the
+    submission to it allocating the job, as its log stamps both (ms)."""
+    needle = f"JobId={job} "
+    submitted = allocated = None
+    with open(log_path, errors="replace") as f:
+        for line in f:
+            if needle not in line or not line.startswith("["):
+                continue
+            if "_slurm_rpc_submit_batch_job" in line:
+                submitted = slurm_log_time(line)
+            elif allocated is None and ("sched: Allocate" in line
+                                        or "Started JobId" in line):
+                allocated = slurm_log_time(line)
+    if submitted is None or allocated is None:
+        raise ContenderError(f"slurmctld's log has no submission or "
+                             f"allocation of job {job}")
+    return (allocated - submitted) * 1e3
+
+
+def pids_mentioning(text):
+    """Processes whose command line holds `text` (a spool path: meshd's
+    --address-file, the task wrappers, the job script's srun)."""
+    needle = text.encode()
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                if needle in f.read():
+                    found.append(int(entry))
+        except OSError:
+            pass
+    return found
+
+
+class SlurmBench:
+    """libmesh's allocator (bench/slurm_bringup) against plain srun and an
+    sbatch + srun floor of the same shape, interleaved, on one node."""
+
+    def __init__(self, suite, cluster, runner, env, workdir, spool_root):
+        self.suite = suite
+        self.ctld_log = os.path.join(os.path.dirname(cluster["SLURM_CONF"]),
+                                     "log", "slurmctld.log")
+        self.partition = cluster["partition"]
+        self.node = cluster["node"]
+        self.runner = runner
+        self.env = env
+        self.workdir = workdir
+        self.spool_root = spool_root
+        # The allocator removes a job's spool when it cancels the job, its
+        # daemons' output (job.out) with it: kept here while jobs run, for
+        # the report of a failed bring-up.
+        self.outputs = os.path.join(workdir, "outputs")
+        os.mkdir(self.outputs)
+        self.watching = True
+        self.watcher = threading.Thread(target=self.keep_outputs, daemon=True)
+        self.watcher.start()
+
+    def keep_outputs(self):
+        while self.watching:
+            try:
+                spools = os.listdir(self.spool_root)
+            except OSError:
+                spools = []
+            for spool in spools:
+                try:
+                    shutil.copyfile(
+                        os.path.join(self.spool_root, spool, "job.out"),
+                        os.path.join(self.outputs, spool + ".out"))
+                except OSError:
+                    pass
+            time.sleep(0.1)
+
+    def close(self):
+        self.watching = False
+        self.watcher.join()
+
+    def last_output(self):
+        """The end of the newest job's output: "; its daemons wrote: ..." """
+        time.sleep(0.3)  # a last copy
+        outs = [os.path.join(self.outputs, f)
+                for f in os.listdir(self.outputs)]
+        if not outs:
+            return ""
+        with open(max(outs, key=os.path.getmtime), errors="replace") as f:
+            lines = [ln.strip() for ln in f.read().splitlines()
+                     if ln.strip()]
+        return "; its daemons wrote: " + " / ".join(lines[-8:])
+
+    def libmesh(self, hosts, poll_ms, name, keep):
+        r = self.runner.command(f"up {hosts} {poll_ms}", timeout=120)
+        if int(r["hosts"]) != hosts:
+            raise ContenderError(f"{r['hosts']} of {hosts} hosts attached")
+        d = self.runner.command("down", timeout=120)
+        left = pids_mentioning(self.spool_root)
+        state = slurm_job_state(r["job"], self.env)
+        put = self.suite.put
+        up = float(r["ms"])
+        put("up", hosts, name, up, keep)
+        put("running", hosts, name, float(r["running_ms"]), keep)
+        put("ready", hosts, name, float(r["ready_ms"]), keep)
+        put("attach", hosts, name, up - float(r["ready_ms"]), keep)
+        put("down", hosts, name, float(d["ms"]), keep)
+        self.put_sched(hosts, name, r["job"], up, keep)
+        put("left", hosts, name, len(left), keep)
+        put("ended", hosts, name, 1 if state in SLURM_ENDED else 0, keep)
+        if state not in SLURM_ENDED:
+            self.suite.note(f"{name} H={hosts}: job {r['job']} is {state} "
+                            "after shutdown")
+        if left:
+            self.suite.note(f"{name} H={hosts}: processes left {left}")
+
+    def srun(self, hosts, name, keep):
+        argv = ["srun", f"--partition={self.partition}", "--nodes=1",
+                f"--ntasks-per-node={hosts}", f"--ntasks={hosts}", "hostname"]
+        t0 = time.perf_counter()
+        r = slurm_run(argv, self.env, 60)
+        ms = (time.perf_counter() - t0) * 1e3
+        if r.returncode != 0 or r.stdout.split() != [self.node] * hosts:
+            raise ContenderError(f"srun exited {r.returncode}: "
+                                 f"{r.stdout.strip()} {r.stderr.strip()}")
+        self.suite.put("up", hosts, name, ms, keep)
+
+    def sbatch_floor(self, hosts, name, keep):
+        """What the allocator does with `hostname` in meshd's place: sbatch
+        of a script whose srun tasks each write a file (written aside and
+        renamed, as meshd writes its address), polled every 10 ms."""
+        spool = tempfile.mkdtemp(prefix="floor-", dir=self.workdir)
+        try:
+            script = os.path.join(spool, "job.sh")
+            task = ('hostname > "$0/.$SLURM_PROCID" && '
+                    'mv "$0/.$SLURM_PROCID" "$0/$SLURM_PROCID"')
+            with open(script, "w") as f:
+                f.write("#!/bin/bash\nset -u\n"
+                        f"exec srun --nodes=1 --ntasks-per-node={hosts} "
+                        f"--ntasks={hosts} --kill-on-bad-exit=0 "
+                        f"bash -c {shlex.quote(task)} {shlex.quote(spool)}\n")
+            os.chmod(script, 0o700)
+            files = [os.path.join(spool, str(i)) for i in range(hosts)]
+            deadline = time.monotonic() + bounded(60)
+            t0 = time.perf_counter()
+            r = slurm_run(["sbatch", "--parsable", "--job-name=floor",
+                           "--nodes=1", f"--ntasks-per-node={hosts}",
+                           f"--partition={self.partition}",
+                           f"--output={spool}/job.out", script], self.env)
+            if r.returncode != 0:
+                raise ContenderError(f"sbatch: {r.stderr.strip()}")
+            while not all(os.path.exists(p) for p in files):
+                if time.monotonic() >= deadline:
+                    raise ContenderError("the floor's tasks wrote no files "
+                                         "in 60 s")
+                time.sleep(SLURM_FLOOR_POLL_S)
+            ms = (time.perf_counter() - t0) * 1e3
+            job = r.stdout.strip().split(";")[0]
+            # Untimed: the job ends by itself once its tasks did.
+            end = time.monotonic() + bounded(30)
+            while slurm_job_state(job, self.env) not in SLURM_ENDED:
+                if time.monotonic() >= end:
+                    raise ContenderError(f"floor job {job} did not end")
+                time.sleep(0.05)
+            self.suite.put("up", hosts, name, ms, keep)
+            self.put_sched(hosts, name, job, ms, keep)
+        finally:
+            shutil.rmtree(spool, ignore_errors=True)
+
+    def put_sched(self, hosts, name, job, up, keep):
+        """Splits a batch job's bring-up into Slurm's scheduling wait and
+        the rest (sbatch, the job's start, the tasks, finding them)."""
+        wait = slurm_sched_wait_ms(self.ctld_log, job)
+        self.suite.put("sched", hosts, name, wait, keep)
+        self.suite.put("rest", hosts, name, up - wait, keep)
+
+    def measure(self, hosts, name, keep):
+        if name == "srun":
+            self.srun(hosts, name, keep)
+        elif name == "sbatch floor":
+            self.sbatch_floor(hosts, name, keep)
+        else:
+            self.libmesh(hosts, int(name.split()[1]), name, keep)
+
+    def run(self, reps):
+        """Repetition 0 is a warm-up. The contenders' order is shuffled for
+        every shape of every repetition: when a batch job starts depends on
+        when slurmctld last scheduled, so on what ran just before it (a
+        rotation would give each contender the same predecessor every
+        time)."""
+        order = list(SLURM_CONTENDERS)
+        shuffle = random.Random(SLURM_SEED).shuffle
+        for rep in range(reps + 1):
+            for hosts in SLURM_SHAPES:
+                if time_left() < 60:
+                    self.suite.note("out of time")
+                    return
+                shuffle(order)
+                self.suite.note(f"rep {rep}, {hosts} host(s): "
+                                + ", ".join(order))
+                for name in order:
+                    try:
+                        slurm_wait_idle(self.env)
+                        self.measure(hosts, name, keep=rep > 0)
+                    except (ContenderError, OSError, KeyError, ValueError,
+                            subprocess.TimeoutExpired) as err:
+                        self.suite.put("failed", hosts, name, 1, True)
+                        if name.startswith("libmesh"):
+                            err = f"{err}{self.last_output()}"
+                        self.suite.errors.setdefault((hosts, name), str(err))
+                        self.suite.note(f"{name} H={hosts}: {err}")
+                        if name.startswith("libmesh"):
+                            try:
+                                self.runner.command("down", timeout=60)
+                            except (ContenderError, OSError):
+                                self.runner.kill()
+                        slurm_cancel_all(self.env)
+
+
+def spread(xs):
+    """median (min–max) of a list of ms."""
+    if not xs:
+        return "—"
+    return (f"{statistics.median(xs):.0f} ({min(xs):.0f}–{max(xs):.0f})")
+
+
+def slurm_report(suite, reps):
+    s = suite.samples
+    lm = SLURM_CONTENDERS[:2]
+    batch = lm + ["sbatch floor"]
+
+    def xs(fig, n, name):
+        return s.get((fig, n, name), [])
+
+    def ratio(fig, a, b, n):
+        x, y = suite.median(fig, n, a), suite.median(fig, n, b)
+        return f"{x / y:.2f}×" if x is not None and y else "—"
+
+    def title(c):
+        return SLURM_TITLES[c] + " (ms)"
+
+    pairs = [(a, b) for b in ("srun", "sbatch floor") for a in lm]
+    total = ["| hosts | " + " | ".join(title(c) for c in SLURM_CONTENDERS)
+             + " | " + " | ".join(f"{a} ÷ {b}" for a, b in pairs) + " |",
+             "|---:|" + "---:|" * (len(SLURM_CONTENDERS) + len(pairs))]
+    rest = ["| hosts | " + " | ".join(
+        f"{SLURM_TITLES[c]}: Slurm's wait (ms) | the rest (ms)"
+        for c in batch) + " | " + " | ".join(
+            f"rest {a} ÷ floor" for a in lm) + " |",
+        "|---:|" + "---:|" * (2 * len(batch) + len(lm))]
+    phases = ["| hosts | poll | RUNNING seen (ms) | every address seen "
+              "(ms) | attach (ms) | bring-up (ms) | shutdown (ms) | job "
+              "ended after shutdown | processes left | failed |",
+              "|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|"]
+    for n in SLURM_SHAPES:
+        total.append(f"| {n} | " + " | ".join(
+            spread(xs("up", n, c)) for c in SLURM_CONTENDERS) + " | "
+            + " | ".join(ratio("up", a, b, n) for a, b in pairs) + " |")
+        rest.append(f"| {n} | " + " | ".join(
+            f"{spread(xs('sched', n, c))} | {spread(xs('rest', n, c))}"
+            for c in batch) + " | " + " | ".join(
+                ratio("rest", a, "sbatch floor", n) for a in lm) + " |")
+        for c in lm:
+            ended = xs("ended", n, c)
+            phases.append(
+                f"| {n} | {c.split()[1]} ms | {spread(xs('running', n, c))} "
+                f"| {spread(xs('ready', n, c))} | "
+                f"{spread(xs('attach', n, c))} | {spread(xs('up', n, c))} | "
+                f"{spread(xs('down', n, c))} | {sum(ended)} of "
+                f"{len(ended)} | {sum(xs('left', n, c))} | "
+                f"{len(xs('failed', n, c))} |")
+    return "\n".join([
+        f"One node, 1 × H hosts; {reps} repetitions after a warm-up, "
+        "interleaved in a shuffled order; median (min–max) in ms, ÷ are "
+        "ratios of medians. libmesh: host_mesh::allocate of "
+        "mesh::slurm::job, from the call (spool, sbatch) until it returned "
+        "with every host attached. srun: `srun --nodes=1 "
+        "--ntasks-per-node=H hostname`, its own allocation, until it "
+        "exited. sbatch + srun floor: the allocator's path with `hostname` "
+        "in meshd's place (sbatch of a script running srun, each task "
+        "writing a file), until every file was there, polled every 10 ms.",
+        "", "\n".join(total), "",
+        "The batch jobs' bring-up split into Slurm's scheduling wait (from "
+        "slurmctld taking the submission to it allocating the job, as its "
+        "log stamps both) and the rest (sbatch, the batch script, srun's "
+        "step, the tasks, and finding them):",
+        "", "\n".join(rest), "",
+        "libmesh's bring-up as its progress reports saw it (times from the "
+        "call, at the allocator's polls), the attach after the last poll, "
+        "and the shutdown (host_mesh::shutdown() until it returned: daemons "
+        "stopped, the job seen ended by the allocation's release); failed: "
+        "bring-ups that failed, warm-up included (the notes say why):",
+        "", "\n".join(phases)])
+
+
+def only_slurm(args, log):
+    bench_dir = os.path.join(args.build, "bench")
+    suite = Suite(args, {}, {})
+    exe = os.path.join(args.build, "test", "slurm_local")
+    bringup = os.path.join(bench_dir, "slurm_bringup")
+    missing = [p for p in (exe, bringup,
+                           os.path.join(args.build, "tools", "meshd"))
+               if not os.path.exists(p)]
+    why = None
+    if os.geteuid() != 0:
+        why = ("not root: slurmctld and slurmd run as root, as in the "
+               "Slurm tests")
+    elif missing:
+        why = "not built: " + ", ".join(missing)
+    report = None
+    workdir = tempfile.mkdtemp(prefix="libmesh-slurm-bench-")
+    cluster = SlurmLocal(exe, workdir)
+    runner = None
+    cluster_dir = None
+    try:
+        if why is None:
+            suite.note("starting the one-node Slurm (test/slurm_local)")
+            try:
+                info = cluster.start()
+                cluster_dir = os.path.dirname(info["SLURM_CONF"])
+            except SlurmUnavailable as err:
+                why = str(err)
+        if why is None:
+            spool_root = os.path.join(workdir, "spool")
+            runtime = os.path.join(workdir, "runtime")
+            os.mkdir(runtime, 0o700)
+            env = dict(os.environ, SLURM_CONF=info["SLURM_CONF"],
+                       SBATCH_OUTPUT=info["SBATCH_OUTPUT"],
+                       MESH_SLURM_SPOOL=spool_root,
+                       MESH_RUNTIME_DIR=runtime)
+            if args.slurm_scheduler_parameters:
+                slurm_reconfigure(info["SLURM_CONF"], env,
+                                  args.slurm_scheduler_parameters)
+                suite.note("SchedulerParameters="
+                           + args.slurm_scheduler_parameters)
+            runner = Runner("libmesh", [bringup, "--partition",
+                                        info["partition"]], log, env=env)
+            bench = SlurmBench(suite, info, runner, env, workdir, spool_root)
+            try:
+                bench.run(args.reps)
+            finally:
+                bench.close()
+            report = slurm_report(suite, args.reps)
+    finally:
+        if runner:
+            runner.close()
+        cluster.stop()
+        # Everything the run started names the directory: the cluster's
+        # daemons (slurm.conf), the jobs' scripts and daemons (spools).
+        left = pids_mentioning(workdir)
+        if cluster_dir:
+            left += pids_mentioning(cluster_dir)
+        shutil.rmtree(workdir, ignore_errors=True)
+    if report is None:
+        report = f"Slurm bring-up skipped: {why}"
+    else:
+        if args.slurm_scheduler_parameters:
+            report += ("\n\nThe cluster ran with SchedulerParameters="
+                       + args.slurm_scheduler_parameters + ".")
+        report += ("\n\nProcesses of the run left once the cluster was "
+                   f"stopped: {len(left)}.")
+    notes = [f"* {name} H={n} failed: {err}"
+             for (n, name), err in sorted(suite.errors.items(),
+                                          key=lambda kv: str(kv[0]))]
+    report = "\n".join([report] + ([""] + notes if notes else [])
+                       + ["", f"Suite run time: {suite.elapsed():.0f} s."])
+    print(report)
+    if args.markdown:
+        with open(args.markdown, "w") as f:
+            f.write(report + "\n")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--build", required=True, help="the Meson build dir")
@@ -1084,6 +1620,14 @@ def main():
     parser.add_argument("--only-auth", action="store_true",
                         help="measure only the cost of authentication "
                         "(mutual TLS against plain TCP)")
+    parser.add_argument("--only-slurm", action="store_true",
+                        help="measure only the bring-up of host meshes on "
+                        "Slurm against srun of the same shape, on a private "
+                        "one-node Slurm (issue 16; needs root)")
+    parser.add_argument("--slurm-scheduler-parameters", default="",
+                        help="with --only-slurm: SchedulerParameters= for "
+                        "the private cluster (e.g. batch_sched_delay=0), "
+                        "set with scontrol reconfigure before measuring")
     args = parser.parse_args()
     global HARD_DEADLINE
     HARD_DEADLINE = time.monotonic() + args.time_limit
@@ -1091,6 +1635,8 @@ def main():
     bench_dir = os.path.join(args.build, "bench")
     src_dir = os.path.dirname(os.path.abspath(__file__))
     log = open(os.path.join(bench_dir, "suite.log"), "w")
+    if args.only_slurm:
+        return only_slurm(args, log)
     runner = os.path.join(bench_dir, "runner")
     python = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") \
         else sys.executable
