@@ -31,6 +31,10 @@
 
 #include <caf/actor_system.hpp>
 
+#include <signal.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <iostream>
@@ -137,6 +141,12 @@ std::string run(slurm_bench& b, const std::string& line) {
 } // namespace
 
 int main(int argc, char** argv) {
+  // Ends with the driver even if it is SIGKILLed: the driver's cluster
+  // (test/slurm_local) goes with it and cancels the jobs this left.
+  auto parent = ::getppid();
+  ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+  if (::getppid() != parent)
+    return 1; // the driver is already gone
   std::string partition;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--partition") == 0 && i + 1 < argc) {

@@ -1520,6 +1520,9 @@ def slurm_report(suite, reps):
 
 
 def only_slurm(args, log):
+    # SIGTERM (bench/run's time limit, or anyone's) unwinds through the
+    # finally below: the runner quits, the cluster stops, the files go.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     bench_dir = os.path.join(args.build, "bench")
     suite = Suite(args, {}, {})
     exe = os.path.join(args.build, "test", "slurm_local")

@@ -87,8 +87,9 @@ int main() {
     std::perror("slurm_local: prctl(PR_SET_CHILD_SUBREAPER)");
     return 1;
   }
+  auto parent = ::getppid();
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-  if (::getppid() == 1)
+  if (::getppid() != parent)
     return 1; // the parent is already gone
   if (!install_handlers()) {
     std::perror("slurm_local: signal handlers");
