@@ -114,15 +114,8 @@ caf::error write_new_file(const std::string& path, const std::string& content,
   // The umask may have taken bits of `mode` (the script's x bits).
   if (::fchmod(fd.get(), static_cast<mode_t>(mode)) != 0)
     return file_error(path, "cannot set its mode", errno);
-  size_t done = 0;
-  while (done < content.size()) {
-    auto n = ::write(fd.get(), content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return file_error(path, "cannot write it", errno);
-    done += static_cast<size_t>(n);
-  }
+  if (auto err = bootstrap::write_all(fd.get(), content))
+    return file_error(path, "cannot write it", err);
   if (::close(fd.release()) != 0)
     return file_error(path, "cannot write it", errno);
   return caf::none;
