@@ -5,6 +5,9 @@
 // It checks an extent, brings up an in-process host with 2 procs, then a
 // local host whose 2 procs are this executable started again (so the
 // installed libmesh.so must also run the child side), and shuts both down.
+// It also plugs in a scheduler of its own (classes derived from
+// mesh::allocator and mesh::allocation, which link only if libmesh.so
+// exports their type information) whose hosts cannot be attached.
 // Exits 0 when everything worked; otherwise prints what failed.
 #include <mesh/mesh.hpp>
 
@@ -44,6 +47,55 @@ int bring_up(const char* kind, caf::expected<mesh::host_mesh> hosts) {
   return 0;
 }
 
+// A scheduler of the user's own: it hands out no host, so the attach fails
+// and host_mesh::allocate must cancel the allocation.
+class empty_allocation : public mesh::allocation {
+public:
+  explicit empty_allocation(bool& cancelled) : cancelled_(cancelled) {}
+  mesh::allocation_status status() const override {
+    return {"consumer", "1", "RUNNING", "", 0, 0};
+  }
+  std::vector<std::string> addresses() const override { return {}; }
+  caf::error release(std::chrono::milliseconds) override { return {}; }
+  void cancel() override { cancelled_ = true; }
+  void keep() override {}
+
+private:
+  bool& cancelled_;
+};
+
+class empty_allocator : public mesh::allocator {
+public:
+  bool cancelled = false;
+  std::string scheduler() const override { return "consumer"; }
+  caf::expected<std::unique_ptr<mesh::allocation>>
+  allocate(const mesh::allocation_progress& progress) override {
+    auto result = std::make_unique<empty_allocation>(cancelled);
+    progress(result->status());
+    return std::unique_ptr<mesh::allocation>{std::move(result)};
+  }
+  void cancel() override {}
+};
+
+int own_allocator(caf::actor_system& sys) {
+  empty_allocator a;
+  int calls = 0;
+  auto hosts = mesh::host_mesh::allocate(
+    sys, mesh::host_mesh_id::singleton("consumer"), a,
+    [&](const mesh::allocation_status&) { ++calls; });
+  if (hosts)
+    return fail("an allocation without hosts gave a host mesh");
+  if (hosts.error() != mesh::ec::allocation_failed)
+    return fail("an allocation without hosts failed with "
+                + mesh::to_string(hosts.error()));
+  if (calls != 1 || !a.cancelled)
+    return fail("own allocator: " + std::to_string(calls)
+                + " progress calls, cancelled " + std::to_string(a.cancelled));
+  std::printf("own allocator: refused as it should be (%s)\n",
+              mesh::to_string(hosts.error()).c_str());
+  return 0;
+}
+
 } // namespace
 
 int main() {
@@ -58,6 +110,8 @@ int main() {
   if (int rc = bring_up("in-process", mesh::host_mesh::local_in_process(sys)))
     return rc;
   if (int rc = bring_up("local", mesh::host_mesh::local(sys)))
+    return rc;
+  if (int rc = own_allocator(sys))
     return rc;
   std::printf("consumer: ok\n");
   return 0;

@@ -113,7 +113,8 @@ public:
   /// Hosts a scheduler hands out (mesh/allocator.hpp, mesh/slurm.hpp): runs
   /// `a.allocate(progress)`, attaches to the hosts it reports (as attach())
   /// and owns the allocation. shutdown() then releases it (the job ends),
-  /// stop() keeps it for another attach, and a failed attach cancels it.
+  /// stop() keeps it for another attach, and a failed attach cancels it,
+  /// as does an allocation that reports no host (ec::allocation_failed).
   /// Blocks until the hosts are up or the allocation failed; a.cancel() from
   /// another thread gives up (ec::cancelled).
   static caf::expected<host_mesh> allocate(caf::actor_system& sys,

@@ -25,7 +25,16 @@ caf::expected<host_mesh> host_mesh::allocate(caf::actor_system& sys,
     return std::move(alloc.error());
   std::shared_ptr<allocation> owned_alloc{std::move(*alloc)};
   auto status = owned_alloc->status();
-  auto hosts = attach(sys, std::move(id), owned_alloc->addresses());
+  auto addresses = owned_alloc->addresses();
+  if (addresses.empty()) {
+    // attach() accepts an empty list (an empty mesh), but an allocation is
+    // a request for hosts: one without any is the allocator's failure.
+    owned_alloc->cancel();
+    return make_error(ec::allocation_failed, what,
+                      status.scheduler + " job " + status.id
+                        + " reported no host; it was cancelled");
+  }
+  auto hosts = attach(sys, std::move(id), std::move(addresses));
   if (!hosts) {
     // Nobody will own those daemons: end them now, not at their owner
     // timeout.
