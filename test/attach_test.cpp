@@ -191,7 +191,7 @@ TEST_CASE_FIXTURE(attach_fixture,
     check_actor_mesh(*pm);
     auto stopped = hosts->stop();
     REQUIRE_MESSAGE(stopped, mesh::to_string(stopped.error()));
-    CHECK(stopped->stopped_politely == 8);
+    CHECK_MESSAGE(stopped->stopped_politely == 8, stopped->to_string());
     for (auto pid : first_pids)
       CHECK_FALSE(alive(pid));
   } // The stopped mesh is destroyed: the daemons must not notice.
@@ -210,7 +210,7 @@ TEST_CASE_FIXTURE(attach_fixture,
   auto summary = again->shutdown();
   REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
   CHECK(summary->hosts == 2);
-  CHECK(summary->stopped_politely == 8);
+  CHECK_MESSAGE(summary->stopped_politely == 8, summary->to_string());
   CHECK(a->wait_exit(30s) == 0);
   CHECK(b->wait_exit(30s) == 0);
 }

@@ -679,7 +679,7 @@ struct local_target : mesh::test::reaped_fixture, hostile_target {
   std::vector<std::unique_ptr<mesh::config_override>> overrides = [] {
     std::vector<std::unique_ptr<mesh::config_override>> result;
     auto settings = no_tls();
-    settings.emplace("terminate_timeout", "500ms");
+    settings.emplace("terminate_timeout", mesh::test::polite_window());
     for (auto& [k, v] : settings)
       result.push_back(std::make_unique<mesh::config_override>(k, v));
     return result;

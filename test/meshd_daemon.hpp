@@ -177,7 +177,7 @@ client_tls_env(const std::string& who = "client_a",
 class tls_client {
 public:
   explicit tls_client(std::map<std::string, std::string> settings = {}) {
-    settings.emplace("terminate_timeout", "500ms");
+    settings.emplace("terminate_timeout", polite_window());
     for (auto& [k, v] : settings)
       overrides_.push_back(std::make_unique<mesh::config_override>(k, v));
     cfg_ = std::make_unique<mesh::config>();
@@ -201,7 +201,7 @@ struct cluster_fixture : reaped_fixture {
       result.push_back(std::make_unique<mesh::config_override>(k, v));
     return result;
   }();
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  mesh::config_override fast_terminate{"terminate_timeout", polite_window()};
   test_config cfg;
   caf::actor_system sys{cfg};
 };

@@ -162,7 +162,7 @@ struct partition_fixture : mesh::test::reaped_fixture {
       result.push_back(std::make_unique<mesh::config_override>(k, v));
     return result;
   }();
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
   mesh::config_override unresponsive{"proc_unresponsive_timeout", "2s"};
   mesh::test::test_config cfg;
   caf::actor_system sys{cfg};
@@ -225,7 +225,7 @@ TEST_CASE_FIXTURE(netns_fixture,
       CHECK(v == 7);
     auto stopped = hosts->stop();
     REQUIRE_MESSAGE(stopped, mesh::to_string(stopped.error()));
-    CHECK(stopped->stopped_politely == 8);
+    CHECK_MESSAGE(stopped->stopped_politely == 8, stopped->to_string());
   }
   CHECK(a->running());
   CHECK(b->running());
@@ -236,7 +236,7 @@ TEST_CASE_FIXTURE(netns_fixture,
   auto summary = again->shutdown();
   REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
   CHECK(summary->hosts == 2);
-  CHECK(summary->stopped_politely == 8);
+  CHECK_MESSAGE(summary->stopped_politely == 8, summary->to_string());
   CHECK(a->wait_exit(30s) == 0);
   CHECK(b->wait_exit(30s) == 0);
   CHECK(a->stderr_text().find("with mutual TLS") != std::string::npos);

@@ -25,7 +25,7 @@ struct test_config : mesh::config {
 };
 
 struct actor_fixture : reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", "500ms"};
+  mesh::config_override fast_terminate{"terminate_timeout", polite_window()};
   test_config cfg;
   caf::actor_system sys{cfg};
 };

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -387,6 +388,13 @@ bool read_until(mesh_client_process& p, const std::string& needle,
     p.output.append(buf, static_cast<size_t>(n));
   }
   return true;
+}
+
+std::string polite_window() {
+  long factor = 1;
+  if (const char* env = std::getenv("MESH_TEST_SLOWDOWN"))
+    factor = std::max(1L, std::strtol(env, nullptr, 10));
+  return std::to_string(500 * factor) + "ms";
 }
 
 } // namespace mesh::test
