@@ -33,7 +33,8 @@ struct one_thread_config : mesh::test::test_config {
 };
 
 struct one_thread_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   one_thread_config cfg;
   caf::actor_system sys{cfg};
 };

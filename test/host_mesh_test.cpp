@@ -66,7 +66,8 @@ mesh::bootstrap_command shell(const std::string& script) {
 /// An actor system per test, plus short stop timeouts so that tests of
 /// SIGTERM/SIGKILL escalation finish quickly.
 struct mesh_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::config cfg;
   caf::actor_system sys{cfg};
 };

@@ -25,7 +25,6 @@
 
 #include <chrono>
 #include <future>
-#include <cstdlib>
 #include <map>
 #include <thread>
 #include <unistd.h>
@@ -155,13 +154,11 @@ ino_t netns_of(int64_t pid) {
 
 using netns_fixture = mesh::test::cluster_fixture;
 
-/// The hang bound of the partition case: 2 s, doubled under the sanitizers
-/// (MESH_TEST_SLOWDOWN), where a TLS handshake with a just-started meshd can
-/// outlast CAF's cut of 1.5 s and the attach fails before the cut is tested.
-int hang_seconds() {
-  const char* slow = std::getenv("MESH_TEST_SLOWDOWN");
-  return slow != nullptr && std::atoi(slow) > 1 ? 4 : 2;
-}
+/// The hang bound of the partition case: 2 s, doubled when the run is slowed
+/// (mesh::test::slowdown(): the sanitizers), where a TLS handshake with a
+/// just-started meshd can outlast CAF's cut of 1.5 s and the attach fails
+/// before the cut is tested.
+int hang_seconds() { return mesh::test::slowdown() > 1 ? 4 : 2; }
 
 /// A client that cuts off peers silent for hang_seconds().
 struct partition_fixture : mesh::test::reaped_fixture {
@@ -171,7 +168,8 @@ struct partition_fixture : mesh::test::reaped_fixture {
       result.push_back(std::make_unique<mesh::config_override>(k, v));
     return result;
   }();
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::config_override unresponsive{"proc_unresponsive_timeout",
                                      std::to_string(hang_seconds()) + "s"};
   mesh::test::test_config cfg;

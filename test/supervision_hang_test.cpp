@@ -43,7 +43,8 @@ constexpr auto unresponsive = 2s;
 /// snapshot), and short stop timeouts.
 struct hang_fixture : mesh::test::reaped_fixture {
   mesh::config_override liveness{"proc_unresponsive_timeout", "2s"};
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::config cfg;
   caf::actor_system sys{cfg};
 };
@@ -51,7 +52,8 @@ struct hang_fixture : mesh::test::reaped_fixture {
 /// The same with heartbeats and the connection timeout off.
 struct no_liveness_fixture : mesh::test::reaped_fixture {
   mesh::config_override liveness{"proc_unresponsive_timeout", "0s"};
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::config cfg;
   caf::actor_system sys{cfg};
 };
@@ -255,7 +257,8 @@ TEST_CASE_FIXTURE(no_liveness_fixture,
 // support/actor_fixture.hpp); fails today: the call waits its own 30 s.
 struct actor_hang_fixture : mesh::test::reaped_fixture {
   mesh::config_override liveness{"proc_unresponsive_timeout", "2s"};
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::test::test_config cfg;
   caf::actor_system sys{cfg};
 };

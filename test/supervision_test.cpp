@@ -48,7 +48,8 @@ double ms_since(clock_type::time_point t) {
 
 /// A fixture with a short hang bound: peers silent for 2 s are cut off.
 struct hang_fixture : mesh::test::reaped_fixture {
-  mesh::config_override fast_terminate{"terminate_timeout", mesh::test::polite_window()};
+  mesh::config_override fast_terminate{"terminate_timeout",
+                                         mesh::test::polite_window()};
   mesh::config_override unresponsive{"proc_unresponsive_timeout", "2s"};
   mesh::test::test_config cfg;
   caf::actor_system sys{cfg};

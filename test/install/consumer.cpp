@@ -7,7 +7,7 @@
 // installed libmesh.so must also run the child side), and shuts both down.
 // It also plugs in a scheduler of its own (classes derived from
 // mesh::allocator and mesh::allocation, which link only if libmesh.so
-// exports their type information) whose hosts cannot be attached.
+// exports their type information) that hands out no host.
 // Exits 0 when everything worked; otherwise prints what failed.
 #include <mesh/mesh.hpp>
 
@@ -47,8 +47,8 @@ int bring_up(const char* kind, caf::expected<mesh::host_mesh> hosts) {
   return 0;
 }
 
-// A scheduler of the user's own: it hands out no host, so the attach fails
-// and host_mesh::allocate must cancel the allocation.
+// A scheduler of the user's own: it hands out no host, so
+// host_mesh::allocate must refuse the allocation and cancel it.
 class empty_allocation : public mesh::allocation {
 public:
   explicit empty_allocation(bool& cancelled) : cancelled_(cancelled) {}

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -390,11 +390,13 @@ bool read_until(mesh_client_process& p, const std::string& needle,
   return true;
 }
 
+long slowdown() {
+  const char* env = std::getenv("MESH_TEST_SLOWDOWN");
+  return env == nullptr ? 1 : std::max(1L, std::strtol(env, nullptr, 10));
+}
+
 std::string polite_window() {
-  long factor = 1;
-  if (const char* env = std::getenv("MESH_TEST_SLOWDOWN"))
-    factor = std::max(1L, std::strtol(env, nullptr, 10));
-  return std::to_string(500 * factor) + "ms";
+  return std::to_string(500 * slowdown()) + "ms";
 }
 
 } // namespace mesh::test

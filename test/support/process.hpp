@@ -133,11 +133,17 @@ struct reaped_fixture {
   ~reaped_fixture();
 };
 
+/// How much slower than a normal build this run is: MESH_TEST_SLOWDOWN, at
+/// least 1 (1 when unset). scripts/sanitize.sh sets it: under ASan a proc's
+/// exit alone takes about 0.3 s of CPU (measured with strace on a mesh_child
+/// of attach's suite), and a just-started meshd's TLS handshake can take
+/// over a second.
+long slowdown();
+
 /// The polite-stop window the suites give procs (their terminate_timeout):
-/// 500 ms, times MESH_TEST_SLOWDOWN when set. scripts/sanitize.sh sets it:
-/// under ASan a proc's exit alone takes about 0.3 s of CPU (measured with
-/// strace on a mesh_child of attach's suite), so 8 procs stopping at once on
-/// 2 cores miss 500 ms and are counted as SIGTERMed, not stopped politely.
+/// 500 ms × slowdown(), as "<N>ms". Unscaled, 8 procs stopping at once under
+/// ASan on 2 cores miss it and are counted as SIGTERMed, not stopped
+/// politely.
 std::string polite_window();
 
 } // namespace mesh::test
