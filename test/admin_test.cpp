@@ -154,7 +154,7 @@ TEST_CASE_FIXTURE(admin_fixture,
   CHECK(e.owner_pid == ::getpid());
   CHECK(e.hosts == 1);
   CHECK(e.token.size() == 32);
-  CHECK(e.command_line.find("test_admin") != std::string::npos);
+  CHECK(e.command_line.find("mesh_tests") != std::string::npos);
   REQUIRE(e.admin_address.rfind("127.0.0.1:", 0) == 0);
   CHECK(e.admin_address != "127.0.0.1:0");
 

@@ -172,7 +172,7 @@ TEST_CASE("a registration writes a 0600 entry and removes it") {
     REQUIRE(stored);
     CHECK(stored->mesh.owner_pid == ::getpid());
     CHECK(stored->owner_start_time == *bootstrap::process_start_time(::getpid()));
-    CHECK(stored->mesh.command_line.find("test_registry") != std::string::npos);
+    CHECK(stored->mesh.command_line.find("mesh_tests") != std::string::npos);
     // update rewrites it (the admin address comes later).
     auto later = reg.mesh();
     later.admin_address = "127.0.0.1:5555";

@@ -31,7 +31,9 @@ mkdir -p "$SANITIZER_LOG_ROOT"
 name=$(basename "$1")
 # A python test's $1 is the interpreter: name it after its script instead.
 [[ $name == python3* && $# -ge 2 ]] && name=$(basename "$2" .py)
-dir=$(mktemp -d "$SANITIZER_LOG_ROOT/$name.XXXX")
+# Every suite is one program (test/mesh_tests): its directory is named after
+# the suite, which test/meson.build passes as MESH_TEST_SUITE.
+dir=$(mktemp -d "$SANITIZER_LOG_ROOT/${MESH_TEST_SUITE:-$name}.XXXX")
 
 # Appended last, so they win over a log_path given by the caller. One path
 # for all: libubsan's start-up hands its log_path to libasan (see
