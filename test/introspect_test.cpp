@@ -501,7 +501,7 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
   auto pids = test::pids_of(*pm);
   REQUIRE(pids.size() == 3);
-  REQUIRE(::kill(pids[1], SIGSTOP) == 0);
+  REQUIRE(mesh::test::stop_process(pids[1]));
   struct resume {
     pid_t pid;
     ~resume() { ::kill(pid, SIGCONT); }

@@ -122,7 +122,7 @@ TEST_CASE_FIXTURE(hang_fixture,
   REQUIRE(victim > 0);
   resume_on_exit resume{victim};
   auto stopped_at = clock_type::now();
-  REQUIRE(::kill(victim, SIGSTOP) == 0);
+  REQUIRE(mesh::test::stop_process(victim));
   auto ev = log.wait_for([](const mesh::proc_event& e) {
     return e.actor.empty() && e.status == proc_status::failed;
   });
@@ -239,7 +239,7 @@ TEST_CASE_FIXTURE(no_liveness_fixture,
   auto victim = static_cast<pid_t>((*states)[1].pid);
   REQUIRE(victim > 0);
   resume_on_exit resume{victim};
-  REQUIRE(::kill(victim, SIGSTOP) == 0);
+  REQUIRE(mesh::test::stop_process(victim));
   // Well past what a 2 s timeout would have taken (see above).
   std::this_thread::sleep_for(3s);
   CHECK(proc_events_of(log, 1).empty());
@@ -277,7 +277,7 @@ TEST_CASE_FIXTURE(actor_hang_fixture,
   auto victim = static_cast<pid_t>((*states)[1].pid);
   REQUIRE(victim > 0);
   resume_on_exit resume{victim};
-  REQUIRE(::kill(victim, SIGSTOP) == 0);
+  REQUIRE(mesh::test::stop_process(victim));
   auto called_at = clock_type::now();
   auto res = echoes->call<int32_t>(30s, int32_t{7});
   auto elapsed = clock_type::now() - called_at;

@@ -304,7 +304,7 @@ TEST_CASE_FIXTURE(hang_fixture,
   });
   std::this_thread::sleep_for(200ms);
   auto stopped_at = clock_type::now();
-  REQUIRE(::kill(host1, SIGSTOP) == 0);
+  REQUIRE(mesh::test::stop_process(host1));
   auto ev = log.wait_for([](auto& e) {
     return e.rank == 1 && e.actor.empty() && mesh::is_terminated(e.status);
   });

@@ -399,4 +399,34 @@ std::string polite_window() {
   return std::to_string(500 * slowdown()) + "ms";
 }
 
+bool stop_process(pid_t pid) {
+  if (::kill(pid, SIGSTOP) != 0)
+    return false;
+  auto task_dir = "/proc/" + std::to_string(pid) + "/task";
+  auto all_stopped = [&] {
+    std::error_code ec;
+    size_t threads = 0;
+    for (auto& entry : std::filesystem::directory_iterator{task_dir, ec}) {
+      std::ifstream in{entry.path() / "stat"};
+      std::string line;
+      if (!std::getline(in, line))
+        continue; // a thread that just ended
+      // "tid (comm) S ...": the state follows the last ')'.
+      auto pos = line.rfind(')');
+      if (pos == std::string::npos || pos + 2 >= line.size() ||
+          line[pos + 2] != 'T')
+        return false;
+      ++threads;
+    }
+    return !ec && threads > 0;
+  };
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(2);
+  while (!all_stopped()) {
+    if (std::chrono::steady_clock::now() >= until)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
 } // namespace mesh::test

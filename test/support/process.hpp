@@ -146,4 +146,12 @@ long slowdown();
 /// politely.
 std::string polite_window();
 
+/// SIGSTOPs process `pid` and waits (at most 2 s) until every thread of it
+/// is stopped; false if it is not by then. kill() returns before the stop
+/// takes hold: the kernel wakes one thread, which stops the others only
+/// once it is scheduled, and meanwhile they run. On a loaded machine a
+/// stopped proc's worker thread answered a request sent after kill()
+/// returned (introspect suite, 1 run in 30).
+bool stop_process(pid_t pid);
+
 } // namespace mesh::test
