@@ -337,7 +337,16 @@ connect(caf::actor_system& sys, const std::set<std::string>& interface,
   // server sees it as an ordinary connection that ends, never as one that
   // is gone before it was accepted.
   caf::expected<caf::strong_actor_ptr> result{caf::strong_actor_ptr{}};
-  {
+  // CAF 0.17.6 stamps a connection it opens (basp_broker's connect_atom
+  // handler) with no time until the peer's first message arrives, so its
+  // heartbeat check (middleman.connection-timeout) closes one whose
+  // handshake is still under way at its next tick, within one heartbeat
+  // interval, as if the peer had been silent for the whole timeout. On a
+  // loaded machine a TLS handshake can take that long: such an attempt
+  // (closed by CAF, so it cannot complete later) is made again while the
+  // deadline allows.
+  for (bool again = true; again;) {
+    again = false;
     caf::scoped_actor self{sys};
     self
       ->request(middleman_of(sys), left_until(deadline),
@@ -355,7 +364,11 @@ connect(caf::actor_system& sys, const std::set<std::string>& interface,
             result = std::move(ptr);
         },
         [&](caf::error& err) {
-          result = handshake_failure(sys, target, err, timeout);
+          if (err == caf::sec::connection_timeout
+              && left_until(deadline) > std::chrono::milliseconds{100})
+            again = true;
+          else
+            result = handshake_failure(sys, target, err, timeout);
         });
   }
   if (p.fd >= 0)

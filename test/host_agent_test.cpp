@@ -14,6 +14,7 @@
 #include "bootstrap/payload.hpp"
 #include "mesh/config_keys.hpp"
 #include "mesh/error.hpp"
+#include "mesh/host_mesh.hpp"
 #include "support/actor_fixture.hpp"
 
 #include <doctest/doctest.h>
@@ -23,6 +24,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
+#include <future>
 #include <map>
 #include <optional>
 #include <string>
@@ -360,4 +363,50 @@ TEST_CASE_FIXTURE(two_nodes, "the public protocol works from another node, "
       [](caf::error& err) { FAIL_CHECK(mesh::to_string(err)); });
   for (auto& info : states(client))
     CHECK(info.state.status == proc_status::stopped);
+}
+
+TEST_CASE_FIXTURE(test::actor_fixture,
+                  "a connection whose handshake outlasts a heartbeat tick is "
+                  "made again within the deadline, not given up") {
+  // CAF 0.17.6 stamps a connection it opens with no time until the peer's
+  // first message, and its heartbeat check closes one whose handshake is
+  // still under way at the next tick (bootstrap/network.cpp). A host stopped
+  // for two ticks is reached once it runs again.
+  auto hosts = host_mesh::process(sys, extent{{"hosts", 1}},
+                                  test::child_command());
+  REQUIRE_MESSAGE(hosts, mesh::to_string(hosts.error()));
+  auto where = net::parse_endpoint(hosts->host_addrs()[0]);
+  REQUIRE(where);
+  auto pm = hosts->spawn("workers", extent{{"gpus", 1}});
+  REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
+  auto host = test::host_process_of(test::pids_of(*pm)[0]);
+  REQUIRE(host > 1);
+  REQUIRE(host != ::getpid());
+  // A second node, a stranger to the host: its connect is a new connection
+  // with a full handshake.
+  test::test_config cfg2;
+  caf::actor_system sys2{cfg2};
+  std::optional<caf::expected<host_agent_actor>> agent;
+  {
+    struct resume {
+      pid_t pid;
+      ~resume() { ::kill(pid, SIGCONT); }
+    } guard{host};
+    REQUIRE(test::stop_process(host));
+    auto connecting = std::async(std::launch::async, [&] {
+      return net::connect<host_agent_actor>(sys2, *where,
+                                            std::chrono::seconds{20});
+    });
+    // Two ticks of sys2's heartbeat (1 s) pass while the host is stopped.
+    CHECK(connecting.wait_for(std::chrono::milliseconds{2500}) ==
+          std::future_status::timeout);
+    ::kill(host, SIGCONT);
+    REQUIRE(connecting.wait_for(std::chrono::seconds{20}) ==
+            std::future_status::ready);
+    agent = connecting.get();
+  }
+  REQUIRE(agent);
+  CHECK_MESSAGE(*agent, mesh::to_string(agent->error()));
+  auto summary = hosts->shutdown();
+  REQUIRE_MESSAGE(summary, mesh::to_string(summary.error()));
 }
