@@ -54,24 +54,22 @@ last_value() {
     tail -n 1 | grep -oE '[0-9]+$' || echo 0
 }
 
-failed=0
-json="{"
-for name in "${targets[@]}"; do
-  exe=build-fuzz/fuzz/fuzz_$name
-  if [[ ! -x $exe || ! -d fuzz/corpus/$name ]]; then
-    echo "no fuzz target '$name' (known: ${all_targets[*]})" >&2
-    exit 2
-  fi
-  dir=$work/$name
+# One target's run; leaves its summary line, its JSON entry and its verdict
+# in $work/$name.{line,json,failed}.
+run_target() {
+  local name=$1
+  local exe=build-fuzz/fuzz/fuzz_$name
+  local dir=$work/$name
   mkdir -p "$dir/artifacts"
   cp -R "fuzz/corpus/$name" "$dir/corpus"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
-        -print_final_stats=1 -artifact_prefix="$dir/artifacts/")
+  local args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048
+              -print_final_stats=1 -artifact_prefix="$dir/artifacts/")
   [[ -f fuzz/$name.dict ]] && args+=(-dict="fuzz/$name.dict")
-  log=build-fuzz/fuzz-logs/$name.log
-  status=0
+  local log=build-fuzz/fuzz-logs/$name.log
+  local status=0
   "$exe" "${args[@]}" "$dir/corpus" > "$log" 2>&1 || status=$?
 
+  local execs cov ft ok verdict
   execs=$(last_value 'stat::average_exec_per_sec' "$log")
   cov=$(last_value cov "$log")
   ft=$(last_value ft "$log")
@@ -82,7 +80,6 @@ for name in "${targets[@]}"; do
   else
     ok=false
     verdict=FAILED
-    failed=1
     mkdir -p "build-fuzz/fuzz-artifacts/$name"
     cp -R "$dir/artifacts/." "build-fuzz/fuzz-artifacts/$name/"
     {
@@ -90,11 +87,49 @@ for name in "${targets[@]}"; do
       tail -n 40 "$log"
       echo "--- failing inputs kept in build-fuzz/fuzz-artifacts/$name/:"
       ls "build-fuzz/fuzz-artifacts/$name/"
-    } >&2
+    } > "$work/$name.failed"
   fi
-  echo "fuzz $name: $execs/s, cov $cov, ft $ft, $verdict"
+  echo "fuzz $name: $execs/s, cov $cov, ft $ft, $verdict" > "$work/$name.line"
+  echo "\"$name\": {\"ok\": $ok, \"execs_per_sec\": $execs, \"cov\": $cov, \"ft\": $ft}" \
+    > "$work/$name.json"
+}
+
+for name in "${targets[@]}"; do
+  if [[ ! -x build-fuzz/fuzz/fuzz_$name || ! -d fuzz/corpus/$name ]]; then
+    echo "no fuzz target '$name' (known: ${all_targets[*]})" >&2
+    exit 2
+  fi
+done
+# A libFuzzer process uses one core: FUZZ_JOBS targets run at a time (the
+# number of cores by default), so the CI stage takes 13 x 60 s / 2, not
+# 13 x 60 s. Results are printed in the targets' order.
+jobs=${FUZZ_JOBS:-$(nproc)}
+running=0
+for name in "${targets[@]}"; do
+  if (( running >= jobs )); then
+    wait -n || true
+    running=$((running - 1))
+  fi
+  run_target "$name" &
+  running=$((running + 1))
+done
+wait || true
+
+failed=0
+json="{"
+for name in "${targets[@]}"; do
+  if [[ -f $work/$name.failed ]]; then
+    cat "$work/$name.failed" >&2
+    failed=1
+  fi
+  if [[ ! -f $work/$name.line ]]; then
+    echo "fuzz $name: no result (its run ended early)" >&2
+    failed=1
+    continue
+  fi
+  cat "$work/$name.line"
   [[ $json == "{" ]] || json+=", "
-  json+="\"$name\": {\"ok\": $ok, \"execs_per_sec\": $execs, \"cov\": $cov, \"ft\": $ft}"
+  json+=$(cat "$work/$name.json")
 done
 json+="}"
 printf '%s\n' "$json" > build-fuzz/fuzz-results.json
