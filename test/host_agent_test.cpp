@@ -388,10 +388,7 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   caf::actor_system sys2{cfg2};
   std::optional<caf::expected<host_agent_actor>> agent;
   {
-    struct resume {
-      pid_t pid;
-      ~resume() { ::kill(pid, SIGCONT); }
-    } guard{host};
+    test::resume_on_exit resume{host};
     REQUIRE(test::stop_process(host));
     auto connecting = std::async(std::launch::async, [&] {
       return net::connect<host_agent_actor>(sys2, *where,

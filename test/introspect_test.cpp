@@ -501,11 +501,8 @@ TEST_CASE_FIXTURE(test::actor_fixture,
   REQUIRE_MESSAGE(pm, mesh::to_string(pm.error()));
   auto pids = test::pids_of(*pm);
   REQUIRE(pids.size() == 3);
+  mesh::test::resume_on_exit resume{pids[1]};
   REQUIRE(mesh::test::stop_process(pids[1]));
-  struct resume {
-    pid_t pid;
-    ~resume() { ::kill(pid, SIGCONT); }
-  } guard{pids[1]};
   // Bounded: the host answers after the deadline, and this waits at most
   // the deadline plus the client's margin. 2 s, not less: the running procs
   // must answer within it even on a loaded machine (a full suite beside

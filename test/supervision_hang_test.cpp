@@ -58,14 +58,6 @@ struct no_liveness_fixture : mesh::test::reaped_fixture {
   caf::actor_system sys{cfg};
 };
 
-/// SIGCONTs a stopped process when the test ends however it ends, so that a
-/// failed check does not leave the host's shutdown waiting on a frozen proc.
-/// Declared after the system, it runs before the system's destructor.
-struct resume_on_exit {
-  pid_t pid;
-  ~resume_on_exit() { ::kill(pid, SIGCONT); }
-};
-
 /// True if `pid` is gone or a zombie (dead, not yet reaped by its parent).
 bool dead(pid_t pid) {
   std::ifstream stat{"/proc/" + std::to_string(pid) + "/stat"};
@@ -120,7 +112,7 @@ TEST_CASE_FIXTURE(hang_fixture,
   REQUIRE(states);
   auto victim = static_cast<pid_t>((*states)[1].pid);
   REQUIRE(victim > 0);
-  resume_on_exit resume{victim};
+  mesh::test::resume_on_exit resume{victim};
   auto stopped_at = clock_type::now();
   REQUIRE(mesh::test::stop_process(victim));
   auto ev = log.wait_for([](const mesh::proc_event& e) {
@@ -238,7 +230,7 @@ TEST_CASE_FIXTURE(no_liveness_fixture,
   REQUIRE(states);
   auto victim = static_cast<pid_t>((*states)[1].pid);
   REQUIRE(victim > 0);
-  resume_on_exit resume{victim};
+  mesh::test::resume_on_exit resume{victim};
   REQUIRE(mesh::test::stop_process(victim));
   // Well past what a 2 s timeout would have taken (see above).
   std::this_thread::sleep_for(3s);
@@ -276,7 +268,7 @@ TEST_CASE_FIXTURE(actor_hang_fixture,
   REQUIRE(states);
   auto victim = static_cast<pid_t>((*states)[1].pid);
   REQUIRE(victim > 0);
-  resume_on_exit resume{victim};
+  mesh::test::resume_on_exit resume{victim};
   REQUIRE(mesh::test::stop_process(victim));
   auto called_at = clock_type::now();
   auto res = echoes->call<int32_t>(30s, int32_t{7});

@@ -303,6 +303,7 @@ TEST_CASE_FIXTURE(hang_fixture,
     return echoes->call_each<int32_t>(30s, int32_t{9});
   });
   std::this_thread::sleep_for(200ms);
+  mesh::test::resume_on_exit resume{host1};
   auto stopped_at = clock_type::now();
   REQUIRE(mesh::test::stop_process(host1));
   auto ev = log.wait_for([](auto& e) {

@@ -1,5 +1,7 @@
 #include "support/process.hpp"
 
+#include "bootstrap/proc_stats.hpp"
+
 #include <doctest/doctest.h>
 
 #include <dirent.h>
@@ -399,6 +401,8 @@ std::string polite_window() {
   return std::to_string(500 * slowdown()) + "ms";
 }
 
+resume_on_exit::~resume_on_exit() { ::kill(pid, SIGCONT); }
+
 bool stop_process(pid_t pid) {
   if (::kill(pid, SIGSTOP) != 0)
     return false;
@@ -411,10 +415,8 @@ bool stop_process(pid_t pid) {
       std::string line;
       if (!std::getline(in, line))
         continue; // a thread that just ended
-      // "tid (comm) S ...": the state follows the last ')'.
-      auto pos = line.rfind(')');
-      if (pos == std::string::npos || pos + 2 >= line.size() ||
-          line[pos + 2] != 'T')
+      auto stat = bootstrap::parse_proc_stat(line);
+      if (!stat || stat->state != 'T')
         return false;
       ++threads;
     }

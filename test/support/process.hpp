@@ -154,4 +154,12 @@ std::string polite_window();
 /// returned (introspect suite, 1 run in 30).
 bool stop_process(pid_t pid);
 
+/// SIGCONTs a process when the test ends however it ends, so that a failed
+/// check leaves no frozen proc for a shutdown to wait on. Declare it before
+/// stop_process() and after the actor system, so that it runs first.
+struct resume_on_exit {
+  pid_t pid;
+  ~resume_on_exit();
+};
+
 } // namespace mesh::test
